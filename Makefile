@@ -1,0 +1,48 @@
+# AbVLM-Q. `make run` and `make test` work on a fresh machine with only Python 3.11:
+# they create .venv and install what they need.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-fast lint format bench clean
+
+help:
+	@echo "make run    - bring up the application on its embedded default"
+	@echo "make test   - lint, then run every test"
+	@echo "make lint   - ruff check and format check"
+	@echo "make format - ruff fix and format"
+	@echo "make bench  - benchmarks, printed as ratios against a baseline"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: python3.11 not found" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[ml,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -x -q -m "not slow"
+
+run: $(STAMP)
+	@bash scripts/run.sh
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

@@ -1,0 +1,94 @@
+"""The events of an assessment, as they stream from the model to the browser.
+
+Written down once: the answer parser emits them, the Celery worker stores and forwards them,
+the websocket consumer relays them and the page draws them. Every payload is a JSON-ready dict
+with a literal ``type``. Boxes are on the 0-1000 grid of Qwen2-VL.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class StructureEvent(TypedDict):
+    type: Literal["structure"]
+    structure: str  # rubric structure id
+    name: str  # display name
+    box: list[int]  # [x1, y1, x2, y2], 0-1000
+    line: int
+    confidence: NotRequired[float]
+
+
+class PlaneEvent(TypedDict):
+    type: Literal["plane"]
+    planes: list[str]  # plane codes, one or two
+    names: list[str]
+    line: int
+    confidence: NotRequired[float]
+
+
+class DeductionEvent(TypedDict):
+    type: Literal["deduction"]
+    index: int  # 1-based number in the answer
+    item: str  # rubric item id
+    points: float  # from the rubric, not from the text
+    condition: str
+    reason: str
+    tip: str
+    structure: str | None
+    box: list[int] | None
+    line: int
+    confidence: NotRequired[float]
+
+
+class ScoreEvent(TypedDict):
+    type: Literal["score"]
+    score: float  # computed by the rubric from the deductions
+    grade: str
+    stated: float | None  # what the text said, reported, never trusted
+    rubric_version: str
+    line: int
+
+
+ErrorCode = Literal[
+    "unrecognised_line",
+    "unknown_structure",
+    "bad_box",
+    "unknown_plane",
+    "bad_plane",
+    "unknown_item",
+    "item_not_applicable",
+    "duplicate_item",
+    "exclusive_items",
+    "points_mismatch",
+    "score_mismatch",
+    "bad_score",
+    "out_of_order",
+    "missing_section",
+    "truncated",
+    "engine",
+]
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    code: str  # one of ErrorCode
+    message: str
+    line: int | None
+
+
+class DoneEvent(TypedDict):
+    """Sent by the worker after the last event of an analysis (never by the parser)."""
+
+    type: Literal["done"]
+    status: Literal["done", "failed"]
+    needs_review: bool
+
+
+Event = StructureEvent | PlaneEvent | DeductionEvent | ScoreEvent | ErrorEvent | DoneEvent
+
+EVENT_TYPES = ("structure", "plane", "deduction", "score", "error", "done")
+
+
+def error_event(code: str, message: str, line: int | None = None) -> ErrorEvent:
+    return {"type": "error", "code": code, "message": message, "line": line}
