@@ -6,7 +6,7 @@ Three sections in the paper's order (detection -> plane -> scoring)::
     <|object_ref_start|>Gallbladder<|object_ref_end|><|box_start|>(120,340),(560,610)<|box_end|>
     Plane: GB
     Deductions:
-    1. GB.gallbladder.incomplete (-2): Gallbladder displayed incompletely <|box_start|>...<|box_end|>
+    1. GB.gallbladder.incomplete (-2): Gallbladder displayed incompletely <|box_start|>..
     2. ATT.mild (-2): Acoustic attenuation over less than 1/4 of the sector
     Score: 6
 
@@ -220,8 +220,11 @@ class AnswerParser:
             events.append(
                 self._error(
                     "truncated",
-                    "The answer stopped before its " + ", ".join(missing) + " section"
-                    + ("s" if len(missing) > 1 else "") + "; no score was given.",
+                    "The answer stopped before its "
+                    + ", ".join(missing)
+                    + " section"
+                    + ("s" if len(missing) > 1 else "")
+                    + "; no score was given.",
                     line=None,
                 )
             )

@@ -74,9 +74,7 @@ def scoring_layer(rubric: Rubric, detail: Detail = "full") -> str:
             if items:
                 listed = "; ".join(f"{i.id} (-{_fmt(i.points)}) {i.condition}" for i in items)
                 lines.append(f"{p.code} items: {listed}.")
-        listed = "; ".join(
-            f"{i.id} (-{_fmt(i.points)}) {i.condition}" for i in rubric.global_items
-        )
+        listed = "; ".join(f"{i.id} (-{_fmt(i.points)}) {i.condition}" for i in rubric.global_items)
         lines.append(f"Global items: {listed}.")
     else:
         families = sorted({i.id.split(".")[0] for i in rubric.global_items})

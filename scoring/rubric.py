@@ -282,8 +282,15 @@ class _Validator:
         top = self.mapping(data, "top level")
         self.unknown_keys(
             top,
-            {"name", "max_score", "grades", "structure_rules", "structures", "planes",
-             "global_items"},
+            {
+                "name",
+                "max_score",
+                "grades",
+                "structure_rules",
+                "structures",
+                "planes",
+                "global_items",
+            },
             "top level",
         )
         name = self.text(top, "name", "top level")
@@ -294,9 +301,10 @@ class _Validator:
         items: dict[str, Item] = {}
         planes: dict[str, Plane] = {}
         for n, raw in enumerate(self.seq(top.get("planes"), "planes")):
+            code = raw.get("code") if isinstance(raw, Mapping) else None
+            if code in planes:
+                raise self.fail(f"planes[{n}]", f"plane code {code!r} defined twice")
             plane = self.plane(raw, n, structures, rules, items)
-            if plane.code in planes:
-                raise self.fail(f"planes[{n}]", f"plane code {plane.code!r} defined twice")
             planes[plane.code] = plane
         if not any(p.standard for p in planes.values()):
             raise self.fail("planes", "no standard plane defined")

@@ -1,0 +1,1 @@
+"""The AbVLM-Q web platform (Django). Imports scoring/, never trainer/."""

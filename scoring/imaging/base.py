@@ -1,0 +1,63 @@
+"""Shared types of scan intake: limits, the one error class, the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from PIL import Image
+
+Kind = Literal["png", "jpeg", "bmp", "dicom"]
+Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, right/bottom exclusive
+
+ACCEPTED_HINT = "Upload a PNG, JPEG, BMP or DICOM scan."
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """What one upload may cost us. The defaults suit a teaching site; tests pass smaller ones."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 40_000_000  # per frame, checked from the header before decoding
+    max_frames: int = 300
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pixels", "max_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"IntakeLimits.{name} must be a positive integer")
+
+
+class IntakeError(ValueError):
+    """An upload we refuse. ``code`` is stable for machines, ``message`` is for the resident.
+
+    Codes: ``empty``, ``too_large``, ``unsupported_type``, ``corrupt``, ``too_many_pixels``,
+    ``too_many_frames``, ``bad_frame``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"IntakeError({self.code!r}, {self.message!r})"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """A de-identified scan, ready to store and score.
+
+    ``image`` is always RGB (the model downstream takes RGB; grayscale scans carry three equal
+    channels, colour Doppler keeps its colours) and has no EXIF, text chunks or DICOM tags.
+    ``crop_box`` is in the original frame's pixels. ``metadata`` holds technical, non-identifying
+    facts only (see ``scoring.imaging.METADATA_KEYS``).
+    """
+
+    image: Image.Image
+    kind: Kind
+    frames: int
+    original_size: tuple[int, int]  # (width, height)
+    crop_box: Box
+    is_ultrasound: bool
+    message: str | None
+    metadata: dict[str, str | int] = field(default_factory=dict)

@@ -1,0 +1,36 @@
+"""Command line of the trainer: ``python -m trainer <command> ...``.
+
+Each command is a module with ``add_arguments(parser)`` and ``run(args) -> int``; it is imported
+only when its command runs, so one command's heavy imports never slow another. To add a command,
+add a line to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("trainer.evaluate", "compare predictions with annotations; write a report"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m trainer")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    # Parse the command name first, then import only that command's module.
+    head, _ = parser.parse_known_args(argv[:1])
+    module = importlib.import_module(COMMANDS[head.command][0])
+    full = argparse.ArgumentParser(prog=f"python -m trainer {head.command}")
+    module.add_arguments(full)
+    return int(module.run(full.parse_args(argv[1:])) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,477 @@
+"""Evaluate predictions against annotations with the AbVLM-Q paper's metrics; write a report.
+
+    python -m trainer evaluate --predictions pred.jsonl --truth test.jsonl --out runs/eval
+
+Both files hold annotation records (one JSON object a line, see ``docs``/DESIGN.md). Predictions
+are matched to the truth by their ``"image"`` key. A truth image without a prediction is scored
+as an empty prediction (no structures, no planes, no deductions, no score: a wrong grade, left
+out of the MAE) and counted in ``missing_predictions``; a prediction for an image not in the
+truth is listed in ``unknown_predictions`` and otherwise ignored. The metric definitions live in
+:mod:`trainer.metrics`. Running a model to produce the predictions needs the engine (issue 4);
+this module only compares two files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scoring.rubric import Rubric, default_rubric
+from trainer import metrics
+
+# The paper's headline figures (AbVLM-Q, BMC Medical Imaging 2025), as fractions like ours.
+PAPER: dict[str, dict[str, float]] = {
+    "detection": {"precision": 0.9810, "recall": 0.8890, "mean_iou": 0.786},
+    "planes": {"label_accuracy": 0.9896, "subset_accuracy": 0.9628},
+    "grades": {"excellent_accuracy": 0.8511},
+}
+
+DEFINITIONS: dict[str, str] = {
+    "detection": (
+        "A predicted box matches a true box of the same structure id at IoU >= {thr:g}; "
+        "one-to-one, greedy by IoU descending. Unmatched predictions are false positives "
+        "(so duplicates of one structure add FPs), unmatched truth boxes false negatives. "
+        "Mean IoU is over true positives."
+    ),
+    "label_accuracy": (
+        "Example-based (Jaccard) accuracy: mean over images of |T ∩ P| / |T ∪ P| of the true "
+        "(T) and predicted (P) plane sets."
+    ),
+    "subset_accuracy": "Share of images whose predicted plane set equals the true set exactly.",
+    "hamming_accuracy": "Share of correct (image, plane) yes/no decisions, i.e. 1 - Hamming loss.",
+    "f1": (
+        "Per plane F1 = 2TP / (2TP + FP + FN); macro F1 averages it over planes seen in the "
+        "truth or the predictions. A ratio with a zero denominator is 0."
+    ),
+    "ci": (
+        "95% percentile bootstrap over images ({n_boot} resamples, seed {seed})."
+    ),
+    "grades": (
+        "Rows truth, columns predicted. Per-grade accuracy is the recall of each true grade; an "
+        "image without a predicted score counts as wrong ('unscored')."
+    ),
+    "deductions": (
+        "Agreement of the sets of deduction item ids per image (boxes of deductions are not "
+        "compared); micro-averaged over all items."
+    ),
+}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file: one JSON object a line, blank lines skipped.
+
+    Only the syntax is checked here (a bad line raises ``ValueError`` naming the file and the
+    line); field checks happen in :func:`evaluate`. The full validating loader is
+    ``trainer.data``.
+    """
+    p = Path(path)
+    out: list[dict[str, Any]] = []
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(rec, dict):
+                raise ValueError(f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+            out.append(rec)
+    return out
+
+
+@dataclass(frozen=True)
+class _Rec:
+    image: str
+    planes: frozenset[str]
+    structures: tuple[tuple[str, tuple[float, float, float, float]], ...]
+    items: frozenset[str]
+    score: float | None
+    grade: str | None
+
+
+_EMPTY = _Rec("", frozenset(), (), frozenset(), None, None)
+
+
+def _record(raw: Mapping[str, Any], rubric: Rubric, where: str) -> _Rec:
+    def fail(problem: str) -> ValueError:
+        return ValueError(f"{where}: {problem}")
+
+    image = raw.get("image")
+    if not isinstance(image, str) or not image:
+        raise fail("'image' must be a non-empty string")
+    where = f"{where} (image {image!r})"
+    planes = raw.get("planes") or []
+    if not isinstance(planes, list) or not all(isinstance(c, str) for c in planes):
+        raise fail("'planes' must be a list of plane codes")
+    structures = []
+    for k, s in enumerate(raw.get("structures") or []):
+        box = s.get("box") if isinstance(s, Mapping) else None
+        sid = s.get("id") if isinstance(s, Mapping) else None
+        if not isinstance(sid, str) or not _is_box(box):
+            raise fail(f"structures[{k}] must be {{'id': str, 'box': [x1, y1, x2, y2]}}")
+        x1, y1, x2, y2 = (float(v) for v in box)
+        ordered = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+        structures.append((rubric.structure_id(sid) or sid, ordered))
+    items = []
+    for k, d in enumerate(raw.get("deductions") or []):
+        item = d.get("item") if isinstance(d, Mapping) else d
+        if not isinstance(item, str):
+            raise fail(f"deductions[{k}] must be {{'item': str, 'box': ...}}")
+        items.append(item)
+    score = raw.get("score")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+    ):
+        raise fail(f"'score' must be a number or null, got {score!r}")
+    grade = raw.get("grade")
+    if grade is not None:
+        names = {g.lower(): g for g in rubric.grade_names()}
+        if not isinstance(grade, str) or grade.strip().lower() not in names:
+            raise fail(f"'grade' must be one of {', '.join(rubric.grade_names())}, got {grade!r}")
+        grade = names[grade.strip().lower()]
+    elif score is not None:
+        grade = rubric.grade(float(score))
+    return _Rec(
+        image=image,
+        planes=frozenset(planes),
+        structures=tuple(structures),
+        items=frozenset(items),
+        score=None if score is None else float(score),
+        grade=grade,
+    )
+
+
+def _is_box(box: Any) -> bool:
+    return (
+        isinstance(box, list | tuple)
+        and len(box) == 4
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in box
+        )
+    )
+
+
+def _index(records: Iterable[Mapping[str, Any]], rubric: Rubric, role: str) -> dict[str, _Rec]:
+    out: dict[str, _Rec] = {}
+    for n, raw in enumerate(records):
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{role} record #{n + 1}: expected an object")
+        rec = _record(raw, rubric, f"{role} record #{n + 1}")
+        if rec.image in out:
+            raise ValueError(f"{role} record #{n + 1}: image {rec.image!r} appears twice")
+        out[rec.image] = rec
+    return out
+
+
+# --------------------------------------------------------------------------- evaluating
+
+
+def evaluate(
+    predictions: Iterable[Mapping[str, Any]],
+    truth: Iterable[Mapping[str, Any]],
+    rubric: Rubric | None = None,
+    *,
+    iou_threshold: float = metrics.DEFAULT_IOU_THRESHOLD,
+    n_boot: int = metrics.DEFAULT_N_BOOT,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The evaluation report (a JSON-ready dict) of ``predictions`` against ``truth``.
+
+    Keys: ``detection``, ``planes``, ``grades``, ``deductions``, ``n_images``,
+    ``missing_predictions``, ``unknown_predictions``, ``rubric_version``, ``paper``,
+    ``definitions``. Fractions are in [0, 1].
+    """
+    rubric = rubric or default_rubric()
+    t_idx = _index(truth, rubric, "truth")
+    p_idx = _index(predictions, rubric, "prediction")
+    images = list(t_idx)
+    truth_recs = [t_idx[i] for i in images]
+    pred_recs = [p_idx.get(i, _EMPTY) for i in images]
+    missing = [i for i in images if i not in p_idx]
+    unknown = sorted(set(p_idx) - set(t_idx))
+    boot = {"n_boot": n_boot, "seed": seed}
+
+    detection = metrics.detection_metrics(
+        [(p.structures, t.structures) for p, t in zip(pred_recs, truth_recs, strict=True)],
+        threshold=iou_threshold,
+        **boot,
+    )
+    plane_codes = list(rubric.planes)
+    p_planes = [p.planes for p in pred_recs]
+    t_planes = [t.planes for t in truth_recs]
+    planes = metrics.plane_metrics(p_planes, t_planes, plane_codes, **boot)
+    planes["confusion_single_label"] = metrics.single_label_confusion(
+        p_planes, t_planes, list(planes["per_plane"])
+    )
+
+    graded = [(p, t) for p, t in zip(pred_recs, truth_recs, strict=True) if t.grade is not None]
+    grades = metrics.grade_metrics(
+        [p.grade for p, _ in graded],
+        [t.grade for _, t in graded],  # type: ignore[misc]  # filtered above
+        rubric.grade_names(),
+        **boot,
+    )
+    grades["ungraded_truth"] = len(truth_recs) - len(graded)
+    grades["score"] = metrics.score_errors(
+        [p.score for p in pred_recs], [t.score for t in truth_recs]
+    )
+
+    deductions = metrics.set_agreement(
+        [p.items for p in pred_recs], [t.items for t in truth_recs], list(rubric.items)
+    )
+    deductions["unknown_items"] = sorted(
+        i for i in deductions["per_item"] if i not in rubric.items
+    )
+
+    defs = {k: v.format(thr=iou_threshold, **boot) for k, v in DEFINITIONS.items()}
+    return {
+        "n_images": len(images),
+        "missing_predictions": len(missing),
+        "missing_prediction_images": missing[:50],
+        "unknown_predictions": {"count": len(unknown), "images": unknown[:50]},
+        "rubric_version": rubric.version,
+        "detection": detection,
+        "planes": planes,
+        "grades": grades,
+        "deductions": deductions,
+        "paper": PAPER,
+        "definitions": defs,
+    }
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_report(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md``, ``grade_confusion.png``, ``plane_confusion.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out / "report.json",
+        "markdown": out / "report.md",
+        "grade_confusion": out / "grade_confusion.png",
+        "plane_confusion": out / "plane_confusion.png",
+    }
+    paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    paths["markdown"].write_text(render_markdown(report), "utf-8")
+
+    g = report["grades"]
+    matrix = [list(r) for r in g["confusion"]]
+    cols = list(g["labels"])
+    if any(g["unscored"]):
+        cols.append("(none)")
+        matrix = [r + [u] for r, u in zip(matrix, g["unscored"], strict=True)]
+    _plot_confusion(matrix, g["labels"], cols, "Grade confusion", paths["grade_confusion"])
+    pc = report["planes"]["confusion_single_label"]
+    _plot_confusion(
+        pc["matrix"], pc["rows"], pc["columns"], "Plane confusion (single-label images)",
+        paths["plane_confusion"],
+    )
+    return paths
+
+
+def _plot_confusion(
+    matrix: Sequence[Sequence[int]], rows: Sequence[str], cols: Sequence[str], title: str,
+    path: Path,
+) -> None:
+    # The object API with an Agg canvas: no pyplot state, no global backend switch.
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix, dtype=float).reshape(len(rows), len(cols))
+    size = 1.6 + 0.55 * max(len(rows), len(cols))
+    fig = Figure(figsize=(size + 1.0, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=max(m.max(), 1))
+    ax.set_xticks(range(len(cols)), labels=cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), labels=rows)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    ax.set_title(title)
+    top = max(m.max(), 1)
+    for (r, c), v in np.ndenumerate(m):
+        ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=8,
+                color="white" if v > top / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+def _ci(ci: Sequence[float] | None, pct: bool = True) -> str:
+    if not ci:
+        return ""
+    return f"{_pct(ci[0])} – {_pct(ci[1])}" if pct else f"{ci[0]:.3f} – {ci[1]:.3f}"
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return [*lines, ""]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    d, p, g, x = (report[k] for k in ("detection", "planes", "grades", "deductions"))
+    paper = report["paper"]
+    exc = g["per_grade_accuracy"].get("Excellent")
+    exc_ci = g["ci"]["per_grade_accuracy"].get("Excellent")
+    lines = [
+        "# AbVLM-Q evaluation",
+        "",
+        f"{report['n_images']} images; {report['missing_predictions']} without a prediction; "
+        f"{report['unknown_predictions']['count']} predictions for unknown images ignored. "
+        f"Rubric {report['rubric_version']}.",
+        "",
+        "## Summary against the paper",
+        "",
+    ]
+    lines += _table(
+        ["metric", "ours", "95 % CI", "paper"],
+        [
+            ["detection precision", _pct(d["precision"]), _ci(d["ci"]["precision"]),
+             _pct(paper["detection"]["precision"])],
+            ["detection recall", _pct(d["recall"]), _ci(d["ci"]["recall"]),
+             _pct(paper["detection"]["recall"])],
+            ["mean IoU (TP)", _num(d["mean_iou"]), _ci(d["ci"]["mean_iou"], pct=False),
+             _num(paper["detection"]["mean_iou"])],
+            ["plane label accuracy", _pct(p["label_accuracy"]), _ci(p["ci"]["label_accuracy"]),
+             _pct(paper["planes"]["label_accuracy"])],
+            ["plane subset accuracy", _pct(p["subset_accuracy"]),
+             _ci(p["ci"]["subset_accuracy"]), _pct(paper["planes"]["subset_accuracy"])],
+            ["plane F1 (macro)", _pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
+            ["Excellent-grade accuracy", _pct(exc), _ci(exc_ci),
+             _pct(paper["grades"]["excellent_accuracy"])],
+            ["grade accuracy", _pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
+            ["score MAE", _num(g["score"]["mae"], 2), "", ""],
+            ["deduction item F1 (micro)", _pct(x["micro"]["f1"]), "", ""],
+        ],
+    )
+    lines += [
+        "## Key structure detection",
+        "",
+        f"TP {d['tp']}, false positives {d['false_positives']}, false negatives "
+        f"{d['false_negatives']}.",
+        "",
+    ]
+    lines += _table(
+        ["structure", "support", "TP", "FP", "FN", "precision", "recall", "mean IoU"],
+        [
+            [s, r["support"], r["tp"], r["fp"], r["fn"], _pct(r["precision"]),
+             _pct(r["recall"]), _num(r["mean_iou"])]
+            for s, r in d["per_structure"].items()
+        ],
+    )
+    lines += [
+        "## Standard planes",
+        "",
+        f"Hamming accuracy {_pct(p['hamming_accuracy'])}, micro F1 {_pct(p['f1_micro'])}; "
+        f"{p['n_multi_label_truth']} images carry two or more true labels.",
+        "",
+    ]
+    lines += _table(
+        ["plane", "support", "precision", "recall", "F1", "F1 95 % CI"],
+        [
+            [c, r["support"], _pct(r["precision"]), _pct(r["recall"]), _pct(r["f1"]),
+             _ci(r["f1_ci"])]
+            for c, r in p["per_plane"].items()
+            if r["support"] or r["fp"]
+        ],
+    )
+    lines += ["## Grades", "", "Rows truth, columns predicted.", ""]
+    lines += _table(
+        ["truth \\ predicted", *g["labels"], "(none)", "accuracy"],
+        [
+            [name, *row, g["unscored"][k], _pct(g["per_grade_accuracy"][name])]
+            for k, (name, row) in enumerate(zip(g["labels"], g["confusion"], strict=True))
+        ],
+    )
+    s = g["score"]
+    lines += [
+        f"Score over {s['n']} scored pairs: MAE {_num(s['mae'], 2)}, RMSE {_num(s['rmse'], 2)}, "
+        f"bias (predicted - true) {_num(s['bias'], 2)}.",
+        "",
+        "## Deduction items",
+        "",
+    ]
+    lines += _table(
+        ["item", "support", "TP", "FP", "FN", "precision", "recall", "F1"],
+        [
+            [i, r["support"], r["tp"], r["fp"], r["fn"], _pct(r["precision"]),
+             _pct(r["recall"]), _pct(r["f1"])]
+            for i, r in x["per_item"].items()
+        ],
+    )
+    m = x["micro"]
+    lines += [
+        f"Micro: precision {_pct(m['precision'])}, recall {_pct(m['recall'])}, "
+        f"F1 {_pct(m['f1'])}; macro F1 {_pct(x['f1_macro'])}.",
+        "",
+        "## Definitions",
+        "",
+    ]
+    lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--predictions", required=True, type=Path, help="predicted records (JSONL)")
+    parser.add_argument("--truth", required=True, type=Path, help="annotation records (JSONL)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the report")
+    parser.add_argument("--rubric", type=Path, help="rubric YAML (default: the shipped rubric)")
+    parser.add_argument("--iou", type=float, default=metrics.DEFAULT_IOU_THRESHOLD)
+    parser.add_argument("--n-boot", type=int, default=metrics.DEFAULT_N_BOOT)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scoring.rubric import load_rubric
+
+    rubric = load_rubric(args.rubric) if args.rubric else default_rubric()
+    report = evaluate(
+        read_jsonl(args.predictions),
+        read_jsonl(args.truth),
+        rubric,
+        iou_threshold=args.iou,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    paths = write_report(report, args.out)
+    d, p, g = report["detection"], report["planes"], report["grades"]
+    print(
+        f"{report['n_images']} images ({report['missing_predictions']} missing): "
+        f"detection P {_pct(d['precision'])} R {_pct(d['recall'])} IoU {_num(d['mean_iou'])}; "
+        f"planes label acc {_pct(p['label_accuracy'])} subset acc {_pct(p['subset_accuracy'])}; "
+        f"grade acc {_pct(g['accuracy'])}. Report: {paths['markdown']}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer evaluate", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
