@@ -15,6 +15,9 @@ from collections.abc import Sequence
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("trainer.evaluate", "compare predictions with annotations; write a report"),
+    "validate": ("trainer.data", "validate an annotation JSONL file against the rubric"),
+    "export-swift": ("trainer.swift", "write annotations as an ms-swift conversation data set"),
+    "import-coco": ("trainer.coco", "build annotations from COCO boxes and a CSV of labels"),
 }
 
 

@@ -48,9 +48,7 @@ DEFINITIONS: dict[str, str] = {
         "Per plane F1 = 2TP / (2TP + FP + FN); macro F1 averages it over planes seen in the "
         "truth or the predictions. A ratio with a zero denominator is 0."
     ),
-    "ci": (
-        "95% percentile bootstrap over images ({n_boot} resamples, seed {seed})."
-    ),
+    "ci": ("95% percentile bootstrap over images ({n_boot} resamples, seed {seed})."),
     "grades": (
         "Rows truth, columns predicted. Per-grade accuracy is the recall of each true grade; an "
         "image without a predicted score counts as wrong ('unscored')."
@@ -155,8 +153,7 @@ def _is_box(box: Any) -> bool:
         isinstance(box, list | tuple)
         and len(box) == 4
         and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in box
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box
         )
     )
 
@@ -189,7 +186,9 @@ def evaluate(
 
     Keys: ``detection``, ``planes``, ``grades``, ``deductions``, ``n_images``,
     ``missing_predictions``, ``unknown_predictions``, ``rubric_version``, ``paper``,
-    ``definitions``. Fractions are in [0, 1].
+    ``definitions``. Fractions are in [0, 1]. A malformed record, or an image that appears
+    twice in one input, raises ``ValueError`` naming the record: a silently merged duplicate
+    would give a wrong figure.
     """
     rubric = rubric or default_rubric()
     t_idx = _index(truth, rubric, "truth")
@@ -229,9 +228,7 @@ def evaluate(
     deductions = metrics.set_agreement(
         [p.items for p in pred_recs], [t.items for t in truth_recs], list(rubric.items)
     )
-    deductions["unknown_items"] = sorted(
-        i for i in deductions["per_item"] if i not in rubric.items
-    )
+    deductions["unknown_items"] = sorted(i for i in deductions["per_item"] if i not in rubric.items)
 
     defs = {k: v.format(thr=iou_threshold, **boot) for k, v in DEFINITIONS.items()}
     return {
@@ -270,18 +267,24 @@ def write_report(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Pa
     cols = list(g["labels"])
     if any(g["unscored"]):
         cols.append("(none)")
-        matrix = [r + [u] for r, u in zip(matrix, g["unscored"], strict=True)]
+        matrix = [[*r, u] for r, u in zip(matrix, g["unscored"], strict=True)]
     _plot_confusion(matrix, g["labels"], cols, "Grade confusion", paths["grade_confusion"])
     pc = report["planes"]["confusion_single_label"]
     _plot_confusion(
-        pc["matrix"], pc["rows"], pc["columns"], "Plane confusion (single-label images)",
+        pc["matrix"],
+        pc["rows"],
+        pc["columns"],
+        "Plane confusion (single-label images)",
         paths["plane_confusion"],
     )
     return paths
 
 
 def _plot_confusion(
-    matrix: Sequence[Sequence[int]], rows: Sequence[str], cols: Sequence[str], title: str,
+    matrix: Sequence[Sequence[int]],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    title: str,
     path: Path,
 ) -> None:
     # The object API with an Agg canvas: no pyplot state, no global backend switch.
@@ -302,8 +305,15 @@ def _plot_confusion(
     ax.set_title(title)
     top = max(m.max(), 1)
     for (r, c), v in np.ndenumerate(m):
-        ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=8,
-                color="white" if v > top / 2 else "black")
+        ax.text(
+            c,
+            r,
+            f"{int(v)}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if v > top / 2 else "black",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -346,19 +356,43 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(
         ["metric", "ours", "95 % CI", "paper"],
         [
-            ["detection precision", _pct(d["precision"]), _ci(d["ci"]["precision"]),
-             _pct(paper["detection"]["precision"])],
-            ["detection recall", _pct(d["recall"]), _ci(d["ci"]["recall"]),
-             _pct(paper["detection"]["recall"])],
-            ["mean IoU (TP)", _num(d["mean_iou"]), _ci(d["ci"]["mean_iou"], pct=False),
-             _num(paper["detection"]["mean_iou"])],
-            ["plane label accuracy", _pct(p["label_accuracy"]), _ci(p["ci"]["label_accuracy"]),
-             _pct(paper["planes"]["label_accuracy"])],
-            ["plane subset accuracy", _pct(p["subset_accuracy"]),
-             _ci(p["ci"]["subset_accuracy"]), _pct(paper["planes"]["subset_accuracy"])],
+            [
+                "detection precision",
+                _pct(d["precision"]),
+                _ci(d["ci"]["precision"]),
+                _pct(paper["detection"]["precision"]),
+            ],
+            [
+                "detection recall",
+                _pct(d["recall"]),
+                _ci(d["ci"]["recall"]),
+                _pct(paper["detection"]["recall"]),
+            ],
+            [
+                "mean IoU (TP)",
+                _num(d["mean_iou"]),
+                _ci(d["ci"]["mean_iou"], pct=False),
+                _num(paper["detection"]["mean_iou"]),
+            ],
+            [
+                "plane label accuracy",
+                _pct(p["label_accuracy"]),
+                _ci(p["ci"]["label_accuracy"]),
+                _pct(paper["planes"]["label_accuracy"]),
+            ],
+            [
+                "plane subset accuracy",
+                _pct(p["subset_accuracy"]),
+                _ci(p["ci"]["subset_accuracy"]),
+                _pct(paper["planes"]["subset_accuracy"]),
+            ],
             ["plane F1 (macro)", _pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
-            ["Excellent-grade accuracy", _pct(exc), _ci(exc_ci),
-             _pct(paper["grades"]["excellent_accuracy"])],
+            [
+                "Excellent-grade accuracy",
+                _pct(exc),
+                _ci(exc_ci),
+                _pct(paper["grades"]["excellent_accuracy"]),
+            ],
             ["grade accuracy", _pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
             ["score MAE", _num(g["score"]["mae"], 2), "", ""],
             ["deduction item F1 (micro)", _pct(x["micro"]["f1"]), "", ""],
@@ -374,8 +408,16 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(
         ["structure", "support", "TP", "FP", "FN", "precision", "recall", "mean IoU"],
         [
-            [s, r["support"], r["tp"], r["fp"], r["fn"], _pct(r["precision"]),
-             _pct(r["recall"]), _num(r["mean_iou"])]
+            [
+                s,
+                r["support"],
+                r["tp"],
+                r["fp"],
+                r["fn"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _num(r["mean_iou"]),
+            ]
             for s, r in d["per_structure"].items()
         ],
     )
@@ -389,8 +431,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(
         ["plane", "support", "precision", "recall", "F1", "F1 95 % CI"],
         [
-            [c, r["support"], _pct(r["precision"]), _pct(r["recall"]), _pct(r["f1"]),
-             _ci(r["f1_ci"])]
+            [
+                c,
+                r["support"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _pct(r["f1"]),
+                _ci(r["f1_ci"]),
+            ]
             for c, r in p["per_plane"].items()
             if r["support"] or r["fp"]
         ],
@@ -414,8 +462,16 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(
         ["item", "support", "TP", "FP", "FN", "precision", "recall", "F1"],
         [
-            [i, r["support"], r["tp"], r["fp"], r["fn"], _pct(r["precision"]),
-             _pct(r["recall"]), _pct(r["f1"])]
+            [
+                i,
+                r["support"],
+                r["tp"],
+                r["fp"],
+                r["fn"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _pct(r["f1"]),
+            ]
             for i, r in x["per_item"].items()
         ],
     )

@@ -177,7 +177,7 @@ def detection_metrics(
         matches = match_structures(pred, truth, threshold)
         matched_p = {i for i, _, _ in matches}
         matched_t = {j for _, j, _ in matches}
-        for i, j, v in matches:
+        for _, j, v in matches:
             per_struct[truth[j][0]][0] += 1
             per_struct[truth[j][0]][3] += v
         for i, (sid, _) in enumerate(pred):
@@ -465,8 +465,9 @@ def grade_metrics(
 def score_errors(pred_scores: Sequence[float | None], truth_scores: Sequence[float | None]) -> dict:
     """MAE, RMSE and mean signed error (predicted - true) over pairs where both are known."""
     pairs = [
-        (p, t) for p, t in zip(pred_scores, truth_scores, strict=True) if p is not None
-        and t is not None
+        (p, t)
+        for p, t in zip(pred_scores, truth_scores, strict=True)
+        if p is not None and t is not None
     ]
     if not pairs:
         return {"n": 0, "mae": None, "rmse": None, "bias": None}

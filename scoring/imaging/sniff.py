@@ -53,7 +53,11 @@ def sniff_type(data: bytes) -> str:
     for prefix, kind in _PREFIXES:
         if data.startswith(prefix):
             return kind
-    if data[:2] == b"BM" and len(data) >= 18 and struct.unpack("<I", data[14:18])[0] in _BMP_DIB_SIZES:
+    if (
+        data[:2] == b"BM"
+        and len(data) >= 18
+        and struct.unpack("<I", data[14:18])[0] in _BMP_DIB_SIZES
+    ):
         return "bmp"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"

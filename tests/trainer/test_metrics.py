@@ -240,7 +240,7 @@ def test_structure_display_names_are_mapped_to_ids():
     ],
 )
 def test_bad_truth_records_are_named(records, message):
-    with pytest.raises(ValueError, match=None) as exc:
+    with pytest.raises(ValueError) as exc:
         evaluate([], records, n_boot=0)
     assert message in str(exc.value) and "truth record #" in str(exc.value)
 

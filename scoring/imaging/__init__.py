@@ -1,0 +1,140 @@
+"""Scan intake: bytes from an upload in, a de-identified RGB scan out.
+
+    result = load_scan(data)               # raises IntakeError for files we refuse
+    result.image, result.is_ultrasound, result.message, result.metadata
+
+Steps: sniff the type from the bytes; check size, pixel and frame limits from the header before
+decoding; decode one frame (DICOM via pydicom's handlers, PNG/JPEG/BMP via Pillow) to 8-bit RGB;
+screen out images that are clearly not ultrasound; crop to the scan sector (the DICOM tissue
+region when the file declares one, else found from the pixels) so burned-in text around it goes;
+zero what lies outside the sector; fill annotation text inside it from its neighbours.
+
+The output is always RGB: the model takes RGB and colour Doppler must survive. No Django, no
+torch: this runs in the web process, the worker and the trainer alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
+from scoring.imaging.decoded import Decoded
+from scoring.imaging.dicom import decode_dicom
+from scoring.imaging.raster import decode_raster
+from scoring.imaging.screening import not_ultrasound_reason
+from scoring.imaging.sector import find_scan_area, mask_text
+from scoring.imaging.sniff import require_accepted, sniff_type
+
+__all__ = [
+    "METADATA_KEYS",
+    "IntakeError",
+    "IntakeLimits",
+    "IntakeResult",
+    "find_scan_area",
+    "load_scan",
+    "mask_text",
+    "sniff_type",
+]
+
+# Everything a result's metadata may hold: technical facts, nothing about a person or place.
+METADATA_KEYS = frozenset(
+    {
+        "kind",
+        "frames",
+        "frame_index",
+        "original_width",
+        "original_height",
+        "crop_box",
+        "region_source",  # "dicom_region", "pixels" or "whole_frame"
+        "text_pixels_masked",
+        "mode",
+        "modality",
+        "transfer_syntax",
+        "photometric_interpretation",
+        "bits_stored",
+    }
+)
+_MIN_TRUSTED_MASK = 0.2  # inside a DICOM region, use a pixel-found mask only when this large
+
+
+def load_scan(
+    data: bytes, *, limits: IntakeLimits | None = None, frame: int | None = None
+) -> IntakeResult:
+    """Validate, decode and de-identify one uploaded scan.
+
+    ``frame`` picks a frame of a multi-frame file (default: the middle one). Raises
+    :class:`IntakeError` for files we refuse; returns ``is_ultrasound=False`` with a message
+    for readable images that are clearly not a scan.
+    """
+    limits = limits or IntakeLimits()
+    data = bytes(data)
+    if len(data) > limits.max_bytes:
+        raise IntakeError(
+            "too_large",
+            f"The file is {len(data) / 2**20:.1f} MB; we accept up to "
+            f"{limits.max_bytes / 2**20:g} MB. Export a single frame or a compressed copy.",
+        )
+    kind = require_accepted(data)
+    if kind == "dicom":
+        decoded = decode_dicom(data, limits, frame)
+    else:
+        decoded = decode_raster(data, kind, limits, frame)
+    return _deidentify(decoded, kind)
+
+
+def _deidentify(d: Decoded, kind: str) -> IntakeResult:
+    rgb = d.rgb  # (H, W, 3)
+    h, w = rgb.shape[:2]
+    if d.region is not None:
+        box, source = d.region, "dicom_region"
+        x0, y0, x1, y1 = box
+        _, inner = find_scan_area(rgb[y0:y1, x0:x1])
+        # The region is the scanner's word; a pixel-found sector inside it only sharpens it.
+        sector = np.zeros((h, w), bool)
+        sector[y0:y1, x0:x1] = inner if inner.mean() >= _MIN_TRUSTED_MASK else True
+    else:
+        box, sector = find_scan_area(rgb)
+        source = "whole_frame" if sector.all() else "pixels"
+    reason = d.not_ultrasound or not_ultrasound_reason(rgb, float(sector.mean()))
+    if reason is not None:
+        box, text_pixels = (0, 0, w, h), 0
+        out = rgb
+    else:
+        x0, y0, x1, y1 = box
+        inside = sector[y0:y1, x0:x1]
+        out = rgb[y0:y1, x0:x1] * inside[:, :, None]  # furniture outside the sector goes
+        out, text = mask_text(out, inside)
+        text_pixels = int(text.sum())
+    metadata: dict[str, str | int] = {
+        **d.metadata,
+        "kind": kind,
+        "frames": d.frames,
+        "frame_index": d.frame_index,
+        "original_width": w,
+        "original_height": h,
+        "crop_box": ",".join(map(str, box)),
+        "region_source": source,
+        "text_pixels_masked": text_pixels,
+    }
+    return IntakeResult(
+        image=Image.fromarray(np.ascontiguousarray(out, dtype=np.uint8), mode="RGB"),
+        kind=kind,  # type: ignore[arg-type]
+        frames=d.frames,
+        original_size=(w, h),
+        crop_box=_box(box),
+        is_ultrasound=reason is None,
+        message=None if reason is None else _not_ultrasound_message(reason),
+        metadata={k: v for k, v in metadata.items() if k in METADATA_KEYS},
+    )
+
+
+def _not_ultrasound_message(reason: str) -> str:
+    return (
+        f"This does not look like an ultrasound scan: {reason}. "
+        "Upload an image exported from the ultrasound machine."
+    )
+
+
+def _box(box: Box) -> Box:
+    return (int(box[0]), int(box[1]), int(box[2]), int(box[3]))

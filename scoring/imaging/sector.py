@@ -1,0 +1,197 @@
+"""Find the scan sector in a frame and wipe annotation text inside it.
+
+A scanner screen is a dark canvas with one large, densely textured area (the curvilinear fan or
+the linear rectangle) and thin bright furniture around it: patient name, hospital, date, depth
+ticks, logos. Cropping to the sector removes the burned-in identifying text; the rest of the
+furniture is zeroed by the sector mask; text typed *inside* the sector is found by its shape
+(thin, near-white or vividly coloured, high contrast) and filled in from its neighbours.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from scoring.imaging.base import Box
+
+SIGNAL_LEVEL = 16  # brighter than the (noisy, JPEG-ringing) black background
+CELL_FILL = 0.5  # a cell is "tissue" when this share of its pixels carries signal
+MIN_SECTOR_SHARE = 0.01  # of the frame; anything smaller is furniture, not a scan
+
+
+def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
+    """Return ``(bbox, mask)`` of the scan sector in an (H, W) or (H, W, 3) uint8 image.
+
+    ``bbox`` is ``(left, top, right, bottom)`` with right/bottom exclusive; ``mask`` is a
+    (H, W) bool array, the convex hull of the sector (a fan and a rectangle are both convex, and
+    the hull closes anechoic holes such as a full bladder). When no sector is found the whole
+    frame is returned.
+    """
+    signal = (img.max(axis=2) if img.ndim == 3 else img) > SIGNAL_LEVEL  # (H, W)
+    h, w = signal.shape
+    full: tuple[Box, np.ndarray] = ((0, 0, w, h), np.ones((h, w), bool))
+    # Work on a coarse grid of cells: fast, and text lines (sparse strokes, a few cells tall)
+    # fall apart there while speckle stays dense.
+    c = max(2, -(-max(h, w) // 200))
+    gh, gw = h // c, w // c
+    if gh < 5 or gw < 5:
+        return full
+    fill = signal[: gh * c, : gw * c].reshape(gh, c, gw, c).mean(axis=(1, 3))  # (gh, gw)
+    cells = _dilate(_erode(fill >= CELL_FILL))  # opening: drop thin lines of text and ticks
+    sector = _largest_component(cells)
+    if sector.sum() < MIN_SECTOR_SHARE * gh * gw:
+        return full
+    # Back to pixels: the signal within one cell of the sector, then its convex hull.
+    near = np.repeat(np.repeat(_dilate(sector), c, axis=0), c, axis=1)
+    points = np.zeros((h, w), bool)
+    points[: gh * c, : gw * c] = signal[: gh * c, : gw * c] & near
+    mask = _hull_mask(points)
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1), mask
+
+
+def mask_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill annotation text and graphics inside ``sector`` from their neighbours.
+
+    Text candidates are pixels that are near-white (or vividly coloured, but only when the
+    sector holds almost no colour, i.e. no Doppler overlay whose flow must stay), thinner than
+    5 px, much brighter than their 5x5 neighbourhood, and clustered like glyph strokes.
+    Returns the new (H, W, 3) image and the (H, W) bool mask of what was filled.
+    """
+    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
+    chroma = hi - lo
+    bright = (lo >= 200) & (chroma <= 40)
+    coloured = (hi >= 180) & (chroma >= 100)
+    if sector.any() and coloured[sector].mean() < 0.005:  # no Doppler: colour is annotation
+        bright |= coloured
+    thin = bright & ~_filter(_filter(bright, ImageFilter.MinFilter(5)), ImageFilter.MaxFilter(5))
+    local_min = np.asarray(Image.fromarray(hi).filter(ImageFilter.MinFilter(5)))
+    contrast = hi.astype(np.int16) - local_min >= 100
+    candidates = thin & contrast & sector
+    clustered = _box_sum(candidates.astype(np.float32), 3) >= 5  # 7x7 window
+    text = _filter(candidates & clustered, ImageFilter.MaxFilter(3)) & sector  # + antialiasing
+    if not text.any():
+        return rgb, text
+    return _inpaint(rgb, text, sector), text
+
+
+def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace ``hole`` pixels by the mean of the valid pixels around them, widening the window
+    where a hole is too large; what stays unreachable becomes black."""
+    out = rgb.copy()
+    ys, xs = np.nonzero(hole)
+    r_max = 15
+    y0, y1 = max(ys.min() - r_max, 0), min(ys.max() + r_max + 1, rgb.shape[0])
+    x0, x1 = max(xs.min() - r_max, 0), min(xs.max() + r_max + 1, rgb.shape[1])
+    patch = rgb[y0:y1, x0:x1].astype(np.float32)  # (h, w, 3), only around the holes
+    todo = hole[y0:y1, x0:x1].copy()
+    keep = (valid[y0:y1, x0:x1] & ~todo).astype(np.float32)
+    filled = patch.copy()
+    for r in (2, 5, r_max):
+        if not todo.any():
+            break
+        den = _box_sum(keep, r)
+        num = np.stack([_box_sum(patch[:, :, k] * keep, r) for k in range(3)], axis=2)
+        ok = todo & (den > 0)
+        filled[ok] = num[ok] / den[ok][:, None]
+        todo &= ~ok
+    filled[todo] = 0
+    out[y0:y1, x0:x1] = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+    return out
+
+
+def _box_sum(a: np.ndarray, r: int) -> np.ndarray:
+    """Sum over the (2r+1) x (2r+1) window around each pixel, zero padded; via an integral image."""
+    p = np.pad(a, ((r + 1, r), (r + 1, r))).astype(np.float64).cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return (p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]).astype(np.float32)
+
+
+def _filter(mask: np.ndarray, f: ImageFilter.Filter) -> np.ndarray:
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(f)) > 127
+
+
+def _erode(m: np.ndarray) -> np.ndarray:
+    p = np.pad(m, 1, constant_values=False)
+    h, w = m.shape
+    return np.logical_and.reduce(
+        [p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
+    )
+
+
+def _dilate(m: np.ndarray) -> np.ndarray:
+    p = np.pad(m, 1, constant_values=False)
+    h, w = m.shape
+    return np.logical_or.reduce([p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)])
+
+
+def _largest_component(m: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of a small boolean grid (breadth-first search)."""
+    h, w = m.shape
+    flat = m.ravel()
+    seen = np.zeros(flat.size, bool)
+    best: list[int] = []
+    for start in np.flatnonzero(flat):
+        if seen[start]:
+            continue
+        seen[start] = True
+        queue, comp = deque([int(start)]), []
+        while queue:
+            i = queue.popleft()
+            comp.append(i)
+            y, x = divmod(i, w)
+            for j, inside in (
+                (i - w, y > 0),
+                (i + w, y < h - 1),
+                (i - 1, x > 0),
+                (i + 1, x < w - 1),
+            ):
+                if inside and flat[j] and not seen[j]:
+                    seen[j] = True
+                    queue.append(j)
+        if len(comp) > len(best):
+            best = comp
+    out = np.zeros(flat.size, bool)
+    out[best] = True
+    return out.reshape(h, w)
+
+
+def _hull_mask(points: np.ndarray) -> np.ndarray:
+    """Rasterised convex hull of the True pixels (only each row's end points matter)."""
+    h, w = points.shape
+    rows = np.nonzero(points.any(axis=1))[0]
+    left = points[rows].argmax(axis=1)
+    right = w - 1 - points[rows, ::-1].argmax(axis=1)
+    pts = sorted(
+        {(int(x), int(y)) for y, a, b in zip(rows, left, right, strict=True) for x in (a, b)}
+    )
+    hull = _convex_hull(pts)
+    canvas = Image.new("L", (w, h), 0)
+    if len(hull) >= 3:
+        ImageDraw.Draw(canvas).polygon(hull, fill=1, outline=1)
+    else:
+        ImageDraw.Draw(canvas).line(hull * 2 if len(hull) == 1 else hull, fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _convex_hull(pts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Andrew's monotone chain over points sorted by (x, y)."""
+    if len(pts) <= 2:
+        return pts
+
+    def cross(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> int:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[int, int]] = []
+    upper: list[tuple[int, int]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return lower[:-1] + upper[:-1]
