@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from scoring.imaging.base import Box
 
-SIGNAL_LEVEL = 16  # brighter than the (noisy, JPEG-ringing) black background
+SIGNAL_MARGIN = 10  # above the background level: clears JPEG ringing on a black canvas
 CELL_FILL = 0.5  # a cell is "tissue" when this share of its pixels carries signal
 MIN_SECTOR_SHARE = 0.01  # of the frame; anything smaller is furniture, not a scan
 
@@ -29,24 +29,29 @@ def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
     the hull closes anechoic holes such as a full bladder). When no sector is found the whole
     frame is returned.
     """
-    signal = (img.max(axis=2) if img.ndim == 3 else img) > SIGNAL_LEVEL  # (H, W)
+    value = img.max(axis=2) if img.ndim == 3 else img  # (H, W): colour overlays count as signal
+    # The canvas is black on most scanners and dark gray on some: take a low percentile.
+    level = min(int(np.percentile(value[::4, ::4], 5)) + SIGNAL_MARGIN, 40)
+    signal = value > level
     h, w = signal.shape
     full: tuple[Box, np.ndarray] = ((0, 0, w, h), np.ones((h, w), bool))
     # Work on a coarse grid of cells: fast, and text lines (sparse strokes, a few cells tall)
     # fall apart there while speckle stays dense.
-    c = max(2, -(-max(h, w) // 200))
+    c = max(2, -(-max(h, w) // 100))
     gh, gw = h // c, w // c
     if gh < 5 or gw < 5:
         return full
     fill = signal[: gh * c, : gw * c].reshape(gh, c, gw, c).mean(axis=(1, 3))  # (gh, gw)
     cells = _dilate(_erode(fill >= CELL_FILL))  # opening: drop thin lines of text and ticks
+    cells = _erode(_dilate(cells))  # closing: join speckle patches split by dark structures
     sector = _largest_component(cells)
     if sector.sum() < MIN_SECTOR_SHARE * gh * gw:
         return full
     # Back to pixels: the signal within one cell of the sector, then its convex hull.
     near = np.repeat(np.repeat(_dilate(sector), c, axis=0), c, axis=1)
-    points = np.zeros((h, w), bool)
-    points[: gh * c, : gw * c] = signal[: gh * c, : gw * c] & near
+    solid = _filter(_filter(signal, ImageFilter.MinFilter(3)), ImageFilter.MaxFilter(3))
+    points = np.zeros((h, w), bool)  # thin marks next to the sector (arrows, ticks) left out
+    points[: gh * c, : gw * c] = solid[: gh * c, : gw * c] & near
     mask = _hull_mask(points)
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1), mask

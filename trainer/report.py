@@ -1,0 +1,250 @@
+"""The evaluation report on disk: ``report.json``, ``report.md`` and confusion-matrix PNGs.
+
+``report.md`` puts the paper's headline figures beside ours. Rendering lives here so that
+:mod:`trainer.evaluate` stays the computation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def write_report(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md``, ``grade_confusion.png``, ``plane_confusion.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out / "report.json",
+        "markdown": out / "report.md",
+        "grade_confusion": out / "grade_confusion.png",
+        "plane_confusion": out / "plane_confusion.png",
+    }
+    paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    paths["markdown"].write_text(render_markdown(report), "utf-8")
+
+    g = report["grades"]
+    matrix = [list(r) for r in g["confusion"]]
+    cols = list(g["labels"])
+    if any(g["unscored"]):
+        cols.append("(none)")
+        matrix = [[*r, u] for r, u in zip(matrix, g["unscored"], strict=True)]
+    _plot_confusion(matrix, g["labels"], cols, "Grade confusion", paths["grade_confusion"])
+    pc = report["planes"]["confusion_single_label"]
+    _plot_confusion(
+        pc["matrix"],
+        pc["rows"],
+        pc["columns"],
+        "Plane confusion (single-label images)",
+        paths["plane_confusion"],
+    )
+    return paths
+
+
+def _plot_confusion(
+    matrix: Sequence[Sequence[int]],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    title: str,
+    path: Path,
+) -> None:
+    # The object API with an Agg canvas: no pyplot state, no global backend switch.
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix, dtype=float).reshape(len(rows), len(cols))
+    size = 1.6 + 0.55 * max(len(rows), len(cols))
+    fig = Figure(figsize=(size + 1.0, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=max(m.max(), 1))
+    ax.set_xticks(range(len(cols)), labels=cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), labels=rows)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    ax.set_title(title)
+    top = max(m.max(), 1)
+    for (r, c), v in np.ndenumerate(m):
+        ax.text(
+            c,
+            r,
+            f"{int(v)}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if v > top / 2 else "black",
+        )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+def _ci(ci: Sequence[float] | None, pct: bool = True) -> str:
+    if not ci:
+        return ""
+    return f"{_pct(ci[0])} – {_pct(ci[1])}" if pct else f"{ci[0]:.3f} – {ci[1]:.3f}"
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return [*lines, ""]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    d, p, g, x = (report[k] for k in ("detection", "planes", "grades", "deductions"))
+    paper = report["paper"]
+    exc = g["per_grade_accuracy"].get("Excellent")
+    exc_ci = g["ci"]["per_grade_accuracy"].get("Excellent")
+    lines = [
+        "# AbVLM-Q evaluation",
+        "",
+        f"{report['n_images']} images; {report['missing_predictions']} without a prediction; "
+        f"{report['unknown_predictions']['count']} predictions for unknown images ignored. "
+        f"Rubric {report['rubric_version']}.",
+        "",
+        "## Summary against the paper",
+        "",
+    ]
+    lines += _table(
+        ["metric", "ours", "95 % CI", "paper"],
+        [
+            [
+                "detection precision",
+                _pct(d["precision"]),
+                _ci(d["ci"]["precision"]),
+                _pct(paper["detection"]["precision"]),
+            ],
+            [
+                "detection recall",
+                _pct(d["recall"]),
+                _ci(d["ci"]["recall"]),
+                _pct(paper["detection"]["recall"]),
+            ],
+            [
+                "mean IoU (TP)",
+                _num(d["mean_iou"]),
+                _ci(d["ci"]["mean_iou"], pct=False),
+                _num(paper["detection"]["mean_iou"]),
+            ],
+            [
+                "plane label accuracy",
+                _pct(p["label_accuracy"]),
+                _ci(p["ci"]["label_accuracy"]),
+                _pct(paper["planes"]["label_accuracy"]),
+            ],
+            [
+                "plane subset accuracy",
+                _pct(p["subset_accuracy"]),
+                _ci(p["ci"]["subset_accuracy"]),
+                _pct(paper["planes"]["subset_accuracy"]),
+            ],
+            ["plane F1 (macro)", _pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
+            [
+                "Excellent-grade accuracy",
+                _pct(exc),
+                _ci(exc_ci),
+                _pct(paper["grades"]["excellent_accuracy"]),
+            ],
+            ["grade accuracy", _pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
+            ["score MAE", _num(g["score"]["mae"], 2), "", ""],
+            ["deduction item F1 (micro)", _pct(x["micro"]["f1"]), "", ""],
+        ],
+    )
+    lines += [
+        "## Key structure detection",
+        "",
+        f"TP {d['tp']}, false positives {d['false_positives']}, false negatives "
+        f"{d['false_negatives']}.",
+        "",
+    ]
+    lines += _table(
+        ["structure", "support", "TP", "FP", "FN", "precision", "recall", "mean IoU"],
+        [
+            [
+                s,
+                r["support"],
+                r["tp"],
+                r["fp"],
+                r["fn"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _num(r["mean_iou"]),
+            ]
+            for s, r in d["per_structure"].items()
+        ],
+    )
+    lines += [
+        "## Standard planes",
+        "",
+        f"Hamming accuracy {_pct(p['hamming_accuracy'])}, micro F1 {_pct(p['f1_micro'])}; "
+        f"{p['n_multi_label_truth']} images carry two or more true labels.",
+        "",
+    ]
+    lines += _table(
+        ["plane", "support", "precision", "recall", "F1", "F1 95 % CI"],
+        [
+            [
+                c,
+                r["support"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _pct(r["f1"]),
+                _ci(r["f1_ci"]),
+            ]
+            for c, r in p["per_plane"].items()
+            if r["support"] or r["fp"]
+        ],
+    )
+    lines += ["## Grades", "", "Rows truth, columns predicted.", ""]
+    lines += _table(
+        ["truth \\ predicted", *g["labels"], "(none)", "accuracy"],
+        [
+            [name, *row, g["unscored"][k], _pct(g["per_grade_accuracy"][name])]
+            for k, (name, row) in enumerate(zip(g["labels"], g["confusion"], strict=True))
+        ],
+    )
+    s = g["score"]
+    lines += [
+        f"Score over {s['n']} scored pairs: MAE {_num(s['mae'], 2)}, RMSE {_num(s['rmse'], 2)}, "
+        f"bias (predicted - true) {_num(s['bias'], 2)}.",
+        "",
+        "## Deduction items",
+        "",
+    ]
+    lines += _table(
+        ["item", "support", "TP", "FP", "FN", "precision", "recall", "F1"],
+        [
+            [
+                i,
+                r["support"],
+                r["tp"],
+                r["fp"],
+                r["fn"],
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+                _pct(r["f1"]),
+            ]
+            for i, r in x["per_item"].items()
+        ],
+    )
+    m = x["micro"]
+    lines += [
+        f"Micro: precision {_pct(m['precision'])}, recall {_pct(m['recall'])}, "
+        f"F1 {_pct(m['f1'])}; macro F1 {_pct(x['f1_macro'])}.",
+        "",
+        "## Definitions",
+        "",
+    ]
+    lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
+    return "\n".join(lines) + "\n"
