@@ -1,11 +1,32 @@
-"""Settings for the test suite: fast hashing, a throwaway data folder."""
+"""Settings for the test suite: fast hashing, a throwaway data folder, isolated queues.
+
+Database: whatever DATABASE_URL names (``scripts/test_services.sh`` points it at the local
+PostgreSQL when one answers), else a SQLite *file* in WAL mode, so that a Celery worker started
+by the end-to-end tests as a subprocess sees the same test database as pytest.
+"""
 
 import os
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret")
 os.environ.setdefault("ABVLMQ_VAR_DIR", tempfile.mkdtemp(prefix="abvlmq-test-"))
+# A queue and channel prefix of this run's own: a `make run` worker or another test run on the
+# same Redis never takes these tests' analyses.
+os.environ.setdefault("ABVLMQ_INFERENCE_QUEUE", f"inference-test-{os.getpid()}")
+os.environ.setdefault("ABVLMQ_CHANNEL_PREFIX", f"abvlmq-test-{os.getpid()}")
 
-from abvlmq_web.settings import *  # noqa: F403
+from abvlmq_web.settings import *  # noqa: E402, F403
+from abvlmq_web.settings import DATABASES, VAR_DIR  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    # Concurrent test runs on one server must not drop each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_abvlmq_{os.getpid()}"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Unit tests talk to no Redis; the end-to-end tests switch to the Redis layer.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+ABVLMQ_DEMO_BANNER = True

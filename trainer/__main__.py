@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("trainer.data", "validate an annotation JSONL file against the rubric"),
     "export-swift": ("trainer.swift", "write annotations as an ms-swift conversation data set"),
     "import-coco": ("trainer.coco", "build annotations from COCO boxes and a CSV of labels"),
+    "tiny": ("trainer.tiny", "build a randomly initialised tiny Qwen2-VL checkpoint"),
+    "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
 }
 
 

@@ -68,13 +68,13 @@ def load_scan(
     for readable images that are clearly not a scan.
     """
     limits = limits or IntakeLimits()
-    data = bytes(data)
     if len(data) > limits.max_bytes:
         raise IntakeError(
             "too_large",
             f"The file is {len(data) / 2**20:.1f} MB; we accept up to "
             f"{limits.max_bytes / 2**20:g} MB. Export a single frame or a compressed copy.",
         )
+    data = bytes(data)  # also accepts bytearray / memoryview from an upload handler
     kind = require_accepted(data)
     if kind == "dicom":
         decoded = decode_dicom(data, limits, frame)
@@ -118,7 +118,7 @@ def _deidentify(d: Decoded, kind: str) -> IntakeResult:
         "text_pixels_masked": text_pixels,
     }
     return IntakeResult(
-        image=Image.fromarray(np.ascontiguousarray(out, dtype=np.uint8), mode="RGB"),
+        image=Image.fromarray(np.ascontiguousarray(out, dtype=np.uint8)),  # (H, W, 3): RGB
         kind=kind,  # type: ignore[arg-type]
         frames=d.frames,
         original_size=(w, h),

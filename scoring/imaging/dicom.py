@@ -41,7 +41,7 @@ def decode_dicom(data: bytes, limits: IntakeLimits, frame: int | None) -> Decode
             rows, cols = int(ds.Rows), int(ds.Columns)
             frames = int(ds.get("NumberOfFrames") or 1)
             photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    except Exception as exc:  # noqa: BLE001 - a data set we cannot even parse
+    except Exception as exc:  # a data set we cannot even parse
         raise IntakeError("corrupt", _CORRUPT) from exc
     if not has_pixels:
         raise IntakeError("unsupported_type", _NO_IMAGE)
@@ -63,7 +63,7 @@ def decode_dicom(data: bytes, limits: IntakeLimits, frame: int | None) -> Decode
             f"This DICOM is compressed as {syntax.name}, which we cannot read. "
             "Export it uncompressed or as JPEG.",
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - truncated pixel data, broken codestreams, ...
+    except Exception as exc:  # truncated pixel data, broken codestreams, ...
         raise IntakeError("corrupt", _CORRUPT) from exc
     modality = str(ds.get("Modality", "") or "").strip().upper()
     metadata: dict[str, str | int] = {

@@ -25,7 +25,7 @@ def decode_raster(data: bytes, kind: str, limits: IntakeLimits, frame: int | Non
             "too_many_pixels",
             f"The image is larger than the {limits.max_pixels / 1e6:g} megapixels we accept.",
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - any header failure is a damaged file
+    except Exception as exc:  # any header failure is a damaged file
         raise IntakeError("corrupt", _CORRUPT.format(name=name)) from exc
     with im:
         frames = int(getattr(im, "n_frames", 1))  # animated PNG
@@ -40,7 +40,7 @@ def decode_raster(data: bytes, kind: str, limits: IntakeLimits, frame: int | Non
             rgb = _to_rgb(im)
         except IntakeError:
             raise
-        except Exception as exc:  # noqa: BLE001 - truncated data, bad zlib/huffman streams, ...
+        except Exception as exc:  # truncated data, bad zlib/huffman streams, ...
             raise IntakeError("corrupt", _CORRUPT.format(name=name)) from exc
     metadata: dict[str, str | int] = {"mode": im.mode}
     return Decoded(rgb=rgb, frames=frames, frame_index=index, metadata=metadata)

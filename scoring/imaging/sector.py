@@ -10,9 +10,10 @@ furniture is zeroed by the sector mask; text typed *inside* the sector is found 
 from __future__ import annotations
 
 from collections import deque
+from functools import reduce
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from scoring.imaging.base import Box
 
@@ -49,9 +50,11 @@ def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
         return full
     # Back to pixels: the signal within one cell of the sector, then its convex hull.
     near = np.repeat(np.repeat(_dilate(sector), c, axis=0), c, axis=1)
-    solid = _filter(_filter(signal, ImageFilter.MinFilter(3)), ImageFilter.MaxFilter(3))
+    solid = _rank(_rank(signal, 3, np.minimum), 3, np.maximum)
     points = np.zeros((h, w), bool)  # thin marks next to the sector (arrows, ticks) left out
     points[: gh * c, : gw * c] = solid[: gh * c, : gw * c] & near
+    if not points.any():
+        return full
     mask = _hull_mask(points)
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1), mask
@@ -71,12 +74,15 @@ def mask_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, np.ndarr
     coloured = (hi >= 180) & (chroma >= 100)
     if sector.any() and coloured[sector].mean() < 0.005:  # no Doppler: colour is annotation
         bright |= coloured
-    thin = bright & ~_filter(_filter(bright, ImageFilter.MinFilter(5)), ImageFilter.MaxFilter(5))
-    local_min = np.asarray(Image.fromarray(hi).filter(ImageFilter.MinFilter(5)))
-    contrast = hi.astype(np.int16) - local_min >= 100
+    thin = bright & ~_rank(_rank(bright, 5, np.minimum), 5, np.maximum)  # not kept by an opening
+    contrast = hi.astype(np.int16) - _rank(hi, 5, np.minimum) >= 100
     candidates = thin & contrast & sector
-    clustered = _box_sum(candidates.astype(np.float32), 3) >= 5  # 7x7 window
-    text = _filter(candidates & clustered, ImageFilter.MaxFilter(3)) & sector  # + antialiasing
+    text = candidates & (_box_sum(candidates, 3) >= 5)  # clustered in 7x7
+    # Hysteresis: grow into the dimmer, antialiased parts of the same strokes.
+    weak = (((lo >= 140) & (chroma <= 40)) | bright) & contrast & sector
+    for _ in range(3):
+        text |= _rank(text, 3, np.maximum) & weak
+    text = _rank(text, 3, np.maximum) & sector  # and their soft edges
     if not text.any():
         return rgb, text
     return _inpaint(rgb, text, sector), text
@@ -109,13 +115,20 @@ def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray
 
 def _box_sum(a: np.ndarray, r: int) -> np.ndarray:
     """Sum over the (2r+1) x (2r+1) window around each pixel, zero padded; via an integral image."""
-    p = np.pad(a, ((r + 1, r), (r + 1, r))).astype(np.float64).cumsum(0).cumsum(1)
+    acc = np.int32 if a.dtype == bool else np.float64  # counts stay exact and small
+    p = np.pad(a, ((r + 1, r), (r + 1, r))).astype(acc).cumsum(0).cumsum(1)
     k = 2 * r + 1
     return (p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]).astype(np.float32)
 
 
-def _filter(mask: np.ndarray, f: ImageFilter.Filter) -> np.ndarray:
-    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).filter(f)) > 127
+def _rank(a: np.ndarray, size: int, op: np.ufunc) -> np.ndarray:
+    """Min or max (``op``) over the size x size window around each pixel, edges replicated.
+    Separable, so 2 * size passes of whole-array numpy; 10x faster than Pillow's rank filter."""
+    r = size // 2
+    h, w = a.shape
+    p = np.pad(a, r, mode="edge")
+    rows = reduce(op, (p[:, i : i + w] for i in range(size)))  # (h + 2r, w)
+    return reduce(op, (rows[i : i + h] for i in range(size)))
 
 
 def _erode(m: np.ndarray) -> np.ndarray:

@@ -97,7 +97,7 @@ def _is_bare_dicom(data: bytes) -> bool:
     try:
         ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
         return any(key in ds for key in ("SOPClassUID", "Modality", "Rows"))
-    except Exception:  # noqa: BLE001 - any parse failure means "not DICOM"
+    except Exception:  # any parse failure means "not DICOM"
         return False
 
 

@@ -104,6 +104,7 @@ class ScanTable:
     ft: np.ndarray  # (P,) fractional offset across beams
     near: np.ndarray  # (P,) flat beam-grid index of the nearest sample
     depth_frac: np.ndarray  # (P,) depth fraction (0..1) of each sector pixel
+    lat_frac: np.ndarray  # (P,) lateral (beam) fraction (0..1) of each sector pixel
     grid_x: np.ndarray  # (nr, nt) scene x of the beam grid
     grid_z: np.ndarray  # (nr, nt) scene z of the beam grid
 
@@ -127,6 +128,10 @@ class ScanTable:
     def convert_mask(self, beams: np.ndarray) -> np.ndarray:
         """Nearest-neighbour scan conversion of a boolean beam mask, as (P,) over sector pixels."""
         return beams.reshape(-1)[self.near]
+
+    def corner_depth(self) -> float:
+        g = self.geometry
+        return 1.0 if g.kind == "linear" else (g.r0 + 1.0) * math.cos(g.half) - g.r0
 
     def sector_mask(self) -> np.ndarray:
         m = np.zeros(self.size * self.size, dtype=bool)
@@ -197,6 +202,7 @@ def scan_table(geometry: Geometry, size: int, chrome: bool) -> ScanTable:
         ft=(ft_full - it).astype(np.float32),
         near=near,
         depth_frac=d.astype(np.float32),
+        lat_frac=t.astype(np.float32),
         grid_x=gx,
         grid_z=gz,
     )

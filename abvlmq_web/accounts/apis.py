@@ -1,0 +1,51 @@
+"""Token login and the current user."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from abvlmq_web.accounts.selectors import visible_cohorts
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """POST username and password, get the token for `Authorization: Token <token>`."""
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(
+        request=ObtainAuthToken.serializer_class,
+        responses={200: OutputSerializer},
+        operation_id="auth_token_create",
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class CohortSerializer(serializers.Serializer):
+            id = serializers.IntegerField()
+            name = serializers.CharField()
+
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        display_name = serializers.CharField()
+        role = serializers.CharField()
+        cohorts = CohortSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer, operation_id="me_retrieve")
+    def get(self, request):
+        user = request.user
+        data = {
+            "id": user.pk,
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role,
+            "cohorts": list(visible_cohorts(user=user).values("id", "name")),
+        }
+        return Response(self.OutputSerializer(data).data)

@@ -1,0 +1,50 @@
+"""Reads on assignments: who sees which, and how far a resident has got."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from abvlmq_web.accounts.models import User
+from abvlmq_web.accounts.selectors import visible_cohorts
+from abvlmq_web.curriculum.models import Assignment
+from scoring.rubric import default_rubric
+
+
+def assignments_for(*, user: User) -> QuerySet[Assignment]:
+    """Assignments of the cohorts ``user`` belongs to (resident) or instructs (instructor)."""
+    return Assignment.objects.filter(cohort__in=visible_cohorts(user=user)).select_related(
+        "cohort"
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    submitted: int  # scans uploaded for the assignment
+    passed: int  # assessed scans of a target plane at or above the minimum grade
+    required: int
+
+    @property
+    def complete(self) -> bool:
+        return self.passed >= self.required
+
+
+def grade_at_least(grade: str | None, minimum: str) -> bool:
+    names = default_rubric().grade_names()  # lowest band first
+    return grade in names and names.index(grade) >= names.index(minimum)
+
+
+def assignment_progress(*, assignment: Assignment, resident: User) -> Progress:
+    # Imported here: scans depends on curriculum, not the other way round at import time.
+    from abvlmq_web.scans.models import Analysis, Scan
+
+    scans = Scan.objects.filter(assignment=assignment, owner=resident)
+    done = Analysis.objects.filter(scan__in=scans, status=Analysis.Status.DONE)
+    targets = set(assignment.target_planes)
+    passed = sum(
+        1
+        for planes, grade in done.values_list("planes", "grade")
+        if targets & set(planes or []) and grade_at_least(grade, assignment.min_grade)
+    )
+    return Progress(submitted=scans.count(), passed=passed, required=assignment.scan_count)

@@ -1,0 +1,489 @@
+"""The inference engine: a local Qwen2-VL checkpoint (plus an optional LoRA adapter) in,
+Assessments and live events out.
+
+    engine = Engine.load("models/demo")                       # or base + adapter
+    assessments = engine.assess([img1, img2, ...])            # batched greedy generation
+    stream = engine.stream(img)
+    for event in stream:                                      # parser events, as generated
+        ...
+    stream.assessment                                         # after the loop
+
+The same code serves Qwen2-VL-2B-Instruct with the paper's LoRA adapter on a GPU and the tiny
+demo model on a laptop: both are ordinary checkpoint folders. Structure, plane and deduction
+events carry a ``confidence`` from the generated tokens' probabilities (see
+:func:`line_confidence`); an assessment with low confidence, a score near a grade boundary or
+any parser error is marked ``needs_review``. Generation failures become error events, never
+exceptions out of ``stream``. Torch and transformers are imported here only, so the rest of
+``scoring`` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from scoring.answer import AnswerParser, Assessment
+from scoring.events import Event, error_event
+from scoring.prompt import Detail, build_messages
+from scoring.rubric import Rubric, default_rubric
+
+ABVLMQ_FILE = "abvlmq.json"  # prompt form and rubric a checkpoint was trained with
+DEFAULT_MAX_PIXELS = 1280 * 28 * 28  # Qwen2-VL's own default cap
+MAX_INPUT_SIDE = 4096  # larger inputs are shrunk with PIL before the processor sees them
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """When an assessment goes to a human: near a grade boundary, or not confident enough."""
+
+    boundary_margin: float = 0.5  # score within this of an inner grade boundary
+    min_confidence: float = 0.5  # any structure/plane/deduction line below this
+
+
+# ------------------------------------------------------------------ confidence
+
+
+def line_confidence(pieces: Sequence[tuple[str, float]]) -> float | None:
+    """Geometric mean of the probabilities of a line's decision tokens.
+
+    ``pieces`` are (decoded text, probability) of the tokens of one line. Every token counts
+    except digits after the first of a number: the model's doubt between 412 and 413 is box
+    jitter, not doubt about what it sees, and would otherwise drown the signal.
+    """
+    logs: list[float] = []
+    prev_digit = False
+    for text, p in pieces:
+        digit = text.isdigit()
+        if not text.strip() or (digit and prev_digit):
+            prev_digit = digit
+            continue
+        prev_digit = digit
+        logs.append(math.log(max(p, 1e-12)))
+    if not logs:
+        return None
+    return round(math.exp(sum(logs) / len(logs)), 4)
+
+
+class _Decoder:
+    """Token ids (with probabilities) in, parser events with confidences out.
+
+    Used by both ``assess`` and ``stream`` so the two give the same assessment for the same
+    tokens. Each token is decoded as the difference between the decoded prefixes, which is
+    safe for byte-level tokens that split a character.
+    """
+
+    def __init__(self, tokenizer, rubric: Rubric, stop_ids: set[int]) -> None:
+        self.tokenizer = tokenizer
+        self.parser = AnswerParser(rubric)
+        self.stop_ids = stop_ids
+        self.ids: list[int] = []
+        self.text = ""
+        self.lines: dict[int, list[tuple[str, float]]] = {}
+        self.stopped = False
+        self._n_structures = 0
+        self._n_deductions = 0
+
+    def add(self, token_id: int, prob: float) -> list[Event]:
+        if self.stopped:
+            return []
+        if token_id in self.stop_ids:
+            self.stopped = True
+            return []
+        self.ids.append(token_id)
+        full = self.tokenizer.decode(self.ids, skip_special_tokens=False)
+        if full.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+            return []
+        piece, self.text = full[len(self.text) :], full
+        line = self.text.count("\n", 0, len(self.text) - len(piece)) + 1
+        for k, part in enumerate(piece.split("\n")):
+            if part:
+                self.lines.setdefault(line + k, []).append((part, prob))
+        return self._annotate(self.parser.feed(piece))
+
+    def finish(self, policy: ReviewPolicy, extra_errors: Sequence[Event] = ()) -> list[Event]:
+        events = self._annotate(self.parser.finish())
+        result = self.parser.assessment
+        for ev in extra_errors:
+            result.errors.append(ev)  # type: ignore[arg-type]
+        events = [*extra_errors, *events]
+        _review(result, policy, self.parser.rubric)
+        return events
+
+    @property
+    def assessment(self) -> Assessment:
+        return self.parser.assessment
+
+    def _annotate(self, events: list[Event]) -> list[Event]:
+        r = self.parser.assessment
+        for ev in events:
+            kind = ev["type"]
+            if kind not in ("structure", "plane", "deduction"):
+                continue
+            conf = line_confidence(self.lines.get(ev["line"], []))  # type: ignore[typeddict-item]
+            if conf is None:
+                continue
+            ev["confidence"] = conf  # type: ignore[typeddict-unknown-key]
+            if kind == "structure":
+                i = self._n_structures
+                r.structures[i] = replace(r.structures[i], confidence=conf)
+                self._n_structures += 1
+            elif kind == "deduction":
+                i = self._n_deductions
+                r.deductions[i] = replace(r.deductions[i], confidence=conf)
+                self._n_deductions += 1
+            else:
+                r.plane_confidence = conf
+        return events
+
+
+def _review(result: Assessment, policy: ReviewPolicy, rubric: Rubric) -> None:
+    confidences = [s.confidence for s in result.structures] + [
+        d.confidence for d in result.deductions
+    ]
+    confidences.append(result.plane_confidence)
+    low = any(c is not None and c < policy.min_confidence for c in confidences)
+    near = False
+    if result.score is not None:
+        bounds = [g.min for g in rubric.grades[1:]]
+        near = any(abs(result.score - b) < policy.boundary_margin for b in bounds)
+    result.needs_review = bool(result.needs_review or result.errors or low or near)
+    if not result.complete:
+        result.needs_review = True
+
+
+# ------------------------------------------------------------------ streaming plumbing
+
+
+class _ProbRecorder:
+    """A logits processor that records the greedy token's probability at every step.
+
+    It runs last, sees the final scores (B, V) and leaves them untouched; the chosen token of
+    greedy decoding is their argmax, so its softmax value is the token's probability.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[torch.Tensor] = []  # each (B,)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.steps.append(torch.softmax(scores.float(), dim=-1).max(dim=-1).values.cpu())
+        return scores
+
+
+class _QueueStreamer:
+    """A transformers streamer that forwards (token id, probability) to a queue."""
+
+    _END = object()
+
+    def __init__(self, recorder: _ProbRecorder) -> None:
+        self.recorder = recorder
+        self.queue: queue.Queue = queue.Queue()
+        self._first = True
+
+    def put(self, value: torch.Tensor) -> None:
+        if self._first:  # generate() first puts the prompt; skip it
+            self._first = False
+            return
+        token = int(value.reshape(-1)[0])
+        step = len(self.recorder.steps) - 1
+        prob = float(self.recorder.steps[step][0]) if step >= 0 else 1.0
+        self.queue.put((token, prob))
+
+    def end(self) -> None:
+        self.queue.put(self._END)
+
+
+class AssessmentStream:
+    """Iterate to get the parser's events while the model generates; then ``.assessment``."""
+
+    def __init__(self, engine: Engine, image: Image.Image, max_new_tokens: int) -> None:
+        self._engine = engine
+        self._image = image
+        self._max_new_tokens = max_new_tokens
+        self._decoder = _Decoder(engine.processor.tokenizer, engine.rubric, engine.stop_ids)
+        self._started = False
+        self._done = False
+
+    @property
+    def assessment(self) -> Assessment:
+        if not self._done:
+            for _ in self:
+                pass
+        return self._decoder.assessment
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._started:
+            return
+        self._started = True
+        recorder = _ProbRecorder()
+        streamer = _QueueStreamer(recorder)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                inputs = self._engine._inputs([self._image])
+                self._engine._generate(inputs, self._max_new_tokens, recorder, streamer)
+            except BaseException as exc:  # reported as an event, not raised in a thread
+                failure.append(exc)
+            finally:
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="abvlmq-generate", daemon=True)
+        thread.start()
+        while True:
+            item = streamer.queue.get()
+            if item is _QueueStreamer._END:
+                break
+            yield from self._decoder.add(*item)
+        thread.join()
+        extra = []
+        if failure:
+            exc = failure[0]
+            extra.append(error_event("engine", f"Generation failed: {type(exc).__name__}: {exc}"))
+        yield from self._decoder.finish(self._engine.review, extra)
+        self._done = True
+
+
+# ------------------------------------------------------------------ the engine
+
+
+class Engine:
+    """A loaded model that assesses images. Build it with :meth:`Engine.load`."""
+
+    def __init__(
+        self,
+        model,
+        processor,
+        *,
+        model_id: str,
+        rubric: Rubric | None = None,
+        prompt_detail: Detail = "full",
+        max_new_tokens: int = 512,
+        review: ReviewPolicy | None = None,
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.model_id = model_id
+        self.rubric = rubric or default_rubric()
+        self.prompt_detail: Detail = prompt_detail
+        self.max_new_tokens = max_new_tokens
+        self.review = review or ReviewPolicy()
+        tok = processor.tokenizer
+        tok.padding_side = "left"  # generation continues every row from its right end
+        self.stop_ids = {
+            i
+            for i in (tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>"))
+            if isinstance(i, int) and i >= 0
+        }
+        self.pad_id = tok.convert_tokens_to_ids("<|endoftext|>")
+        messages = build_messages(self.rubric, prompt_detail)
+        self.prompt_text: str = processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        adapter_dir: str | Path | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_pixels: int | None = None,
+        rubric: Rubric | None = None,
+        max_new_tokens: int = 512,
+        review: ReviewPolicy | None = None,
+    ) -> Engine:
+        """Load a local Qwen2-VL checkpoint (and merge a LoRA adapter into it).
+
+        ``device``: "cuda", "cpu", ... (default: CUDA when available). ``dtype``: default bf16 on
+        a GPU that supports it, else fp16 on a GPU, fp32 on CPU. ``max_pixels`` caps the pixels
+        an image is resized to (default: the checkpoint's processor setting).
+        """
+        from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+        model_dir = Path(model_dir)
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch_dtype = _pick_dtype(dtype, dev)
+        kwargs: dict[str, Any] = {}
+        if max_pixels is not None:
+            kwargs["max_pixels"] = int(max_pixels)
+        processor = AutoProcessor.from_pretrained(model_dir, **kwargs)
+        if max_pixels is not None:
+            # min_pixels must not exceed the cap, or tiny caps would be ignored
+            ip = processor.image_processor
+            ip.size = {
+                "shortest_edge": min(ip.size["shortest_edge"], int(max_pixels)),
+                "longest_edge": int(max_pixels),
+            }
+        model = Qwen2VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch_dtype)
+        if adapter_dir is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        model.to(dev).eval()
+        info = _read_info(model_dir)
+        if adapter_dir is not None:
+            info.update(_read_info(Path(adapter_dir)))
+        return cls(
+            model,
+            processor,
+            model_id=model_identity(model_dir, adapter_dir),
+            rubric=rubric,
+            prompt_detail=info.get("prompt_detail", "full"),
+            max_new_tokens=max_new_tokens,
+            review=review,
+        )
+
+    # -------------------------------------------------------------- public API
+
+    def assess(
+        self,
+        images: Sequence[Image.Image],
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int | None = None,
+    ) -> list[Assessment]:
+        """One Assessment per image, by batched greedy generation (left padding)."""
+        limit = max_new_tokens or self.max_new_tokens
+        out: list[Assessment] = []
+        for start in range(0, len(images), max(batch_size, 1)):
+            chunk = list(images[start : start + max(batch_size, 1)])
+            out.extend(self._assess_batch(chunk, limit))
+        return out
+
+    def stream(self, image: Image.Image, *, max_new_tokens: int | None = None) -> AssessmentStream:
+        """The parser's events for ``image`` while its answer is generated."""
+        return AssessmentStream(self, image, max_new_tokens or self.max_new_tokens)
+
+    # -------------------------------------------------------------- internals
+
+    def _prepare(self, image: Image.Image) -> Image.Image:
+        img = image.convert("RGB") if image.mode != "RGB" else image
+        if max(img.size) > MAX_INPUT_SIDE:  # bound the processor's work on huge inputs
+            img = img.copy()
+            img.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE), Image.Resampling.BILINEAR)
+        return img
+
+    def _inputs(self, images: Sequence[Image.Image]):
+        batch = self.processor(
+            text=[self.prompt_text] * len(images),
+            images=[self._prepare(im) for im in images],
+            padding=True,
+            return_tensors="pt",
+        )
+        return batch.to(self.device)
+
+    @torch.inference_mode()
+    def _generate(self, inputs, max_new_tokens: int, recorder: _ProbRecorder, streamer=None):
+        from transformers import LogitsProcessorList
+
+        return self.model.generate(
+            **inputs,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            logits_processor=LogitsProcessorList([recorder]),
+            streamer=streamer,
+            eos_token_id=sorted(self.stop_ids),
+            pad_token_id=self.pad_id,
+            use_cache=True,
+        )
+
+    def _assess_batch(self, images: list[Image.Image], max_new_tokens: int) -> list[Assessment]:
+        recorder = _ProbRecorder()
+        failure: str | None = None
+        try:
+            inputs = self._inputs(images)
+            sequences = self._generate(inputs, max_new_tokens, recorder)
+            generated = sequences[:, inputs["input_ids"].shape[1] :].cpu()  # (B, T)
+        except (RuntimeError, ValueError) as exc:
+            failure = f"Generation failed: {type(exc).__name__}: {exc}"
+            generated = torch.empty((len(images), 0), dtype=torch.long)
+        probs = torch.stack(recorder.steps, dim=1) if recorder.steps else None  # (B, T)
+        results: list[Assessment] = []
+        for b in range(len(images)):
+            dec = _Decoder(self.processor.tokenizer, self.rubric, self.stop_ids)
+            for t in range(generated.shape[1]):
+                p = float(probs[b, t]) if probs is not None and t < probs.shape[1] else 1.0
+                dec.add(int(generated[b, t]), p)
+                if dec.stopped:
+                    break
+            extra = [error_event("engine", failure)] if failure else []
+            dec.finish(self.review, extra)
+            results.append(dec.assessment)
+        return results
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}
+    names |= {"float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if dtype is not None:
+        if dtype not in names:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
+        return names[dtype]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32  # CPU bf16 matmuls are slow on most CPUs, and tiny models gain nothing
+
+
+def _read_info(folder: Path) -> dict[str, Any]:
+    path = folder / ABVLMQ_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _digest(folder: Path, names: Sequence[str]) -> str:
+    """A content hash of a checkpoint's config and weights.
+
+    Weight files up to 256 MB are hashed whole; larger ones by size, safetensors header (tensor
+    names, shapes, offsets) and their first and last MiB, which is enough to tell released
+    checkpoints apart without reading gigabytes at every start.
+    """
+    h = hashlib.sha256()
+    for name in names:
+        for path in sorted(folder.glob(name)):
+            h.update(path.name.encode())
+            size = path.stat().st_size
+            h.update(str(size).encode())
+            with path.open("rb") as fh:
+                if size <= 256 << 20:
+                    h.update(fh.read())
+                else:
+                    h.update(fh.read(1 << 20))
+                    fh.seek(size - (1 << 20))
+                    h.update(fh.read())
+    return h.hexdigest()[:10]
+
+
+def model_identity(model_dir: str | Path, adapter_dir: str | Path | None = None) -> str:
+    """``name@hash`` of the base (``+name@hash`` of the adapter): short, stable, provenance."""
+    base = Path(model_dir)
+    weights = ("config.json", "*.safetensors")
+    ident = f"{base.resolve().name}@{_digest(base, weights)}"
+    if adapter_dir is not None:
+        ad = Path(adapter_dir)
+        ident += f"+{ad.resolve().name}@{_digest(ad, ('adapter_config.json', '*.safetensors'))}"
+    return ident
