@@ -1,4 +1,28 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from abvlmq_web.accounts.apis import MeApi, TokenObtainApi
+from abvlmq_web.curriculum.apis import AssignmentDetailApi, AssignmentListApi
+from abvlmq_web.scans.apis import ScanDetailApi, ScanImageApi, ScanListApi
+
+api = [
+    path("auth/token/", TokenObtainApi.as_view(), name="api-token"),
+    path("me/", MeApi.as_view(), name="api-me"),
+    path("scans/", ScanListApi.as_view(), name="api-scans"),
+    path("scans/<int:scan_id>/", ScanDetailApi.as_view(), name="api-scan"),
+    path("scans/<int:scan_id>/image/", ScanImageApi.as_view(), name="api-scan-image"),
+    path("assignments/", AssignmentListApi.as_view(), name="api-assignments"),
+    path(
+        "assignments/<int:assignment_id>/", AssignmentDetailApi.as_view(), name="api-assignment"
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api)),
+    path("accounts/", include("abvlmq_web.accounts.urls")),
+    path("", include("abvlmq_web.scans.urls")),
+]

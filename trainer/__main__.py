@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-coco": ("trainer.coco", "build annotations from COCO boxes and a CSV of labels"),
     "tiny": ("trainer.tiny", "build a randomly initialised tiny Qwen2-VL checkpoint"),
     "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
+    "phantoms": ("trainer.phantoms", "write a synthetic phantom data set (images + JSONL)"),
 }
 
 

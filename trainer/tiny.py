@@ -352,3 +352,52 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"ok: tiny Qwen2-VL written to {out}")
     return 0
+
+
+# --------------------------------------------------------------------------- toy data
+
+
+def toy_dataset(out_dir: str | Path, count: int = 8, *, seed: int = 0, size: int = 112) -> Path:
+    """A few-image data set for tests and smoke runs, no phantom generator needed.
+
+    Each image is a dark square with one bright rectangle: a gallbladder ("GB") on the left
+    half, a right kidney ("RKL") on the right; its box is the rectangle. Writes ``images/``,
+    ``annotations.jsonl`` and ``train.jsonl`` (the same records).
+    """
+    import numpy as np
+    from PIL import Image
+
+    rubric = default_rubric()
+    rng = random.Random(seed)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for n in range(count):
+        plane = "GB" if n % 2 == 0 else "RKL"
+        sid = "gallbladder" if plane == "GB" else "right_kidney"
+        other = "right_lobe"
+        x0 = rng.randint(4, size // 2 - 40) + (0 if plane == "GB" else size // 2)
+        y0 = rng.randint(4, size - 40)
+        box = [x0, y0, x0 + rng.randint(20, 34), y0 + rng.randint(20, 34)]
+        pixels = np.full((size, size, 3), 30, dtype=np.uint8)
+        pixels[box[1] : box[3], box[0] : box[2]] = 220
+        name = f"images/{n:04d}.png"
+        Image.fromarray(pixels).save(out / name)
+        item = f"{plane}.{other}.missing"
+        score = rubric.score([item])
+        lines.append(
+            {
+                "image": name,
+                "width": size,
+                "height": size,
+                "planes": [plane],
+                "structures": [{"id": sid, "box": box}],
+                "deductions": [{"item": item, "box": None}],
+                "score": score,
+                "grade": rubric.grade(score),
+            }
+        )
+    text = "".join(json.dumps(r) + "\n" for r in lines)
+    (out / "annotations.jsonl").write_text(text, encoding="utf-8")
+    (out / "train.jsonl").write_text(text, encoding="utf-8")
+    return out

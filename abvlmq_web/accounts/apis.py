@@ -14,12 +14,12 @@ from abvlmq_web.accounts.selectors import visible_cohorts
 class TokenObtainApi(ObtainAuthToken):
     """POST username and password, get the token for `Authorization: Token <token>`."""
 
-    class OutputSerializer(serializers.Serializer):
+    class TokenSerializer(serializers.Serializer):
         token = serializers.CharField()
 
     @extend_schema(
         request=ObtainAuthToken.serializer_class,
-        responses={200: OutputSerializer},
+        responses={200: TokenSerializer},
         operation_id="auth_token_create",
     )
     def post(self, request, *args, **kwargs):
@@ -27,8 +27,8 @@ class TokenObtainApi(ObtainAuthToken):
 
 
 class MeApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        class CohortSerializer(serializers.Serializer):
+    class MeSerializer(serializers.Serializer):
+        class MeCohortSerializer(serializers.Serializer):
             id = serializers.IntegerField()
             name = serializers.CharField()
 
@@ -36,9 +36,9 @@ class MeApi(APIView):
         username = serializers.CharField()
         display_name = serializers.CharField()
         role = serializers.CharField()
-        cohorts = CohortSerializer(many=True)
+        cohorts = MeCohortSerializer(many=True)
 
-    @extend_schema(responses=OutputSerializer, operation_id="me_retrieve")
+    @extend_schema(responses=MeSerializer, operation_id="me_retrieve")
     def get(self, request):
         user = request.user
         data = {
@@ -48,4 +48,4 @@ class MeApi(APIView):
             "role": user.role,
             "cohorts": list(visible_cohorts(user=user).values("id", "name")),
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeSerializer(data).data)

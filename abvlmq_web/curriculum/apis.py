@@ -17,7 +17,7 @@ from abvlmq_web.curriculum.services import assignment_create
 
 
 class AssignmentOutputSerializer(serializers.Serializer):
-    class ProgressSerializer(serializers.Serializer):
+    class AssignmentProgressSerializer(serializers.Serializer):
         submitted = serializers.IntegerField()
         passed = serializers.IntegerField()
         required = serializers.IntegerField()
@@ -32,7 +32,7 @@ class AssignmentOutputSerializer(serializers.Serializer):
     scan_count = serializers.IntegerField()
     min_grade = serializers.CharField()
     due_date = serializers.DateField(allow_null=True)
-    progress = ProgressSerializer(allow_null=True, help_text="The resident's own progress")
+    progress = AssignmentProgressSerializer(allow_null=True, help_text="The resident's own progress")
 
 
 def _output(assignment, user) -> dict:
@@ -44,7 +44,7 @@ def _output(assignment, user) -> dict:
 
 
 class AssignmentListApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class AssignmentInputSerializer(serializers.Serializer):
         cohort = serializers.IntegerField()
         title = serializers.CharField(max_length=200)
         instructions = serializers.CharField(required=False, allow_blank=True, default="")
@@ -58,9 +58,9 @@ class AssignmentListApi(APIView):
         assignments = assignments_for(user=request.user)
         return Response([_output(a, request.user) for a in assignments])
 
-    @extend_schema(request=InputSerializer, responses={201: AssignmentOutputSerializer})
+    @extend_schema(request=AssignmentInputSerializer, responses={201: AssignmentOutputSerializer})
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.AssignmentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         cohort = visible_cohorts(user=request.user).filter(pk=data.pop("cohort")).first()

@@ -14,8 +14,12 @@ from .geometry import ScanTable
 
 SURNAMES = ("DOE", "ROE", "POE", "MOE", "SAMPLE", "TEST", "PHANTOM", "NOBODY")
 GIVEN = ("JANE", "JOHN", "ALEX", "SAM", "KIM", "LEE", "PAT", "ROBIN")
-HOSPITALS = ("PHANTOM GENERAL HOSP", "SYNTHETIC UNIV CLINIC", "NOWHERE MEDICAL CTR",
-             "FAKE COUNTY HOSPITAL")
+HOSPITALS = (
+    "PHANTOM GENERAL HOSP",
+    "SYNTHETIC UNIV CLINIC",
+    "NOWHERE MEDICAL CTR",
+    "FAKE COUNTY HOSPITAL",
+)
 PROBES = {"curvilinear": ("C5-1", "C6-2", "C5-2"), "linear": ("L12-5", "L9-3")}
 PRESETS = ("ABD", "ABD GEN", "ABD PEN", "RENAL", "LIVER")
 
@@ -35,9 +39,11 @@ def draw(img: Image.Image, table: ScanTable, rng: np.random.Generator, meta: dic
     cyan = (150, 220, 230)
     name = f"{SURNAMES[int(rng.integers(len(SURNAMES)))]}^{GIVEN[int(rng.integers(len(GIVEN)))]}"
     pid = f"ID PHX-{int(rng.integers(10000, 99999))}"
-    date = (f"20{int(rng.integers(18, 26)):02d}-{int(rng.integers(1, 13)):02d}-"
-            f"{int(rng.integers(1, 29)):02d} {int(rng.integers(7, 19)):02d}:"
-            f"{int(rng.integers(0, 60)):02d}")
+    date = (
+        f"20{int(rng.integers(18, 26)):02d}-{int(rng.integers(1, 13)):02d}-"
+        f"{int(rng.integers(1, 29)):02d} {int(rng.integers(7, 19)):02d}:"
+        f"{int(rng.integers(0, 60)):02d}"
+    )
     hosp = HOSPITALS[int(rng.integers(len(HOSPITALS)))]
     probe = PROBES[table.geometry.kind][int(rng.integers(len(PROBES[table.geometry.kind])))]
     preset = PRESETS[int(rng.integers(len(PRESETS)))]
@@ -45,9 +51,16 @@ def draw(img: Image.Image, table: ScanTable, rng: np.random.Generator, meta: dic
     d.text((x0, x0), f"{name}   {pid}", fill=grey, font=f)
     d.text((x0, x0 + fs + 2), f"{hosp}   {date}", fill=grey, font=f)
     right = int(size * 0.86)
-    lines = [probe, preset, f"D {meta['depth_cm']:.0f}cm", f"G {int(50 + meta['gain_db'])}",
-             f"DR {int(rng.integers(55, 70))}", f"FR {int(rng.integers(14, 40))}Hz", "MI 0.9",
-             "TIs 0.4"]
+    lines = [
+        probe,
+        preset,
+        f"D {meta['depth_cm']:.0f}cm",
+        f"G {int(50 + meta['gain_db'])}",
+        f"DR {int(rng.integers(55, 70))}",
+        f"FR {int(rng.integers(14, 40))}Hz",
+        "MI 0.9",
+        "TIs 0.4",
+    ]
     y = int(size * 0.12)
     for ln in lines:
         d.text((right, y), ln, fill=cyan if ln == probe else grey, font=f)
@@ -73,8 +86,9 @@ def draw(img: Image.Image, table: ScanTable, rng: np.random.Generator, meta: dic
     bm = int(size * 0.1)
     bx, by = x0 + 4, size - bm - x0 - 4
     d.ellipse([bx + bm * 0.3, by, bx + bm * 0.7, by + bm * 0.25], outline=grey)
-    d.rounded_rectangle([bx + bm * 0.15, by + bm * 0.25, bx + bm * 0.85, by + bm], radius=bm // 6,
-                        outline=grey)
+    d.rounded_rectangle(
+        [bx + bm * 0.15, by + bm * 0.25, bx + bm * 0.85, by + bm], radius=bm // 6, outline=grey
+    )
     px = bx + bm * float(rng.uniform(0.25, 0.75))
     py = by + bm * float(rng.uniform(0.4, 0.8))
     ang = float(rng.uniform(0, np.pi))

@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from scoring.rubric import default_rubric
-
 from .planes import DUAL_PAIRS, STANDARD
 from .render import generate
 
@@ -28,8 +26,14 @@ def _write_one(args: tuple[int, int, int, str]) -> dict:
     return rec
 
 
-def generate_dataset(out_dir: str | Path, count: int, seed: int, split: bool = False,
-                     workers: int = 1, size: int = 512) -> list[dict]:
+def generate_dataset(
+    out_dir: str | Path,
+    count: int,
+    seed: int,
+    split: bool = False,
+    workers: int = 1,
+    size: int = 512,
+) -> list[dict]:
     """Write ``images/*.png`` and ``annotations.jsonl`` (and train/val/test.jsonl with ``split``).
 
     Records are in index order and identical across the files. Returns the records.
@@ -88,15 +92,24 @@ def split_records(records: Sequence[dict], seed: int) -> dict[str, list[dict]]:
 
 # -- contact sheet -------------------------------------------------------------
 
-_COLORS = [(255, 80, 80), (80, 220, 120), (90, 160, 255), (255, 200, 60), (230, 110, 255),
-           (80, 230, 230)]
+_COLORS = [
+    (255, 80, 80),
+    (80, 220, 120),
+    (90, 160, 255),
+    (255, 200, 60),
+    (230, 110, 255),
+    (80, 230, 230),
+]
 
 
 def draw_record(img: Image.Image, rec: dict, tile: int) -> Image.Image:
-    im = img.convert("RGB").resize((tile, tile), Image.Resampling.BILINEAR)
+    """The image scaled to ``tile`` with its boxes, and a caption band underneath."""
+    fs = max(8, tile // 26)
+    im = Image.new("RGB", (tile, tile + 2 * fs + 8), (0, 0, 0))
+    im.paste(img.convert("RGB").resize((tile, tile), Image.Resampling.BILINEAR), (0, 0))
     k = tile / rec["width"]
     d = ImageDraw.Draw(im)
-    f = ImageFont.load_default(size=max(8, tile // 28))
+    f = ImageFont.load_default(size=fs)
     for n, s in enumerate(rec["structures"]):
         c = _COLORS[n % len(_COLORS)]
         x1, y1, x2, y2 = (v * k for v in s["box"])
@@ -106,29 +119,49 @@ def draw_record(img: Image.Image, rec: dict, tile: int) -> Image.Image:
         if dd["box"] and dd["item"].split(".")[0] in ("ATT", "NOISE", "FOCUS"):
             x1, y1, x2, y2 = (v * k for v in dd["box"])
             d.rectangle([x1, y1, x2, y2], outline=(255, 255, 255), width=1)
+            d.text((x1 + 2, y2 - fs - 2), dd["item"], fill=(255, 255, 255), font=f)
     head = f"{'+'.join(rec['planes'])}  {rec['score']:g} {rec['grade']}"
-    d.rectangle([0, tile - 2 * (tile // 28) - 10, tile, tile], fill=(0, 0, 0))
-    d.text((4, tile - 2 * (tile // 28) - 8), head, fill=(255, 255, 255), font=f)
-    items = ", ".join(x["item"] for x in rec["deductions"])[:60]
-    d.text((4, tile - tile // 28 - 4), items, fill=(200, 200, 200), font=f)
+    d.text((4, tile + 2), head, fill=(255, 255, 255), font=f)
+    items = ", ".join(x["item"] for x in rec["deductions"]) or "no deductions"
+    d.text((4, tile + fs + 5), items[: int(tile / fs * 1.9)], fill=(200, 200, 200), font=f)
     return im
 
 
-def contact_sheet(records_with_images: Sequence[tuple[Image.Image, dict]], cols: int = 4,
-                  tile: int = 320) -> Image.Image:
+def contact_sheet(
+    records_with_images: Sequence[tuple[Image.Image, dict]], cols: int = 4, tile: int = 320
+) -> Image.Image:
     """A grid of phantoms with their structure boxes, plane, score and deductions drawn on."""
     n = len(records_with_images)
     rows = (n + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * tile, rows * tile), (20, 20, 20))
+    cell_h = tile + 2 * max(8, tile // 26) + 8
+    sheet = Image.new("RGB", (cols * tile, rows * cell_h), (20, 20, 20))
     for i, (img, rec) in enumerate(records_with_images):
-        sheet.paste(draw_record(img, rec, tile), ((i % cols) * tile, (i // cols) * tile))
+        sheet.paste(draw_record(img, rec, tile), ((i % cols) * tile, (i // cols) * cell_h))
     return sheet
 
 
-def showcase(seed: int = 0, size: int = 512) -> list[tuple[Image.Image, dict]]:
-    """One phantom of every plane, the dual views and a non-standard one (for contact sheets)."""
-    views = [[c] for c in STANDARD] + [list(p) for p in DUAL_PAIRS] + [["NS"]]
-    return [generate(i, seed, size, planes=v) for i, v in enumerate(views)]
+SHOWCASE_DEFECTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("GB", ("GB.wall_unclear", "GB.gallbladder.incomplete")),
+    ("PAN", ("PAN.bowel_gas",)),
+    ("SPL", ("SPL.rib_shadow",)),
+    ("RKL", ("RKL.sinus_unclear", "ATT.moderate")),
+    ("LLA", ("LLA.diaphragm_not_shown", "NOISE.artefact")),
+    ("HV", ("FOCUS.misplaced", "HV.mhv.missing")),
+    ("LKL", ("DEPTH.wrong",)),
+    ("CBD", ("GAIN.high", "ATT.severe")),
+)
+
+
+def showcase(
+    seed: int = 0, size: int = 512, defects: bool = True
+) -> list[tuple[Image.Image, dict]]:
+    """Every plane without defects, the dual views, non-standard images, then typical defects."""
+    views: list[tuple[list[str], list[str] | None]] = [([c], []) for c in STANDARD]
+    views += [(list(p), []) for p in DUAL_PAIRS]
+    views += [(["NS"], None)] * 2
+    if defects:
+        views += [([c], list(items)) for c, items in SHOWCASE_DEFECTS]
+    return [generate(i, seed, size, planes=v, deductions=d) for i, (v, d) in enumerate(views)]
 
 
 # -- benchmark and CLI -----------------------------------------------------------
@@ -155,24 +188,34 @@ def summarize(records: Sequence[dict]) -> dict:
     }
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="python -m trainer phantoms",
-                                          description="Write a synthetic phantom dataset.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``python -m trainer phantoms`` options (the trainer CLI's command protocol)."""
     p.add_argument("--out", required=True, help="output folder (images/ and *.jsonl)")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--split", action="store_true", help="also write train/val/test.jsonl")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--contact-sheet", action="store_true",
-                   help="also write contact_sheet.png with one phantom of every plane")
+    p.add_argument(
+        "--contact-sheet",
+        action="store_true",
+        help="also write contact_sheet.png with one phantom of every plane",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer phantoms", description="Write a synthetic phantom data set."
+    )
+    add_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     t = time.perf_counter()
-    recs = generate_dataset(args.out, args.count, args.seed, split=args.split,
-                            workers=args.workers, size=args.size)
+    recs = generate_dataset(
+        args.out, args.count, args.seed, split=args.split, workers=args.workers, size=args.size
+    )
     if args.contact_sheet:
         contact_sheet(showcase(args.seed, args.size)).save(Path(args.out) / "contact_sheet.png")
     info = summarize(recs)
@@ -184,6 +227,3 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trainer.phantoms --out DIR --count N [--seed S] [--split] [--size 512]``."""
     return run(build_parser().parse_args(argv))
-
-
-_ = default_rubric  # the records are scored with the default rubric

@@ -36,15 +36,17 @@ def att_item(share: float) -> str | None:
     return "ATT.severe"
 
 
-def sample_items(rng: np.random.Generator, rubric: Rubric, planes: list[str],
-                 dual: bool = False) -> list[str]:
+def sample_items(
+    rng: np.random.Generator, rubric: Rubric, planes: list[str], dual: bool = False
+) -> list[str]:
     """Deduction items for a standard image, drawn for a random target grade."""
     tiers = list(TIER_WEIGHTS)
     tier = tiers[int(rng.choice(len(tiers), p=list(TIER_WEIGHTS.values())))]
     rate = TIER_RATE[tier]
     structs = [] if dual else list(rubric.planes[planes[0]].structures)
-    plane_items = [i for p in planes for i in rubric.planes[p].items
-                   if rubric.items[i].kind == "plane"]
+    plane_items = [
+        i for p in planes for i in rubric.planes[p].items if rubric.items[i].kind == "plane"
+    ]
     best: list[str] = []
     for _ in range(400):
         items: list[str] = []
@@ -58,8 +60,9 @@ def sample_items(rng: np.random.Generator, rubric: Rubric, planes: list[str],
                 items.append(f"{planes[0]}.{s}.incomplete")
         items += [i for i in plane_items if rng.random() < rate * 0.6]
         if rng.random() < rate * 1.2:
-            items.append(str(rng.choice(["ATT.mild", "ATT.moderate", "ATT.severe"],
-                                        p=[0.5, 0.3, 0.2])))
+            items.append(
+                str(rng.choice(["ATT.mild", "ATT.moderate", "ATT.severe"], p=[0.5, 0.3, 0.2]))
+            )
         if rng.random() < rate * 0.7:
             items.append(str(rng.choice(["GAIN.high", "GAIN.low"])))
         for g in ("DEPTH.wrong", "FOCUS.misplaced", "NOISE.artefact"):
@@ -80,6 +83,15 @@ def target_share(rng: np.random.Generator, item: str) -> float:
             return rng.uniform(0.272, 0.285) if rng.random() < 0.5 else rng.uniform(0.465, 0.478)
         return rng.uniform(0.29, 0.46)
     return rng.uniform(0.522, 0.535) if near else rng.uniform(0.54, 0.8)
+
+
+def _lateral_metric(side: str, t: np.ndarray, tc: float) -> np.ndarray:
+    """Distance across the beams from where a shadow wedge starts (an edge or a centre)."""
+    if side == "left":
+        return t
+    if side == "right":
+        return 1.0 - t
+    return np.abs(t - tc)
 
 
 @dataclass
@@ -109,14 +121,12 @@ def attenuation(rng: np.random.Generator, table: ScanTable, item: str) -> Attenu
             while ds > 0.0 and frac_below(ds) < share / 0.8:
                 ds -= 0.05
             ds = max(ds, 0.0)
-            side = rng.choice(["left", "right", "middle"])
+            side = str(rng.choice(["left", "right", "middle"]))
             tc = float(rng.uniform(0.3, 0.7))
-            metric = {"left": lambda t: t, "right": lambda t: 1.0 - t,
-                      "middle": lambda t: np.abs(t - tc)}[side]
-            m_px = np.sort(metric(t_px[d_px >= ds]))
-            k = min(len(m_px) - 1, int(round(share * len(d_px))))
+            m_px = np.sort(_lateral_metric(side, t_px[d_px >= ds], tc))
+            k = min(len(m_px) - 1, round(share * len(d_px)))
             mstar = float(m_px[k])
-            mask = (rows >= ds) & (metric(cols) <= mstar)
+            mask = (rows >= ds) & (_lateral_metric(side, cols, tc) <= mstar)
         mask = np.ascontiguousarray(mask)
         mask_px = table.convert_mask(mask)
         measured = float(mask_px.mean())

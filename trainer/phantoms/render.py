@@ -12,7 +12,8 @@ from scoring.rubric import Rubric, default_rubric
 from . import chrome as chrome_mod
 from .defects import attenuation, focus_weights, reverberation, sample_items
 from .geometry import ScanTable, sample_geometry, scan_table
-from .planes import DUAL, DUAL_PAIRS, NON_STANDARD, STANDARD
+from .nonstandard import NON_STANDARD
+from .planes import DUAL, DUAL_PAIRS, STANDARD
 from .scene import Builder, Scene, Struct
 from .texture import SOFT_ATT, TISSUES, box_blur, log_compress, smooth_field, speckle
 
@@ -109,9 +110,9 @@ def _paint(scene: Scene, table: ScanTable, rng, wall: float):
 
     def tex(t, sel=None):
         if sel is None:
-            return np.maximum(t.echo * (1 + t.fine * f1 + t.coarse * f2 + t.grain * grain), 0.01)
-        v = t.echo * (1 + t.fine * f1[sel] + t.coarse * f2[sel] + t.grain * grain[sel])
-        return np.maximum(v, 0.01)
+            return t.echo * np.maximum(1 + t.fine * f1 + t.coarse * f2 + t.grain * grain, 0.3)
+        v = 1 + t.fine * f1[sel] + t.coarse * f2[sel] + t.grain * grain[sel]
+        return t.echo * np.maximum(v, 0.3)
 
     deep = TISSUES["deep"]
     echo = tex(deep).astype(np.float32)
@@ -123,10 +124,13 @@ def _paint(scene: Scene, table: ScanTable, rng, wall: float):
         att[m] = t.att
     # body wall: layers parallel to the probe face, i.e. rows of the beam grid
     d = np.linspace(0.0, 1.0, nr)
-    layers = [(0.0, 0.012, "skin"), (0.012, wall * 0.45, "fat"),
-              (wall * 0.45, wall * 0.45 + 0.008, "fascia"), (wall * 0.45 + 0.008, wall - 0.008,
-                                                            "muscle"),
-              (wall - 0.008, wall, "fascia")]
+    layers = [
+        (0.0, 0.012, "skin"),
+        (0.012, wall * 0.45, "fat"),
+        (wall * 0.45, wall * 0.45 + 0.008, "fascia"),
+        (wall * 0.45 + 0.008, wall - 0.008, "muscle"),
+        (wall - 0.008, wall, "fascia"),
+    ]
     for a, b, name in layers:
         rows = (d >= a) & (d < b)
         t = TISSUES[name]
@@ -170,8 +174,9 @@ def render(scene: Scene, table: ScanTable, rng, items: list[str], wall: float, m
     if "FOCUS.misplaced" in items:
         regions["FOCUS.misplaced"] = table.convert_mask(
             np.ascontiguousarray(np.broadcast_to(w >= 0.75, (nr, nt)))
-            & np.ascontiguousarray(np.broadcast_to(np.abs(rows - scene.target_depth) < 0.2,
-                                                   (nr, nt)))
+            & np.ascontiguousarray(
+                np.broadcast_to(np.abs(rows - scene.target_depth) < 0.2, (nr, nt))
+            )
         )
 
     env = env * spk
@@ -185,8 +190,9 @@ def render(scene: Scene, table: ScanTable, rng, items: list[str], wall: float, m
             meta["noise_kind"] = "reverberation"
         else:
             floor = float(rng.uniform(0.12, 0.2))
-            env = env * np.clip(1 + 0.5 * rng.standard_normal((nr, nt), dtype=np.float32), 0.2,
-                                None)
+            env = env * np.clip(
+                1 + 0.5 * rng.standard_normal((nr, nt), dtype=np.float32), 0.2, None
+            )
             meta["noise_kind"] = "heavy_noise"
     env = env + floor * noise
 
@@ -216,8 +222,12 @@ def _union(boxes):
     boxes = [b for b in boxes if b]
     if not boxes:
         return None
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-            max(b[3] for b in boxes)]
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
 
 
 def _shadow_box(table: ScanTable, shape, z_end: float):
@@ -230,12 +240,21 @@ def _shadow_box(table: ScanTable, shape, z_end: float):
 # -- the record --------------------------------------------------------------
 
 
-def generate(index: int, seed: int, size: int = 512, rubric: Rubric | None = None, *,
-             planes: list[str] | None = None) -> tuple[Image.Image, dict]:
+def generate(
+    index: int,
+    seed: int,
+    size: int = 512,
+    rubric: Rubric | None = None,
+    *,
+    planes: list[str] | None = None,
+    deductions: list[str] | None = None,
+) -> tuple[Image.Image, dict]:
     """One phantom image and its annotation record (``image`` = ``images/{index:06d}.png``).
 
     ``planes`` forces the view (e.g. ``["GB"]``, ``["GB", "RKL"]``, ``["NS"]``); otherwise it
-    is drawn. The same (index, seed, size) always gives the same bytes.
+    is drawn. ``deductions`` forces the intended items of a standard view (the record still
+    reports what was measured, e.g. a structure that could not be cut as asked). The same
+    (index, seed, size, planes, deductions) always gives the same bytes.
     """
     rubric = rubric or default_rubric()
     rng = np.random.default_rng([int(seed), int(index), int(size)])
@@ -246,11 +265,18 @@ def generate(index: int, seed: int, size: int = 512, rubric: Rubric | None = Non
     has_chrome = bool(rng.random() < CHROME_SHARE)
     table = scan_table(geo, size, has_chrome)
     wall = float(rng.uniform(0.05, 0.1) if geo.kind == "curvilinear" else rng.uniform(0.07, 0.13))
-    meta: dict = {"seed": int(seed), "index": int(index), "geometry": geo.kind,
-                  "chrome": has_chrome, "sector_box": list(table.sector_box)}
+    meta: dict = {
+        "seed": int(seed),
+        "index": int(index),
+        "geometry": geo.kind,
+        "chrome": has_chrome,
+        "sector_box": list(table.sector_box),
+    }
 
     if standard:
         items = sample_items(rng, rubric, codes, dual=dual)
+        if deductions is not None:
+            items = list(deductions)
         template = DUAL[tuple(codes)] if dual else STANDARD[codes[0]]
         intent = {}
         for i in items:
@@ -306,8 +332,9 @@ def generate(index: int, seed: int, size: int = 512, rubric: Rubric | None = Non
     score = rubric.score(item_ids)
 
     depth_cm = float(rng.uniform(11.0, 18.0)) / zoom  # too deep: more centimetres shown
-    meta.update({"depth_cm": round(depth_cm, 1), "zoom": round(zoom, 3),
-                 "rubric_version": rubric.version})
+    meta.update(
+        {"depth_cm": round(depth_cm, 1), "zoom": round(zoom, 3), "rubric_version": rubric.version}
+    )
     img = Image.fromarray(pixels)
     if has_chrome:
         img = chrome_mod.draw(img, table, rng, meta)

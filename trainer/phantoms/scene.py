@@ -72,7 +72,7 @@ class Builder:
         return u * self.hw(z)
 
     def u(self, a: float, b: float) -> float:
-        return float(self.rng.uniform(a, b))
+        return float(self.rng.uniform(a, max(a, b)))
 
     def _scene(self, shape: Shape) -> Shape:
         if self.zoom == 1.0:
@@ -86,29 +86,45 @@ class Builder:
         return flag in self.flags
 
     # -- adding -------------------------------------------------------------
-    def add(self, shape: Shape, tissue: str, owner: str | None = None, gain: float = 1.0,
-            scene_coords: bool = False) -> Shape:
+    def add(
+        self,
+        shape: Shape,
+        tissue: str,
+        owner: str | None = None,
+        gain: float = 1.0,
+        scene_coords: bool = False,
+    ) -> Shape:
         s = shape if scene_coords else self._scene(shape)
         if self.wants(owner):
             self.scene.layers.append(Part(s, tissue, gain, owner))
         return s
 
-    def struct(self, sid: str, kind: str, extent: Shape, children=(), scene_coords=False,
-               truncated=False) -> None:
+    def struct(
+        self, sid: str, kind: str, extent: Shape, children=(), scene_coords=False, truncated=False
+    ) -> None:
         if not self.wants(sid):
             return
         e = extent if scene_coords else self._scene(extent)
         self.scene.structs[sid] = Struct(sid, kind, e, tuple(children), truncated)
 
-    def organ(self, sid: str | None, parts: list[tuple[Shape, str, float]], extent: Shape,
-              children=()) -> None:
+    def organ(
+        self, sid: str | None, parts: list[tuple[Shape, str, float]], extent: Shape, children=()
+    ) -> None:
         for shape, tissue, gain in parts:
             self.add(shape, tissue, sid, gain)
         if sid is not None:
             self.struct(sid, "organ", extent, children)
 
-    def vessel(self, sid: str | None, tube: Tube, fluid: str = "blood", wall: float = 0.0,
-               wall_tissue: str = "wall", unclear: bool = False, scene_coords=False) -> Tube:
+    def vessel(
+        self,
+        sid: str | None,
+        tube: Tube,
+        fluid: str = "blood",
+        wall: float = 0.0,
+        wall_tissue: str = "wall",
+        unclear: bool = False,
+        scene_coords=False,
+    ) -> Tube:
         """A vessel or duct; truncated to a tapered fragment when it is meant incomplete."""
         truncated = False
         if sid is not None and self.intent.get(sid) == "incomplete":
@@ -148,18 +164,27 @@ class Builder:
 
 
 def egg(rng, cx, cz, a, b, ang, rough=0.04) -> Blob:
-    wob = ((1, float(rng.uniform(0.08, 0.16)), 0.0),) + tuple(
-        (k, float(rng.uniform(0.2, 1.0) * rough), float(rng.uniform(0, 6.28))) for k in (2, 3)
+    wob = (
+        (1, float(rng.uniform(0.08, 0.16)), 0.0),
+        *((k, float(rng.uniform(0.2, 1.0) * rough), float(rng.uniform(0, 6.28))) for k in (2, 3)),
     )
     return Blob(cx, cz, a, b, ang, wob)
 
 
 def kidney(b: Builder, sid: str, cx, cz, length, width, ang, sinus_unclear=False) -> None:
     rng = b.rng
-    body = Blob(cx, cz, length / 2, width / 2, ang,
-                ((2, 0.04, float(rng.uniform(0, 6.28))), (3, 0.03, float(rng.uniform(0, 6.28)))))
-    parts: list[tuple[Shape, str, float]] = [(body.grown(0.018), "retro_fat", 1.0),
-                                             (body, "cortex", 1.0)]
+    body = Blob(
+        cx,
+        cz,
+        length / 2,
+        width / 2,
+        ang,
+        ((2, 0.04, float(rng.uniform(0, 6.28))), (3, 0.03, float(rng.uniform(0, 6.28)))),
+    )
+    parts: list[tuple[Shape, str, float]] = [
+        (body.grown(0.018), "retro_fat", 1.0),
+        (body, "cortex", 1.0),
+    ]
     ca, sa = math.cos(ang), math.sin(ang)
     if not sinus_unclear:
         for i in range(6):
@@ -167,13 +192,18 @@ def kidney(b: Builder, sid: str, cx, cz, length, width, ang, sinus_unclear=False
             side = 1 if i % 2 else -1
             lx, lz = t * length / 2 * 0.8, side * width * 0.24
             px, pz = cx + lx * ca - lz * sa, cz + lx * sa + lz * ca
-            parts.append((Blob(px, pz, width * 0.12, width * 0.09, ang + side * 0.2), "medulla",
-                          1.0))
-    sinus = Blob(cx, cz, length * 0.32, width * 0.16, ang,
-                 tuple((k, float(rng.uniform(0.05, 0.14)), float(rng.uniform(0, 6.28)))
-                       for k in (3, 5, 7)))
-    parts.append((sinus, "cortex" if sinus_unclear else "sinus",
-                  1.25 if sinus_unclear else 1.0))
+            parts.append(
+                (Blob(px, pz, width * 0.12, width * 0.09, ang + side * 0.2), "medulla", 1.0)
+            )
+    sinus = Blob(
+        cx,
+        cz,
+        length * 0.32,
+        width * 0.16,
+        ang,
+        tuple((k, float(rng.uniform(0.05, 0.14)), float(rng.uniform(0, 6.28))) for k in (3, 5, 7)),
+    )
+    parts.append((sinus, "cortex" if sinus_unclear else "sinus", 1.25 if sinus_unclear else 1.0))
     b.organ(sid, parts, body)
 
 

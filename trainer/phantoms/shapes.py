@@ -175,7 +175,7 @@ class Tube(Shape):
         cum = np.concatenate([[0.0], np.cumsum(seg)]) / max(seg.sum(), 1e-12)
         ts = np.linspace(t0, t1, 12)
         nx, nz, nrad = np.interp(ts, cum, xs), np.interp(ts, cum, zs), np.interp(ts, cum, rs)
-        k = max(1, int(round(taper * len(ts))))
+        k = max(1, round(taper * len(ts)))
         ramp = np.linspace(0.15, 1.0, k + 1)[:-1]
         if t0 > 0:
             nrad[:k] *= ramp

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SOFT_ATT = 3.2
+SOFT_ATT = 4.5
 
 
 @dataclass(frozen=True)
@@ -30,20 +30,20 @@ TISSUES: dict[str, Tissue] = {
     "cortex": Tissue(0.62, fine=0.10, coarse=0.05),
     "medulla": Tissue(0.22, att=2.5, fine=0.05, coarse=0.0),
     "sinus": Tissue(2.6, fine=0.45, coarse=0.2, grain=0.5),
-    "pancreas": Tissue(1.45, fine=0.25, coarse=0.12, grain=0.45),
+    "pancreas": Tissue(1.9, fine=0.2, coarse=0.08, grain=0.35),
     "fat": Tissue(0.55, fine=0.4, coarse=0.2, grain=0.3),
     "retro_fat": Tissue(1.7, fine=0.35, coarse=0.25, grain=0.4),
     "muscle": Tissue(0.5, fine=0.15, coarse=0.1),
     "fascia": Tissue(3.2, att=4.0, fine=0.2),
     "skin": Tissue(3.6, att=4.0, fine=0.2),
-    "deep": Tissue(0.8, fine=0.35, coarse=0.3, grain=0.3),
+    "deep": Tissue(1.0, fine=0.4, coarse=0.4, grain=0.9),
     "bowel": Tissue(0.9, fine=0.4, coarse=0.3, grain=0.5),
     "bowel_wall": Tissue(0.35, att=3.0),
     "blood": Tissue(0.025, att=0.25, fine=0.0, coarse=0.0),
     "bile": Tissue(0.012, att=0.1, fine=0.0, coarse=0.0),
     "urine": Tissue(0.012, att=0.1, fine=0.0, coarse=0.0),
-    "sludge": Tissue(0.22, att=0.6, fine=0.3, coarse=0.2),
-    "wall": Tissue(3.0, att=3.6, fine=0.15),
+    "sludge": Tissue(0.4, att=1.0, fine=0.3, coarse=0.2),
+    "wall": Tissue(4.2, fine=0.15),
     "diaphragm": Tissue(4.2, att=3.6, fine=0.15),
     "gas": Tissue(6.0, att=60.0, fine=0.3),
     "bone": Tissue(7.0, att=90.0, fine=0.2),

@@ -1,0 +1,159 @@
+"""Scans over REST: upload, list, detail (analysis and events), the de-identified image.
+
+Everything is read through selectors.scans_for, so a scan outside the caller's cohort rules is
+a 404, never a 403 that would confirm it exists.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from abvlmq_web.curriculum.selectors import assignments_for
+from abvlmq_web.scans.selectors import scans_for
+from abvlmq_web.scans.services import scan_upload
+from scoring.imaging import IntakeError
+
+
+class AnalysisSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="queued, running, done or failed")
+    score = serializers.FloatField(allow_null=True)
+    grade = serializers.SerializerMethodField()
+    planes = serializers.ListField(child=serializers.CharField())
+    needs_review = serializers.BooleanField()
+    model_id = serializers.CharField()
+    rubric_version = serializers.CharField()
+    failure_reason = serializers.CharField()
+    attempts = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_grade(self, analysis) -> str | None:
+        return analysis.grade or None  # stored as "" until there is one
+
+
+class ScanSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    owner = inline_serializer(
+        "ScanOwner",
+        {
+            "id": serializers.IntegerField(),
+            "username": serializers.CharField(),
+            "display_name": serializers.CharField(),
+        },
+    )
+    assignment = serializers.IntegerField(source="assignment_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    kind = serializers.CharField(help_text="png, jpeg, bmp or dicom, sniffed from the bytes")
+    frames = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    is_ultrasound = serializers.BooleanField()
+    notice = serializers.CharField(help_text="What intake has to say about the file")
+    image_url = serializers.SerializerMethodField()
+    analysis = AnalysisSerializer()
+
+    def get_image_url(self, scan) -> str:
+        return reverse("api-scan-image", kwargs={"scan_id": scan.pk})
+
+
+class ScanDetailSerializer(ScanSerializer):
+    class AnalysisWithEvents(AnalysisSerializer):
+        events = serializers.SerializerMethodField()
+
+        def get_events(self, analysis) -> list[dict]:
+            return [e.as_message() for e in analysis.events.order_by("seq")]
+
+    analysis = AnalysisWithEvents()
+
+
+def _detail(scan) -> dict:
+    return ScanDetailSerializer(scan).data
+
+
+class ScanListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class ScanUploadSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM")
+        assignment = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("owner", int, description="Only this user's scans"),
+            OpenApiParameter("assignment", int, description="Only scans for this assignment"),
+            OpenApiParameter("status", str, description="queued, running, done or failed"),
+        ],
+        responses=ScanSerializer(many=True),
+    )
+    def get(self, request):
+        scans = scans_for(user=request.user)
+        for name, lookup in (
+            ("owner", "owner_id"),
+            ("assignment", "assignment_id"),
+            ("status", "analysis__status"),
+        ):
+            value = request.query_params.get(name)
+            if value:
+                scans = scans.filter(**{lookup: value})
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(scans, request, view=self)
+        return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ScanUploadSerializer,
+        responses={
+            201: ScanDetailSerializer,
+            400: inline_serializer(
+                "IntakeRefusal",
+                {"code": serializers.CharField(), "detail": serializers.CharField()},
+            ),
+        },
+    )
+    def post(self, request):
+        serializer = self.ScanUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = None
+        if serializer.validated_data.get("assignment") is not None:
+            assignment = (
+                assignments_for(user=request.user)
+                .filter(pk=serializer.validated_data["assignment"])
+                .first()
+            )
+            if assignment is None:
+                return Response(
+                    {"assignment": ["No such assignment."]}, status=status.HTTP_400_BAD_REQUEST
+                )
+        try:
+            scan = scan_upload(
+                user=request.user, file=serializer.validated_data["file"], assignment=assignment
+            )
+        except IntakeError as exc:
+            return Response(
+                {"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST
+            )
+        return Response(_detail(scans_for(user=request.user).get(pk=scan.pk)), status=201)
+
+
+class ScanDetailApi(APIView):
+    @extend_schema(responses=ScanDetailSerializer)
+    def get(self, request, scan_id: int):
+        scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+        return Response(_detail(scan))
+
+
+class ScanImageApi(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, scan_id: int):
+        scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+        response = FileResponse(scan.image.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

@@ -1,0 +1,63 @@
+"""The websocket of a scan: /ws/scans/<id>/.
+
+Authenticates (session or token), checks the cohort rules, joins the scan's group, sends the
+events saved so far, then the live ones, each exactly once: messages carry the per-analysis
+sequence number, and anything at or below the last one sent is dropped. Close codes: 4401 not
+logged in, 4404 no such scan for this user (an outsider learns nothing more).
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from abvlmq_web.scans.events import scan_group
+from abvlmq_web.scans.selectors import scan_events, scan_visible
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class ScanConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.scan_id = int(self.scope["url_route"]["kwargs"]["scan_id"])
+        if not await database_sync_to_async(scan_visible)(user=user, scan_id=self.scan_id):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.last_seq = 0
+        # Join before reading: an event saved after the read is pushed after the join.
+        await self.channel_layer.group_add(scan_group(self.scan_id), self.channel_name)
+        await self.accept()
+        await self._send_saved()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "last_seq"):
+            await self.channel_layer.group_discard(scan_group(self.scan_id), self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        """The page sends nothing but an occasional ping; the stream is one-way."""
+
+    async def scan_event(self, message: dict) -> None:
+        seq = message["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:  # a gap: read what lies between from the database
+            await self._send_saved(before=seq)
+        await self._send(seq, message["event"])
+
+    async def _send_saved(self, before: int | None = None) -> None:
+        saved = await database_sync_to_async(scan_events)(
+            scan_id=self.scan_id, after=self.last_seq, before=before
+        )
+        for msg in saved:
+            await self._send(msg["seq"], msg)
+
+    async def _send(self, seq: int, event: dict) -> None:
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        await self.send_json({**event, "seq": seq})

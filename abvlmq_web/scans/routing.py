@@ -1,0 +1,5 @@
+from django.urls import path
+
+from abvlmq_web.scans.consumers import ScanConsumer
+
+websocket_urlpatterns = [path("ws/scans/<int:scan_id>/", ScanConsumer.as_asgi())]

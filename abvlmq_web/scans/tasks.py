@@ -1,0 +1,38 @@
+"""Celery tasks of the scans app: thin, by id, retry policy in the decorator."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.services import analysis_fail
+
+
+class AnalysisTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """All tries failed (or time ran out): the analysis ends as failed, with the reason."""
+        analysis_id = args[0] if args else kwargs["analysis_id"]
+        if isinstance(exc, SoftTimeLimitExceeded):
+            reason = f"The model took longer than {settings.ABVLMQ_TASK_TIME_LIMIT} s."
+        else:
+            reason = f"The model could not assess this scan: {type(exc).__name__}: {exc}"
+        analysis_fail(analysis_id=analysis_id, reason=reason)
+
+
+@shared_task(
+    base=AnalysisTask,
+    acks_late=True,  # a worker that dies mid-analysis leaves the message to be redelivered
+    reject_on_worker_lost=True,  # ... also when only its pool process dies
+    autoretry_for=(Exception,),
+    dont_autoretry_for=(SoftTimeLimitExceeded,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=settings.ABVLMQ_TASK_MAX_ATTEMPTS - 1,
+    soft_time_limit=settings.ABVLMQ_TASK_TIME_LIMIT,
+    time_limit=settings.ABVLMQ_TASK_TIME_LIMIT + 30,
+)
+def run_analysis(analysis_id: int) -> None:
+    analysis_run(analysis_id=analysis_id)

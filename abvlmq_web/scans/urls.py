@@ -1,0 +1,10 @@
+from django.urls import path
+
+from abvlmq_web.scans import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("upload/", views.upload, name="upload"),
+    path("scans/<int:scan_id>/", views.scan_page, name="scan"),
+    path("cohort/", views.cohort, name="cohort"),
+]

@@ -1,0 +1,60 @@
+"""The pages: server-rendered shells; the scan page and the upload talk to the API and the
+websocket from static/js (no build step)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+
+from abvlmq_web.accounts.selectors import cohort_residents, visible_cohorts
+from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
+from abvlmq_web.scans.selectors import scans_for
+
+
+@login_required
+def home(request):
+    user = request.user
+    if not user.is_resident:
+        return redirect("cohort")
+    assignments = [
+        (a, assignment_progress(assignment=a, resident=user)) for a in assignments_for(user=user)
+    ]
+    scans = scans_for(user=user).filter(owner=user)[:12]
+    return render(request, "scans/home.html", {"assignments": assignments, "scans": scans})
+
+
+@login_required
+def upload(request):
+    assignments = assignments_for(user=request.user)
+    selected = request.GET.get("assignment", "")
+    return render(
+        request, "scans/upload.html", {"assignments": assignments, "selected": selected}
+    )
+
+
+@login_required
+def scan_page(request, scan_id: int):
+    scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+    return render(request, "scans/scan.html", {"scan": scan})
+
+
+@login_required
+def cohort(request):
+    user = request.user
+    if user.is_resident:
+        raise Http404("Residents have no cohort page.")
+    scans = scans_for(user=user).exclude(owner=user)
+    resident = request.GET.get("resident")
+    if resident:
+        scans = scans.filter(owner_id=resident)
+    return render(
+        request,
+        "scans/cohort.html",
+        {
+            "scans": scans[:200],
+            "residents": cohort_residents(user=user),
+            "cohorts": visible_cohorts(user=user),
+            "selected_resident": resident or "",
+        },
+    )

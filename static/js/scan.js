@@ -1,0 +1,132 @@
+// The scan page: draws the assessment as its events arrive over /ws/scans/<id>/.
+// structure -> a box on the canvas; plane -> the label; deduction -> a list item whose region
+// lights up on hover; score -> the badge; error -> a line; done -> final status.
+// Boxes are on Qwen2-VL's 0-1000 grid. Every message carries a sequence number; a reconnect
+// replays the saved events, and anything already drawn is skipped.
+(function () {
+  "use strict";
+  const root = document.getElementById("scan");
+  const canvas = document.getElementById("canvas");
+  const ctx = canvas.getContext("2d");
+  const COLORS = ["#00e5ff", "#ffea00", "#76ff03", "#ff4081", "#b388ff", "#ffab40", "#64ffda", "#ff6e40"];
+  const state = { structures: [], deductions: [], highlight: null, lastSeq: 0, finished: false, image: new Image() };
+  const el = (id) => document.getElementById(id);
+
+  state.image.onload = () => {
+    canvas.width = state.image.naturalWidth;
+    canvas.height = state.image.naturalHeight;
+    draw();
+  };
+  state.image.src = root.dataset.imageUrl;
+
+  const px = (box) => {
+    const w = canvas.width, h = canvas.height;
+    return [box[0] * w / 1000, box[1] * h / 1000, (box[2] - box[0]) * w / 1000, (box[3] - box[1]) * h / 1000];
+  };
+
+  function draw() {
+    if (!canvas.width) return;
+    ctx.drawImage(state.image, 0, 0);
+    const lw = Math.max(2, canvas.width / 300);
+    ctx.font = `${Math.max(12, canvas.width / 45)}px system-ui, sans-serif`;
+    state.structures.forEach((s, i) => {
+      const [x, y, w, h] = px(s.box);
+      ctx.strokeStyle = COLORS[i % COLORS.length];
+      ctx.lineWidth = lw;
+      ctx.globalAlpha = state.highlight ? 0.35 : 1;
+      ctx.strokeRect(x, y, w, h);
+      ctx.fillStyle = COLORS[i % COLORS.length];
+      ctx.fillText(s.name, x + 3, Math.max(12, y - 4));
+      ctx.globalAlpha = 1;
+    });
+    if (state.highlight) {
+      const [x, y, w, h] = px(state.highlight);
+      ctx.fillStyle = "rgba(255, 64, 64, 0.28)";
+      ctx.fillRect(x, y, w, h);
+      ctx.strokeStyle = "#ff4040";
+      ctx.lineWidth = lw * 1.5;
+      ctx.strokeRect(x, y, w, h);
+    }
+    canvas.dataset.boxes = String(state.structures.length);
+  }
+
+  function regionOf(d) {
+    if (d.box) return d.box;
+    const s = state.structures.find((x) => x.structure === d.structure);
+    return s ? s.box : [0, 0, 1000, 1000];  // a global item: the whole frame
+  }
+
+  const handlers = {
+    structure(ev) {
+      state.structures.push(ev);
+      const li = document.createElement("li");
+      li.innerHTML = `<span class="swatch" style="background:${COLORS[(state.structures.length - 1) % COLORS.length]}"></span>`;
+      li.append(document.createTextNode(ev.name));
+      el("structures").append(li);
+      draw();
+    },
+    plane(ev) { el("plane").textContent = ev.names && ev.names.length ? `${ev.names.join(" + ")} (${ev.planes.join(", ")})` : ev.planes.join(", "); },
+    deduction(ev) {
+      const li = document.createElement("li");
+      li.dataset.item = ev.item;
+      const pts = document.createElement("span");
+      pts.className = "points";
+      pts.textContent = `−${ev.points}`;
+      const reason = document.createElement("span");
+      reason.textContent = ev.reason || ev.condition;
+      const tip = document.createElement("span");
+      tip.className = "tip";
+      tip.textContent = ev.tip ? `Tip: ${ev.tip}` : "";
+      li.append(pts, reason, tip);
+      li.addEventListener("mouseenter", () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); });
+      li.addEventListener("mouseleave", () => { state.highlight = null; li.classList.remove("active"); draw(); });
+      el("deductions").append(li);
+    },
+    score(ev) {
+      const badge = el("score-badge");
+      badge.className = "badge " + String(ev.grade || "").toLowerCase();
+      badge.innerHTML = "";
+      badge.append(document.createTextNode(String(ev.score)));
+      const g = document.createElement("small");
+      g.textContent = ev.grade;
+      badge.append(g);
+      badge.dataset.score = ev.score;
+      el("rubric-version").textContent = ev.rubric_version;
+      if (!el("deductions").children.length) el("no-deductions").hidden = false;
+    },
+    error(ev) {
+      const li = document.createElement("li");
+      li.textContent = ev.message;
+      el("errors").append(li);
+    },
+    done(ev) {
+      state.finished = true;
+      const status = el("status");
+      status.textContent = ev.status === "failed" ? "failed" : (ev.needs_review ? "done · needs instructor review" : "done");
+      status.className = "status status-" + ev.status;
+      if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
+      fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" } })
+        .then((r) => r.json()).then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })
+        .catch(() => {});
+    },
+  };
+
+  let retry = 500;
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/scans/${root.dataset.scanId}/`);
+    ws.onopen = () => { retry = 500; if (!state.finished) { el("status").textContent = "analysing…"; } };
+    ws.onmessage = (m) => {
+      const ev = JSON.parse(m.data);
+      if (ev.seq <= state.lastSeq) return;
+      state.lastSeq = ev.seq;
+      (handlers[ev.type] || (() => {}))(ev);
+    };
+    ws.onclose = (e) => {
+      if (state.finished || e.code === 4404 || e.code === 4401) return;
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 10000);
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,480 @@
+"""Fine-tune Qwen2-VL on annotation records: LoRA adapters (the paper) or full fine-tuning.
+
+    python -m trainer fit --config trainer/configs/paper_lora_2b.yaml [key=value ...]
+    torchrun --nproc-per-node 4 -m trainer fit --config ...     # or: accelerate launch -m trainer
+
+A run is a :class:`FitConfig` (validated dataclass) read from one YAML file, overridable with
+``key=value`` (nested: ``lora.rank=8``); the resolved config is written to the run folder.
+Recipe: setup -> train -> save -> cleanup. The loss covers the answer tokens only (and the
+``<|im_end|>`` that ends them), never the prompt or the image. Every ``save_every`` optimizer
+steps the full training state goes to ``<out>/state`` and a run started again with the same
+``out`` resumes from it. Per-step loss and token accuracy go to ``<out>/log.jsonl``.
+Distribution, mixed precision and gradient synchronisation come from ``accelerate``, so the same
+code runs on one CPU, one GPU or under ``torchrun``/``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import random
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scoring.prompt import Detail, build_messages
+from scoring.rubric import Rubric, default_rubric
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' linear layers
+STATE_DIR, FINAL_DIR, LOG_FILE, CONFIG_FILE = "state", "final", "log.jsonl", "config.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and the problem."""
+
+
+@dataclass
+class LoraSettings:
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    bias: Literal["none", "all", "lora_only"] = "none"
+    targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+
+
+@dataclass
+class TinySettings:
+    """Sizes of a fresh tiny model (``model: tiny``); see :class:`trainer.tiny.TinySpec`."""
+
+    vocab_size: int = 2048
+    hidden_size: int = 192
+    intermediate_size: int = 512
+    num_layers: int = 4
+    num_heads: int = 6
+    num_kv_heads: int = 2
+    vision_depth: int = 4
+    vision_dim: int = 128
+    vision_heads: int = 4
+    vision_mlp_ratio: int = 2
+    min_tokens: int = 64
+    max_tokens: int = 256
+
+
+@dataclass
+class FitConfig:
+    model: str  # checkpoint folder, or "tiny": build a fresh tiny Qwen2-VL first
+    data: str  # folder holding the split files and the images they name
+    out: str  # run folder
+    mode: Literal["lora", "full"] = "lora"
+    vision: Literal["frozen", "lora", "full"] = "lora"  # how the vision tower trains
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    tiny: TinySettings = field(default_factory=TinySettings)
+    train_split: str = "train.jsonl"
+    limit: int | None = None  # use only the first N training records
+    prompt_detail: Detail = "full"
+    max_pixels: int | None = None  # None: the checkpoint's processor setting
+    epochs: float = 1.0
+    max_steps: int | None = None  # optimizer steps; overrides epochs
+    batch_size: int = 1  # per device
+    grad_accum: int = 1
+    lr: float = 4e-5
+    min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    save_every: int = 500
+    stop_at: int | None = None  # end this session after this step (a time budget); rerun resumes
+    log_every: int = 1
+    torch_threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, key: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"{key}: {what}")
+
+        need(bool(self.model), "model", "a checkpoint folder or 'tiny' is required")
+        need(bool(self.data) and bool(self.out), "data/out", "both are required")
+        need(self.mode in ("lora", "full"), "mode", "must be 'lora' or 'full'")
+        need(self.vision in ("frozen", "lora", "full"), "vision", "frozen, lora or full")
+        need(self.prompt_detail in ("full", "compact"), "prompt_detail", "full or compact")
+        need(self.dtype in ("bf16", "fp16", "fp32"), "dtype", "bf16, fp16 or fp32")
+        need(self.lora.bias in ("none", "all", "lora_only"), "lora.bias", "none/all/lora_only")
+        need(self.lora.rank > 0 and self.lora.alpha > 0, "lora", "rank and alpha must be > 0")
+        need(0 <= self.lora.dropout < 1, "lora.dropout", "must be in [0, 1)")
+        need(bool(self.lora.targets), "lora.targets", "at least one module name")
+        need(self.epochs > 0, "epochs", "must be > 0")
+        need(self.max_steps is None or self.max_steps > 0, "max_steps", "must be > 0")
+        need(self.batch_size > 0 and self.grad_accum > 0, "batch_size", "and grad_accum > 0")
+        need(self.lr > 0 and 0 <= self.min_lr_ratio <= 1, "lr", "lr > 0, min_lr_ratio in [0,1]")
+        need(self.warmup_steps >= 0 and self.save_every > 0, "warmup_steps", "or save_every")
+        need(self.max_pixels is None or self.max_pixels >= 28 * 28, "max_pixels", ">= 784")
+        need(self.mode == "full" or self.model != "tiny", "mode", "a fresh tiny model needs full")
+
+
+# --------------------------------------------------------------------------- config I/O
+
+
+def _build(cls: type, data: Any, where: str):
+    """A dataclass from a mapping, rejecting unknown keys and checking simple types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'top level'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where or 'top level'}: unknown key(s) {', '.join(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        kwargs[key] = _coerce(hints[key], value, path)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required key missing
+        raise ConfigError(f"{where or 'top level'}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin in (typing.Union, __import__("types").UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: must be a list")
+        return [_coerce(args[0], v, path) for v in value]
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: must be a number, got {value!r}")
+        return float(value)
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{path}: must be an integer, got {value!r}")
+    if hint in (str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{path}: must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _set_path(data: dict, dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {p} is not a mapping")
+    node[last] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> FitConfig:
+    """Read a YAML config, apply ``key=value`` overrides (values parsed as YAML), validate."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc})") from exc
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        _set_path(data, key.strip(), yaml.safe_load(raw) if raw else "")
+    return _build(FitConfig, data, "")
+
+
+def config_to_dict(config: FitConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class AnswerCollator:
+    """Records -> a padded batch with ``labels`` on the answer tokens only."""
+
+    def __init__(self, processor, rubric: Rubric, detail: Detail, root: Path) -> None:
+        self.processor = processor
+        self.rubric = rubric
+        self.detail = detail
+        self.root = root
+        tok = processor.tokenizer
+        self.im_start = tok.convert_tokens_to_ids("<|im_start|>")
+        self.im_end = tok.convert_tokens_to_ids("<|im_end|>")
+        self.header = len(tok("assistant\n", add_special_tokens=False)["input_ids"])
+
+    def texts_images(self, records):
+        from PIL import Image
+
+        from trainer.data import to_conversation
+
+        texts, images = [], []
+        for record in records:
+            conv = to_conversation(record, self.root, self.rubric, self.detail)
+            messages = build_messages(self.rubric, self.detail, answer=conv.answer)
+            texts.append(self.processor.apply_chat_template(messages, tokenize=False))
+            with Image.open(conv.image) as im:
+                images.append(im.convert("RGB"))
+        return texts, images
+
+    def __call__(self, records):
+        import torch
+
+        texts, images = self.texts_images(records)
+        self.processor.tokenizer.padding_side = "right"
+        batch = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        ids = batch["input_ids"]  # (B, T)
+        labels = torch.full_like(ids, -100)
+        for b in range(ids.shape[0]):
+            starts = (ids[b] == self.im_start).nonzero().flatten()
+            begin = int(starts[-1]) + 1 + self.header  # after "<|im_start|>assistant\n"
+            ends = (ids[b, begin:] == self.im_end).nonzero().flatten()
+            end = begin + int(ends[0]) + 1 if len(ends) else ids.shape[1]
+            labels[b, begin:end] = ids[b, begin:end]
+        batch["labels"] = labels
+        return batch
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelerator):
+    import torch
+    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+    base = Path(config.model)
+    if config.model == "tiny":
+        from scoring.records import record_to_answer
+        from trainer.tiny import TinySpec, build_tiny
+
+        base = out / "init"
+        if accelerator.is_main_process and not (base / "config.json").is_file():
+            spec = TinySpec(**dataclasses.asdict(config.tiny), prompt_detail=config.prompt_detail)
+            answers = [record_to_answer(r, rubric) for r in records]
+            build_tiny(base, spec=spec, rubric=rubric, answers=answers, seed=config.seed)
+        accelerator.wait_for_everyone()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[config.dtype]
+    # Full fine-tuning keeps fp32 master weights (autocast does the bf16 maths); LoRA freezes the
+    # base, which may then stay in the low-precision dtype to save memory.
+    load_dtype = dtype if config.mode == "lora" else torch.float32
+    kwargs = {"max_pixels": config.max_pixels} if config.max_pixels else {}
+    processor = AutoProcessor.from_pretrained(base, **kwargs)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(base, dtype=load_dtype)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    if config.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        text = "|".join(config.lora.targets)
+        pattern = rf".*language_model\.layers\.\d+\.(self_attn|mlp)\.({text})"
+        if config.vision == "lora":
+            vis = "|".join(VISION_LORA_TARGETS)
+            pattern = rf"({pattern}|.*visual\.blocks\.\d+\.(attn|mlp)\.({vis}))"
+        lora = LoraConfig(
+            r=config.lora.rank,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            bias=config.lora.bias,
+            target_modules=pattern,
+            modules_to_save=["visual"] if config.vision == "full" else None,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+    elif config.vision == "frozen":
+        for p in model.model.visual.parameters():
+            p.requires_grad_(False)
+    return base, processor, model
+
+
+def _lr_lambda(config: FitConfig, total: int):
+    def f(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+
+    return f
+
+
+def _loss_step(model, batch):
+    """Mean cross-entropy over answer tokens, and (correct, count) for token accuracy."""
+    import torch.nn.functional as F
+
+    labels = batch.pop("labels")
+    logits = model(**batch, use_cache=False).logits  # (B, T, V)
+    logits, target = logits[:, :-1].float(), labels[:, 1:]  # predict token t+1 from t
+    mask = target != -100
+    loss = F.cross_entropy(logits[mask], target[mask])
+    correct = (logits[mask].argmax(-1) == target[mask]).sum()
+    return loss, correct, mask.sum()
+
+
+def _order(n: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
+    """This process's share of a seeded permutation of the data for ``epoch``."""
+    idx = list(range(n))
+    random.Random(seed * 100_003 + epoch).shuffle(idx)
+    return idx[rank::world]
+
+
+def fit(config: FitConfig) -> Path:
+    """Run the recipe; returns the folder of the final checkpoint (full) or adapter (LoRA)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from trainer.data import load_records
+    from trainer.tiny import write_model_info
+
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    mp = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[config.dtype]
+    accelerator = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
+    set_seed(config.seed)
+    rubric = default_rubric()
+    out = Path(config.out)
+    data_dir = Path(config.data)
+    records = load_records(data_dir / config.train_split, rubric)[: config.limit]
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(
+            yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
+        )
+
+    # ---- setup
+    base, processor, model = _setup_model(config, out, rubric, records, accelerator)
+    collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
+    total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    step = 0
+    state_dir = out / STATE_DIR
+    if (state_dir / "progress.json").is_file():
+        accelerator.load_state(str(state_dir))
+        step = json.loads((state_dir / "progress.json").read_text())["step"]
+        accelerator.print(f"resumed from {state_dir} at step {step}")
+
+    # ---- train
+    micro = config.batch_size
+    per_rank_batches = len(_order(len(records), 0, config.seed, rank, world)) // micro
+    log_path = out / LOG_FILE
+    bar = None
+    if config.progress and accelerator.is_main_process:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=step, desc="fit", unit="step", dynamic_ncols=True)
+    model.train()
+    started = time.monotonic()
+    stop = min(total, config.stop_at or total)
+    while step < stop:
+        # micro-batch k of the run, counted from the beginning, fixes epoch and position
+        k0 = step * config.grad_accum
+        sums = torch.zeros(3)  # loss * n, correct, n
+        for k in range(k0, k0 + config.grad_accum):
+            epoch, pos = divmod(k, max(per_rank_batches, 1))
+            order = _order(len(records), epoch, config.seed, rank, world)
+            batch = collate([records[i] for i in order[pos * micro : (pos + 1) * micro]])
+            batch = batch.to(accelerator.device)
+            last = k == k0 + config.grad_accum - 1
+            sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
+            with sync:
+                with accelerator.autocast():
+                    loss, correct, n = _loss_step(model, batch)
+                accelerator.backward(loss / config.grad_accum)
+            sums += torch.tensor([loss.item() * n.item(), correct.item(), n.item()])
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
+        entry = {
+            "step": step,
+            "epoch": round(step * config.grad_accum / max(per_rank_batches, 1), 4),
+            "loss": round(float(sums[0] / sums[2]), 5),
+            "token_accuracy": round(float(sums[1] / sums[2]), 5),
+            "lr": scheduler.get_last_lr()[0],
+            "tokens": int(sums[2]),
+            "elapsed_s": round(time.monotonic() - started, 2),
+        }
+        if accelerator.is_main_process:
+            if step % config.log_every == 0 or step == total:
+                with log_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=entry["loss"], acc=entry["token_accuracy"])
+        if step % config.save_every == 0 and step < stop:
+            _save_state(accelerator, state_dir, step)
+
+    # ---- save
+    if bar is not None:
+        bar.close()
+    _save_state(accelerator, state_dir, step)
+    if step < total:  # stopped early on purpose: the state is saved, the run is not finished
+        accelerator.end_training()
+        return state_dir
+    final = out / FINAL_DIR
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.save_pretrained(final)
+        if config.mode == "full":
+            processor.save_pretrained(final)
+        write_model_info(
+            final,
+            prompt_detail=config.prompt_detail,
+            rubric=rubric,
+            extra={"base": str(base), "mode": config.mode, "steps": step},
+        )
+    # ---- cleanup
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return final
+
+
+def _save_state(accelerator, state_dir: Path, step: int) -> None:
+    accelerator.save_state(str(state_dir))
+    if accelerator.is_main_process:
+        (state_dir / "progress.json").write_text(json.dumps({"step": step}))
+
+
+# --------------------------------------------------------------------------- command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Fine-tune Qwen2-VL from a YAML config (see trainer/configs/)."
+    parser.add_argument("--config", required=True, type=Path, help="YAML run config")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. lr=1e-4")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}")
+        return 2
+    final = fit(config)
+    print(f"ok: {final}")
+    return 0
