@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,16 +109,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Static files come from the app server itself (WhiteNoise), so one process serves the page.
+# Finders read static/ directly; images that ran collectstatic may switch them off.
+WHITENOISE_USE_FINDERS = env_bool("ABVLMQ_STATIC_FINDERS", True)
 MEDIA_ROOT = VAR_DIR / "media"  # never served publicly: scan images go through a permission check
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------- redis, channels, celery
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+ABVLMQ_CHANNEL_PREFIX = env_str("ABVLMQ_CHANNEL_PREFIX", "abvlmq")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("ABVLMQ_CHANNEL_PREFIX", "abvlmq")},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": ABVLMQ_CHANNEL_PREFIX},
     }
 }
 
@@ -152,6 +157,10 @@ ABVLMQ_MODEL_DIR = Path(env_str("ABVLMQ_MODEL_DIR", str(DEMO_MODEL_DIR)))
 ABVLMQ_ADAPTER_DIR = env_str("ABVLMQ_ADAPTER_DIR", "") or None
 # "module:Class" with ``load(model_dir, adapter_dir=None)``; tests swap in a scripted engine.
 ABVLMQ_ENGINE = env_str("ABVLMQ_ENGINE", "scoring.engine:Engine")
+# Extra keyword arguments of Engine.load (e.g. a shorter answer budget on a slow CPU box).
+ABVLMQ_ENGINE_OPTIONS: dict[str, int] = {}
+if env_int("ABVLMQ_MAX_NEW_TOKENS", 0):
+    ABVLMQ_ENGINE_OPTIONS["max_new_tokens"] = env_int("ABVLMQ_MAX_NEW_TOKENS", 0)
 # Show "not for clinical use: demo model" (default: when the demo model serves).
 ABVLMQ_DEMO_BANNER = env_bool(
     "ABVLMQ_DEMO_BANNER", ABVLMQ_MODEL_DIR.resolve() == DEMO_MODEL_DIR.resolve()

@@ -27,6 +27,7 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_abvlmq_{os.getpid()}"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
-# Unit tests talk to no Redis; the end-to-end tests switch to the Redis layer.
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Unit tests talk to no Redis; the end-to-end tests (and the processes they start) use Redis.
+if os.environ.get("ABVLMQ_TEST_CHANNEL_LAYER") != "redis":
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 ABVLMQ_DEMO_BANNER = True

@@ -113,8 +113,8 @@ class _Decoder:
     def finish(self, policy: ReviewPolicy, extra_errors: Sequence[Event] = ()) -> list[Event]:
         events = self._annotate(self.parser.finish())
         result = self.parser.assessment
-        for ev in extra_errors:
-            result.errors.append(ev)  # type: ignore[arg-type]
+        # an engine failure explains whatever the parser then found missing: report it first
+        result.errors[:0] = list(extra_errors)  # type: ignore[list-item]
         events = [*extra_errors, *events]
         _review(result, policy, self.parser.rubric)
         return events
@@ -202,8 +202,21 @@ class _QueueStreamer:
         self.queue.put(self._END)
 
 
+class _Cancelled:
+    """A stopping criterion: ends generation once the stream's consumer has gone away."""
+
+    def __init__(self) -> None:
+        self.flag = threading.Event()
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.flag.is_set(), device=input_ids.device)
+
+
 class AssessmentStream:
-    """Iterate to get the parser's events while the model generates; then ``.assessment``."""
+    """Iterate to get the parser's events while the model generates; then ``.assessment``.
+
+    Leaving the loop early (``break``, an exception, closing the generator) stops generation.
+    """
 
     def __init__(self, engine: Engine, image: Image.Image, max_new_tokens: int) -> None:
         self._engine = engine
@@ -226,12 +239,13 @@ class AssessmentStream:
         self._started = True
         recorder = _ProbRecorder()
         streamer = _QueueStreamer(recorder)
+        cancel = _Cancelled()
         failure: list[BaseException] = []
 
         def work() -> None:
             try:
                 inputs = self._engine._inputs([self._image])
-                self._engine._generate(inputs, self._max_new_tokens, recorder, streamer)
+                self._engine._generate(inputs, self._max_new_tokens, recorder, streamer, cancel)
             except BaseException as exc:  # reported as an event, not raised in a thread
                 failure.append(exc)
             finally:
@@ -239,11 +253,14 @@ class AssessmentStream:
 
         thread = threading.Thread(target=work, name="abvlmq-generate", daemon=True)
         thread.start()
-        while True:
-            item = streamer.queue.get()
-            if item is _QueueStreamer._END:
-                break
-            yield from self._decoder.add(*item)
+        try:
+            while True:
+                item = streamer.queue.get()
+                if item is _QueueStreamer._END:
+                    break
+                yield from self._decoder.add(*item)
+        finally:
+            cancel.flag.set()  # a no-op after a normal end; stops the model if we were left
         thread.join()
         extra = []
         if failure:
@@ -318,17 +335,9 @@ class Engine:
         model_dir = Path(model_dir)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch_dtype = _pick_dtype(dtype, dev)
-        kwargs: dict[str, Any] = {}
+        processor = AutoProcessor.from_pretrained(model_dir)
         if max_pixels is not None:
-            kwargs["max_pixels"] = int(max_pixels)
-        processor = AutoProcessor.from_pretrained(model_dir, **kwargs)
-        if max_pixels is not None:
-            # min_pixels must not exceed the cap, or tiny caps would be ignored
-            ip = processor.image_processor
-            ip.size = {
-                "shortest_edge": min(ip.size["shortest_edge"], int(max_pixels)),
-                "longest_edge": int(max_pixels),
-            }
+            cap_pixels(processor, max_pixels)
         model = Qwen2VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch_dtype)
         if adapter_dir is not None:
             from peft import PeftModel
@@ -388,14 +397,17 @@ class Engine:
         return batch.to(self.device)
 
     @torch.inference_mode()
-    def _generate(self, inputs, max_new_tokens: int, recorder: _ProbRecorder, streamer=None):
-        from transformers import LogitsProcessorList
+    def _generate(
+        self, inputs, max_new_tokens: int, recorder: _ProbRecorder, streamer=None, cancel=None
+    ):
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         return self.model.generate(
             **inputs,
             do_sample=False,
             max_new_tokens=max_new_tokens,
             logits_processor=LogitsProcessorList([recorder]),
+            stopping_criteria=StoppingCriteriaList([cancel] if cancel else []),
             streamer=streamer,
             eos_token_id=sorted(self.stop_ids),
             pad_token_id=self.pad_id,
@@ -428,6 +440,13 @@ class Engine:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def cap_pixels(processor, max_pixels: int) -> None:
+    """Resize images to at most ``max_pixels`` (and lower the minimum if it was above)."""
+    ip = processor.image_processor
+    low = ip.size["shortest_edge"] if "shortest_edge" in ip.size else ip.size["min_pixels"]
+    ip.size = {"shortest_edge": min(int(low), int(max_pixels)), "longest_edge": int(max_pixels)}
 
 
 def _pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -7,8 +7,10 @@ are matched to the truth by their ``"image"`` key. A truth image without a predi
 as an empty prediction (no structures, no planes, no deductions, no score: a wrong grade, left
 out of the MAE) and counted in ``missing_predictions``; a prediction for an image not in the
 truth is listed in ``unknown_predictions`` and otherwise ignored. The metric definitions live in
-:mod:`trainer.metrics`. Running a model to produce the predictions needs the engine (issue 4);
-this module only compares two files.
+:mod:`trainer.metrics`. With ``--model DIR --data SPLIT`` the engine first writes the
+predictions (``predictions.jsonl`` in the output folder):
+
+    python -m trainer evaluate --model models/demo --data phantoms/test.jsonl --out runs/eval
 """
 
 from __future__ import annotations
@@ -249,9 +251,51 @@ def evaluate(
     }
 
 
+def predict(
+    model: Path, data: Path, out: Path, *, adapter: Path | None = None, batch_size: int = 16
+) -> tuple[Path, Path]:
+    """Run the engine over a data split; write ``predictions.jsonl`` into ``out``.
+
+    ``data`` is a JSONL file or a folder holding ``test.jsonl`` (else ``annotations.jsonl``).
+    Returns (predictions file, truth file).
+    """
+    from PIL import Image
+
+    from scoring.engine import Engine
+    from scoring.records import record_from_assessment
+
+    truth = data
+    if data.is_dir():
+        truth = (
+            data / "test.jsonl" if (data / "test.jsonl").is_file() else data / "annotations.jsonl"
+        )
+    records = read_jsonl(truth)
+    engine = Engine.load(model, adapter)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "predictions.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for start in range(0, len(records), batch_size):
+            chunk = records[start : start + batch_size]
+            images = []
+            for r in chunk:
+                with Image.open(truth.parent / r["image"]) as im:
+                    images.append(im.convert("RGB"))
+            for r, a in zip(chunk, engine.assess(images, batch_size=batch_size), strict=True):
+                rec = record_from_assessment(
+                    a, image=r["image"], width=r["width"], height=r["height"]
+                )
+                rec["meta"] = {"model_id": engine.model_id, "needs_review": a.needs_review}
+                fh.write(json.dumps(rec) + "\n")
+    return path, truth
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--predictions", required=True, type=Path, help="predicted records (JSONL)")
-    parser.add_argument("--truth", required=True, type=Path, help="annotation records (JSONL)")
+    parser.add_argument("--predictions", type=Path, help="predicted records (JSONL)")
+    parser.add_argument("--truth", type=Path, help="annotation records (JSONL)")
+    parser.add_argument("--model", type=Path, help="run this checkpoint over --data first")
+    parser.add_argument("--adapter", type=Path, help="LoRA adapter for --model")
+    parser.add_argument("--data", type=Path, help="split JSONL, or a folder with test.jsonl")
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", required=True, type=Path, help="folder for the report")
     parser.add_argument("--rubric", type=Path, help="rubric YAML (default: the shipped rubric)")
     parser.add_argument("--iou", type=float, default=metrics.DEFAULT_IOU_THRESHOLD)
@@ -263,6 +307,16 @@ def run(args: argparse.Namespace) -> int:
     from scoring.rubric import load_rubric
 
     rubric = load_rubric(args.rubric) if args.rubric else default_rubric()
+    if args.model:
+        if not args.data:
+            print("error: --model needs --data")
+            return 2
+        args.predictions, args.truth = predict(
+            args.model, args.data, args.out, adapter=args.adapter, batch_size=args.batch_size
+        )
+    elif not (args.predictions and args.truth):
+        print("error: give --predictions and --truth, or --model and --data")
+        return 2
     report = evaluate(
         read_jsonl(args.predictions),
         read_jsonl(args.truth),

@@ -65,7 +65,7 @@ class TinySettings:
     vision_heads: int = 4
     vision_mlp_ratio: int = 2
     min_tokens: int = 64
-    max_tokens: int = 256
+    max_tokens: int = 144
 
 
 @dataclass
@@ -94,7 +94,10 @@ class FitConfig:
     gradient_checkpointing: bool = False
     seed: int = 0
     save_every: int = 500
-    stop_at: int | None = None  # end this session after this step (a time budget); rerun resumes
+    stop_at: int | None = None  # end this session after this step; a rerun resumes
+    # A wall-clock budget: the cosine schedule runs on max(step / steps, time / budget), so the
+    # learning rate anneals fully and training ends on time however fast the machine is.
+    time_budget_min: float | None = None
     log_every: int = 1
     torch_threads: int | None = None
     progress: bool = True
@@ -163,6 +166,9 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: must be a list")
         return [_coerce(args[0], v, path) for v in value]
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: must be a number, got {value!r}")
         return float(value)
@@ -272,8 +278,11 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
     # Full fine-tuning keeps fp32 master weights (autocast does the bf16 maths); LoRA freezes the
     # base, which may then stay in the low-precision dtype to save memory.
     load_dtype = dtype if config.mode == "lora" else torch.float32
-    kwargs = {"max_pixels": config.max_pixels} if config.max_pixels else {}
-    processor = AutoProcessor.from_pretrained(base, **kwargs)
+    processor = AutoProcessor.from_pretrained(base)
+    if config.max_pixels:
+        from scoring.engine import cap_pixels
+
+        cap_pixels(processor, config.max_pixels)
     model = Qwen2VLForConditionalGeneration.from_pretrained(base, dtype=load_dtype)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -302,15 +311,20 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
     return base, processor, model
 
 
-def _lr_lambda(config: FitConfig, total: int):
-    def f(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+def _lr_factor(config: FitConfig, step: int, progress: float) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine from 1 to ``min_lr_ratio``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
 
-    return f
+
+def _progress(config: FitConfig, step: int, total: int, elapsed: float) -> float:
+    warm = config.warmup_steps
+    by_steps = (step - warm) / max(1, total - warm) if step >= warm else 0.0
+    if config.time_budget_min:
+        return max(by_steps, elapsed / (60 * config.time_budget_min))
+    return by_steps
 
 
 def _loss_step(model, batch):
@@ -365,14 +379,14 @@ def fit(config: FitConfig) -> Path:
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
     total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
-    step = 0
+    step, spent = 0, 0.0  # optimizer steps done, training seconds spent in earlier sessions
     state_dir = out / STATE_DIR
     if (state_dir / "progress.json").is_file():
         accelerator.load_state(str(state_dir))
-        step = json.loads((state_dir / "progress.json").read_text())["step"]
+        saved = json.loads((state_dir / "progress.json").read_text())
+        step, spent = saved["step"], saved.get("elapsed_s", 0.0)
         accelerator.print(f"resumed from {state_dir} at step {step}")
 
     # ---- train
@@ -385,9 +399,21 @@ def fit(config: FitConfig) -> Path:
 
         bar = tqdm(total=total, initial=step, desc="fit", unit="step", dynamic_ncols=True)
     model.train()
-    started = time.monotonic()
+    started = time.monotonic() - spent
     stop = min(total, config.stop_at or total)
-    while step < stop:
+    finished = False
+    while step < stop and not finished:
+        elapsed = time.monotonic() - started
+        if accelerator.num_processes > 1:  # every rank must take the same decision
+            t = accelerator.reduce(torch.tensor([elapsed], device=accelerator.device), "max")
+            elapsed = float(t.item())
+        progress = _progress(config, step, total, elapsed)
+        if step >= config.warmup_steps and progress >= 1.0:
+            finished = True
+            break
+        lr = config.lr * _lr_factor(config, step, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         # micro-batch k of the run, counted from the beginning, fixes epoch and position
         k0 = step * config.grad_accum
         sums = torch.zeros(3)  # loss * n, correct, n
@@ -406,7 +432,6 @@ def fit(config: FitConfig) -> Path:
         if config.max_grad_norm:
             accelerator.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
-        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
@@ -415,7 +440,7 @@ def fit(config: FitConfig) -> Path:
             "epoch": round(step * config.grad_accum / max(per_rank_batches, 1), 4),
             "loss": round(float(sums[0] / sums[2]), 5),
             "token_accuracy": round(float(sums[1] / sums[2]), 5),
-            "lr": scheduler.get_last_lr()[0],
+            "lr": lr,
             "tokens": int(sums[2]),
             "elapsed_s": round(time.monotonic() - started, 2),
         }
@@ -427,13 +452,13 @@ def fit(config: FitConfig) -> Path:
                 bar.update(1)
                 bar.set_postfix(loss=entry["loss"], acc=entry["token_accuracy"])
         if step % config.save_every == 0 and step < stop:
-            _save_state(accelerator, state_dir, step)
+            _save_state(accelerator, state_dir, step, time.monotonic() - started)
 
     # ---- save
     if bar is not None:
         bar.close()
-    _save_state(accelerator, state_dir, step)
-    if step < total:  # stopped early on purpose: the state is saved, the run is not finished
+    _save_state(accelerator, state_dir, step, time.monotonic() - started)
+    if step < total and not finished:  # stopped early on purpose (stop_at): resumable
         accelerator.end_training()
         return state_dir
     final = out / FINAL_DIR
@@ -454,10 +479,11 @@ def fit(config: FitConfig) -> Path:
     return final
 
 
-def _save_state(accelerator, state_dir: Path, step: int) -> None:
+def _save_state(accelerator, state_dir: Path, step: int, elapsed: float) -> None:
     accelerator.save_state(str(state_dir))
     if accelerator.is_main_process:
-        (state_dir / "progress.json").write_text(json.dumps({"step": step}))
+        progress = {"step": step, "elapsed_s": round(elapsed, 2)}
+        (state_dir / "progress.json").write_text(json.dumps(progress))
 
 
 # --------------------------------------------------------------------------- command

@@ -91,7 +91,7 @@ class TinySpec:
     vision_heads: int = 4
     vision_mlp_ratio: int = 2
     min_tokens: int = 64  # visual tokens per image (after the 2x2 merge)
-    max_tokens: int = 256
+    max_tokens: int = 144  # 336 x 336 px for a square image
     prompt_detail: Detail = "compact"
 
 

@@ -83,7 +83,7 @@ class ScanListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     class ScanUploadSerializer(serializers.Serializer):
-        file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM")
+        file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM", allow_empty_file=True)
         assignment = serializers.IntegerField(required=False, allow_null=True)
 
     @extend_schema(

@@ -39,7 +39,8 @@ def get_engine() -> Any:
             module, _, name = dotted.partition(":")
             engine_class = getattr(importlib.import_module(module), name)
             log.info("loading engine %s from %s (adapter %s)", dotted, model_dir, adapter_dir)
-            engine = engine_class.load(model_dir, adapter_dir=adapter_dir)
+            options = dict(settings.ABVLMQ_ENGINE_OPTIONS)
+            engine = engine_class.load(model_dir, adapter_dir=adapter_dir, **options)
             _engines[key] = engine
         return engine
 

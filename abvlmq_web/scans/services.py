@@ -56,9 +56,12 @@ def _png(image) -> bytes:
 
 
 @transaction.atomic
-def scan_upload(*, user: User, file: IO[bytes], assignment: Assignment | None = None) -> Scan:
+def scan_upload(
+    *, user: User, file: IO[bytes], assignment: Assignment | None = None, queue: bool = True
+) -> Scan:
     """Store the de-identified scan and queue its analysis. Raises IntakeError for refusals.
 
+    ``queue=False`` leaves the analysis queued in the database only (the caller runs it).
     A readable image that is clearly not ultrasound is stored and answered at once as
     non-standard, with intake's message, and never reaches the model.
     """
@@ -83,11 +86,11 @@ def scan_upload(*, user: User, file: IO[bytes], assignment: Assignment | None = 
     scan.save()
     rubric = default_rubric()
     analysis = Analysis.objects.create(scan=scan, rubric_version=rubric.version)
-    if result.is_ultrasound:
+    if result.is_ultrasound and queue:
         from abvlmq_web.scans.tasks import run_analysis  # tasks import services
 
         transaction.on_commit(lambda: run_analysis.delay(analysis.pk))
-    else:
+    elif not result.is_ultrasound:
         _answer_not_ultrasound(analysis)
     return scan
 

@@ -1,0 +1,12 @@
+"""Benchmarks, run by ``make bench`` (``python -m bench``).
+
+Each bench is a module in :data:`BENCHES` with ``run(argv) -> dict``: it prints its own lines and
+returns its figures, including ``ratios`` (name -> float) that ``python -m bench`` prints
+together at the end. Add a bench by adding its module name here.
+"""
+
+from __future__ import annotations
+
+BENCHES: list[str] = [
+    "bench.engine",
+]

@@ -1,0 +1,231 @@
+"""The engine: the committed demo model assesses phantoms; streams match; failures are events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("torchvision")
+
+from PIL import Image
+
+from scoring.answer import Assessment
+from scoring.boxes import is_valid_norm
+from scoring.engine import Engine, ReviewPolicy, _review, line_confidence
+from scoring.rubric import default_rubric
+
+DEMO = Path(__file__).parents[2] / "models" / "demo"
+needs_demo = pytest.mark.skipif(
+    not (DEMO / "model.safetensors").is_file(), reason="models/demo not built (make demo-model)"
+)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Engine.load(DEMO, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    """One phantom per plane code of the rubric (NS included), as the demo model saw them."""
+    from trainer.phantoms import generate
+
+    out = []
+    for n, code in enumerate(default_rubric().planes):
+        deductions = None if code == "NS" else []
+        img, rec = generate(n, 101, 336, planes=[code], deductions=deductions)
+        out.append((code, img, rec))
+    return out
+
+
+@pytest.fixture(scope="module")
+def random_engine(tmp_path_factory):
+    from trainer.tiny import TinySpec, build_tiny
+
+    spec = TinySpec(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_layers=1,
+        num_heads=2,
+        num_kv_heads=1,
+        vision_depth=1,
+        vision_dim=32,
+        vision_heads=2,
+        min_tokens=4,
+        max_tokens=16,
+    )
+    path = build_tiny(tmp_path_factory.mktemp("random"), spec=spec, n_random=50)
+    return Engine.load(path, device="cpu", max_new_tokens=40)
+
+
+def _check_valid(result: Assessment) -> None:
+    rubric = default_rubric()
+    assert result.rubric_version == rubric.version
+    assert all(code in rubric.planes for code in result.planes)
+    for s in result.structures:
+        assert s.id in rubric.structures and is_valid_norm(s.box)
+        assert s.confidence is not None and 0 < s.confidence <= 1
+    for d in result.deductions:
+        assert d.item in rubric.items and d.points == rubric.items[d.item].points
+    if result.complete:
+        assert result.score is not None and 0 <= result.score <= rubric.max_score
+        assert result.grade == rubric.grade(result.score)
+        assert result.plane_confidence is not None
+
+
+# ----------------------------------------------------------------- the demo model
+
+
+@needs_demo
+def test_the_demo_model_assesses_a_phantom_of_every_plane(demo, phantoms):
+    results = demo.assess([img for _, img, _ in phantoms], batch_size=8)
+    assert len(results) == len(phantoms)
+    for result in results:
+        _check_valid(result)
+    complete = [r for r in results if r.complete]
+    assert len(complete) >= len(results) - 1
+    right = sum(r.planes == rec["planes"] for r, (_, _, rec) in zip(results, phantoms, strict=True))
+    assert right >= len(results) * 0.75
+
+
+@needs_demo
+def test_stream_gives_the_same_assessment_as_assess(demo, phantoms):
+    for _, img, _ in phantoms[:3]:
+        stream = demo.stream(img)
+        events = list(stream)
+        assert stream.assessment == demo.assess([img])[0]
+        kinds = [e["type"] for e in events]
+        assert "plane" in kinds and "score" in kinds
+        for e in events:
+            if e["type"] in ("structure", "plane", "deduction"):
+                assert 0 < e["confidence"] <= 1 and e["line"] >= 1
+        # structures come first, then the plane, then deductions, then the score
+        order = [k for k in kinds if k != "error"]
+        assert order == sorted(order, key=["structure", "plane", "deduction", "score"].index)
+
+
+@needs_demo
+def test_images_of_any_size_and_mode_are_accepted(demo):
+    images = [
+        Image.new("L", (1200, 90), 40),
+        Image.new("RGBA", (9, 9)),
+        Image.new("RGB", (5000, 3000), (20, 20, 20)),
+    ]
+    for result in demo.assess(images, batch_size=3):
+        _check_valid(result)
+
+
+@needs_demo
+def test_a_truncated_answer_is_errors_and_review_not_a_crash(demo, phantoms):
+    _, img, _ = phantoms[0]
+    stream = demo.stream(img, max_new_tokens=6)
+    events = list(stream)
+    assert any(e["type"] == "error" and e["code"] == "truncated" for e in events)
+    result = stream.assessment
+    assert result.needs_review and not result.complete and result.score is None
+    [batched] = demo.assess([img], max_new_tokens=6)
+    assert batched.needs_review and not batched.complete
+
+
+@needs_demo
+def test_the_model_id_is_short_and_stable(demo):
+    again = Engine.load(DEMO, device="cpu")
+    assert demo.model_id == again.model_id
+    assert demo.model_id.startswith("demo@") and len(demo.model_id) < 40
+
+
+@needs_demo
+def test_the_assess_cli_prints_json_with_the_documented_keys(tmp_path, phantoms, capsys):
+    from scoring.__main__ import main
+
+    paths = []
+    for code, img, _ in phantoms[:2]:
+        paths.append(tmp_path / f"{code}.png")
+        img.save(paths[-1])
+    assert main(["assess", *map(str, paths), "--model", str(DEMO), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        data = json.loads(line)
+        for key in (
+            "planes",
+            "structures",
+            "deductions",
+            "score",
+            "grade",
+            "rubric_version",
+            "needs_review",
+        ):
+            assert key in data
+
+
+# ----------------------------------------------------------------- garbage in, events out
+
+
+def test_a_random_model_gives_error_events_and_review(random_engine):
+    img = Image.new("RGB", (64, 48), (90, 10, 10))
+    stream = random_engine.stream(img)
+    events = list(stream)
+    assert any(e["type"] == "error" for e in events)
+    assert stream.assessment.needs_review
+    assert stream.assessment == random_engine.assess([img])[0]
+
+
+def test_a_generation_failure_is_an_engine_error_event(random_engine, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(random_engine.model, "generate", broken)
+    img = Image.new("RGB", (32, 32))
+    stream = random_engine.stream(img)
+    events = list(stream)
+    assert next(e["code"] for e in events if e["type"] == "error") == "engine"
+    assert stream.assessment.needs_review and not stream.assessment.complete
+    [result] = random_engine.assess([img])
+    assert result.needs_review and result.errors[0]["code"] == "engine"
+
+
+# ----------------------------------------------------------------- review policy
+
+
+def test_confidence_ignores_the_fine_digits_of_a_number():
+    sure = [("(", 0.99), ("4", 0.9), ("1", 0.2), ("2", 0.1), (")", 0.99)]
+    assert line_confidence(sure) == pytest.approx((0.99 * 0.9 * 0.99) ** (1 / 3), abs=1e-3)
+    assert line_confidence([("\n", 0.1)]) is None
+
+
+@pytest.mark.parametrize(
+    "score, confidence, expected",
+    [(7.0, 0.9, False), (6.2, 0.9, True), (8.0, 0.9, True), (10.0, 0.9, False), (7.0, 0.3, True)],
+)
+def test_near_a_grade_boundary_or_unsure_goes_to_review(score, confidence, expected):
+    rubric = default_rubric()
+    result = Assessment(
+        planes=["GB"],
+        score=score,
+        grade=rubric.grade(score),
+        complete=True,
+        plane_confidence=confidence,
+        rubric_version=rubric.version,
+    )
+    _review(result, ReviewPolicy(), rubric)
+    assert result.needs_review is expected
+
+
+def test_leaving_a_stream_early_stops_generation(random_engine):
+    import threading
+
+    img = Image.new("RGB", (40, 40), (0, 90, 0))
+    stream = random_engine.stream(img, max_new_tokens=400)
+    for _ in stream:
+        break
+    stream_iter = iter(random_engine.stream(img, max_new_tokens=3))
+    assert list(stream_iter)  # the engine is usable again at once
+    alive = [t for t in threading.enumerate() if t.name == "abvlmq-generate"]
+    for t in alive:
+        t.join(timeout=10)
+        assert not t.is_alive()

@@ -1,0 +1,198 @@
+"""Shared people and scans for the web tests.
+
+Cohort A: Rita (resident), Rhys (another resident, her peer) and Ian (their instructor).
+Cohort B: Olga (an instructor of another cohort). Pat is a program admin. Anonymous is nobody.
+Rita's scans are seen by Rita, Ian and Pat; Rhys and Olga must see nothing of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import BytesIO
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from abvlmq_web.accounts.services import cohort_create, user_create
+from abvlmq_web.curriculum.services import assignment_create
+from abvlmq_web.scans import inference
+from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.services import scan_upload
+from tests.web import images
+
+PASSWORD = "correct horse battery"
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(autouse=True)
+def scripted_engine(settings):
+    """Every web test runs the scripted engine unless it says otherwise."""
+    settings.ABVLMQ_ENGINE = "tests.web.scripted:ScriptedEngine"
+    inference._engines.clear()
+    yield
+    inference._engines.clear()
+
+
+@pytest.fixture
+def resident(db):
+    return user_create(username="rita", password=PASSWORD, role="resident", first_name="Rita")
+
+
+@pytest.fixture
+def other_resident(db):
+    return user_create(username="rhys", password=PASSWORD, role="resident", first_name="Rhys")
+
+
+@pytest.fixture
+def instructor(db):
+    return user_create(username="ian", password=PASSWORD, role="instructor", first_name="Ian")
+
+
+@pytest.fixture
+def other_instructor(db):
+    return user_create(username="olga", password=PASSWORD, role="instructor", first_name="Olga")
+
+
+@pytest.fixture
+def program_admin(db):
+    return user_create(username="pat", password=PASSWORD, role="program_admin")
+
+
+@pytest.fixture
+def cohort(resident, other_resident, instructor):
+    return cohort_create(name="Cohort A", instructors=[instructor], residents=[resident, other_resident])
+
+
+@pytest.fixture
+def other_cohort(other_instructor):
+    return cohort_create(name="Cohort B", instructors=[other_instructor])
+
+
+@pytest.fixture
+def assignment(cohort, instructor):
+    return assignment_create(
+        created_by=instructor,
+        cohort=cohort,
+        title="Gallbladder week",
+        target_planes=["GB"],
+        scan_count=2,
+        min_grade="Good",
+        due_date=dt.date(2030, 1, 31),
+    )
+
+
+@pytest.fixture
+def people(resident, other_resident, instructor, other_instructor, program_admin, cohort, other_cohort):
+    return {
+        "resident": resident,
+        "instructor": instructor,
+        "other_instructor": other_instructor,
+        "other_resident": other_resident,
+        "program_admin": program_admin,
+        "anonymous": None,
+    }
+
+
+def api(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def token_for(user) -> str:
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def upload(user, data: bytes, assignment=None):
+    return scan_upload(user=user, file=BytesIO(data), assignment=assignment)
+
+
+@pytest.fixture
+def scan(resident, assignment):
+    """Rita's phantom, uploaded and assessed by the (scripted) engine."""
+    scan = upload(resident, images.phantom(), assignment)
+    analysis_run(analysis_id=scan.analysis.pk)
+    scan.refresh_from_db()
+    return scan
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def ws_session(path: str, *, user=None, token: str | None = None, read: int = 0, timeout: float = 5):
+    """Open the websocket as ``user`` (a real session cookie) or with ``token``; return
+    (connected, close code, the first ``read`` messages)."""
+    from abvlmq_web.asgi import application
+
+    headers = [ORIGIN]
+    if user is not None:
+        headers.append((b"cookie", session_cookie(user)))
+
+    async def run():
+        query = f"?token={token}" if token else ""
+        communicator = WebsocketCommunicator(application, path + query, headers=headers)
+        connected, code = await communicator.connect(timeout=timeout)
+        messages = []
+        if connected:
+            for _ in range(read):
+                messages.append(await communicator.receive_json_from(timeout=timeout))
+            await communicator.disconnect()
+        return connected, code, messages
+
+    return async_to_sync(run)()
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """The Redis channel layer in this process too, so worker pushes reach our websockets."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": settings.ABVLMQ_CHANNEL_PREFIX},
+        }
+    }
+
+
+@pytest.fixture
+def log_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture
+def worker_factory(transactional_db, redis_layer, log_dir):
+    """Start Celery workers (subprocesses) on this run's inference queue; stopped after."""
+    from tests.web.live import start_worker
+
+    started = []
+
+    def start(**env: str):
+        started.append(start_worker(log_dir, **env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.05):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(interval)

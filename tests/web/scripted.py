@@ -1,0 +1,66 @@
+"""A scripted engine for the web tests: the real engine's API, a fixed answer, no model.
+
+It renders one known answer with scoring.answer and feeds it, line by line, through the real
+incremental parser, so the events are exactly what the real engine would emit for that answer.
+Environment knobs (read at each stream, so a worker subprocess can be steered):
+
+- ABVLMQ_SCRIPTED_DELAY: seconds to wait before each line (default 0);
+- ABVLMQ_SCRIPTED_FAIL: "1" makes every stream raise, like a crashing model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+from scoring.answer import Answer, AnswerParser, Deduction, Structure, render
+from scoring.events import Event
+
+ANSWER = Answer(
+    structures=(
+        Structure("gallbladder", (300, 420, 640, 610)),
+        Structure("right_lobe", (120, 150, 880, 700)),
+    ),
+    planes=("GB",),
+    deductions=(
+        Deduction("GB.gallbladder.incomplete", 2, "Fundus cut off", (300, 420, 640, 610)),
+        Deduction("ATT.mild", 2, "Shadow over the lower left", (100, 700, 300, 900)),
+    ),
+)
+TEXT = render(ANSWER)
+EXPECTED_TYPES = ["structure", "structure", "plane", "deduction", "deduction", "score"]
+EXPECTED_SCORE, EXPECTED_GRADE = 6.0, "Good"
+
+
+class ScriptedStream:
+    def __init__(self) -> None:
+        self.assessment = None
+
+    def __iter__(self) -> Iterator[Event]:
+        if os.environ.get("ABVLMQ_SCRIPTED_FAIL") == "1":
+            raise RuntimeError("scripted model failure")
+        delay = float(os.environ.get("ABVLMQ_SCRIPTED_DELAY", "0"))
+        parser = AnswerParser()
+        for line in TEXT.split("\n"):
+            if delay:
+                time.sleep(delay)
+            yield from parser.feed(line + "\n")
+        yield from parser.finish()
+        self.assessment = parser.assessment
+
+
+class ScriptedEngine:
+    loads = 0  # how often this process loaded it: once per process is the contract
+
+    def __init__(self, model_dir: str) -> None:
+        self.model_id = f"scripted@{os.path.basename(str(model_dir)) or 'none'}"
+
+    @classmethod
+    def load(cls, model_dir, adapter_dir=None, **kwargs) -> ScriptedEngine:
+        cls.loads += 1
+        return cls(model_dir)
+
+    def stream(self, image) -> ScriptedStream:
+        image.load()
+        return ScriptedStream()

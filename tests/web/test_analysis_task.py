@@ -1,0 +1,121 @@
+"""The analysis task: events saved in order and numbered, provenance recorded, retries that
+duplicate nothing, and a clear failure when every try fails."""
+
+from __future__ import annotations
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings as django_settings
+
+from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.models import Analysis, AnalysisEvent
+from abvlmq_web.scans.tasks import run_analysis
+from tests.web import images, scripted
+from tests.web.conftest import upload
+
+DONE = ["done"]
+
+
+def event_types(analysis) -> list[str]:
+    return list(analysis.events.order_by("seq").values_list("type", flat=True))
+
+
+def test_it_saves_every_event_in_order_then_done_and_the_result(scan):
+    analysis = Analysis.objects.get(scan=scan)
+    assert analysis.status == "done"
+    assert event_types(analysis) == scripted.EXPECTED_TYPES + DONE
+    assert list(analysis.events.values_list("seq", flat=True)) == list(range(1, 8))
+    assert (analysis.score, analysis.grade) == (scripted.EXPECTED_SCORE, scripted.EXPECTED_GRADE)
+    assert analysis.planes == ["GB"]
+    assert analysis.result["score"] == scripted.EXPECTED_SCORE
+
+
+def test_it_records_the_model_and_the_rubric_version(scan):
+    analysis = Analysis.objects.get(scan=scan)
+    assert analysis.model_id == "scripted@demo"
+    score_event = analysis.events.get(type="score").payload
+    assert analysis.rubric_version == score_event["rubric_version"]
+    assert analysis.rubric_version.startswith("r-")
+
+
+def test_a_redelivered_task_changes_nothing(scan):
+    analysis = Analysis.objects.get(scan=scan)
+    before = list(analysis.events.values_list("seq", "type", "payload"))
+    assert analysis_run(analysis_id=analysis.pk) is None
+    assert list(analysis.events.values_list("seq", "type", "payload")) == before
+
+
+def test_a_retry_after_a_crash_keeps_one_copy_of_each_event(resident):
+    scan = upload(resident, images.phantom())
+    analysis = scan.analysis
+    # The first attempt saved three events and died.
+    analysis.status, analysis.attempts = "running", 1
+    analysis.save()
+    first = run_first_events(analysis, 3)
+    analysis_run(analysis_id=analysis.pk)
+    analysis.refresh_from_db()
+    assert analysis.status == "done" and analysis.attempts == 2
+    assert event_types(analysis) == scripted.EXPECTED_TYPES + DONE
+    assert [e.payload for e in analysis.events.order_by("seq")[:3]] == first
+
+
+def run_first_events(analysis, n: int) -> list[dict]:
+    from PIL import Image
+
+    events = list(scripted.ScriptedEngine("x").stream(Image.new("RGB", (8, 8))))[:n]
+    for seq, event in enumerate(events, start=1):
+        AnalysisEvent.objects.create(analysis=analysis, seq=seq, type=event["type"], payload=event)
+    return events
+
+
+def test_the_model_is_loaded_once_per_process(resident):
+    scripted.ScriptedEngine.loads = 0
+    for _ in range(3):
+        scan = upload(resident, images.phantom())
+        analysis_run(analysis_id=scan.analysis.pk)
+    assert scripted.ScriptedEngine.loads == 1
+
+
+def test_when_every_try_fails_the_analysis_ends_failed_with_the_reason(resident, monkeypatch):
+    monkeypatch.setenv("ABVLMQ_SCRIPTED_FAIL", "1")
+    scan = upload(resident, images.phantom())
+    run_analysis.apply(args=[scan.analysis.pk])
+    analysis = Analysis.objects.get(pk=scan.analysis.pk)
+    assert analysis.status == "failed"
+    assert "scripted model failure" in analysis.failure_reason
+    assert analysis.attempts == django_settings.ABVLMQ_TASK_MAX_ATTEMPTS
+    assert event_types(analysis) == ["error", "done"]
+    assert analysis.events.get(type="done").payload["status"] == "failed"
+
+
+def test_an_analysis_past_its_time_limit_ends_failed(resident):
+    scan = upload(resident, images.phantom())
+    run_analysis.on_failure(SoftTimeLimitExceeded(), "task-id", (scan.analysis.pk,), {}, None)
+    analysis = Analysis.objects.get(pk=scan.analysis.pk)
+    assert analysis.status == "failed" and "took longer than" in analysis.failure_reason
+
+
+def test_a_scan_that_keeps_killing_workers_ends_failed_instead_of_looping(resident):
+    scan = upload(resident, images.phantom())
+    Analysis.objects.filter(pk=scan.analysis.pk).update(
+        status="running", attempts=django_settings.ABVLMQ_TASK_MAX_ATTEMPTS
+    )
+    assert analysis_run(analysis_id=scan.analysis.pk) is None
+    analysis = Analysis.objects.get(pk=scan.analysis.pk)
+    assert analysis.status == "failed" and "tried 3 times" in analysis.failure_reason
+
+
+def test_the_task_is_built_to_survive_a_dying_worker():
+    assert run_analysis.acks_late and run_analysis.reject_on_worker_lost
+    assert run_analysis.soft_time_limit and run_analysis.time_limit > run_analysis.soft_time_limit
+    assert run_analysis.max_retries == django_settings.ABVLMQ_TASK_MAX_ATTEMPTS - 1
+    route = django_settings.CELERY_TASK_ROUTES[run_analysis.name]
+    assert route["queue"] == django_settings.ABVLMQ_INFERENCE_QUEUE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_queues_its_analysis_only_after_commit(resident, monkeypatch):
+    queued = []
+    monkeypatch.setattr(run_analysis, "delay", lambda *a: queued.append(a))
+    scan = upload(resident, images.phantom())
+    assert queued == [(scan.analysis.pk,)]
