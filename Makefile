@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint format bench clean demo-model
+.PHONY: help install run test test-web test-fast lint format bench clean demo-model
 
 help:
 	@echo "make run    - bring up the application on its embedded default"
@@ -34,7 +34,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest
+	bash scripts/test.sh
+
+test-web: $(STAMP)
+	bash scripts/test.sh tests/web
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -q -m "not slow"

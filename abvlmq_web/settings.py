@@ -115,7 +115,7 @@ WHITENOISE_USE_FINDERS = env_bool("ABVLMQ_STATIC_FINDERS", True)
 MEDIA_ROOT = VAR_DIR / "media"  # never served publicly: scan images go through a permission check
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --------------------------------------------------------------------------- redis, channels, celery
+# ------------------------------------------------------------------ redis, channels, celery
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 ABVLMQ_CHANNEL_PREFIX = env_str("ABVLMQ_CHANNEL_PREFIX", "abvlmq")
@@ -144,9 +144,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message taken by a worker that died comes back after this many seconds; it must be
     # longer than any analysis may run, or a live analysis would be handed out twice.
-    "visibility_timeout": env_int(
-        "ABVLMQ_BROKER_VISIBILITY_TIMEOUT", ABVLMQ_TASK_TIME_LIMIT + 60
-    ),
+    "visibility_timeout": env_int("ABVLMQ_BROKER_VISIBILITY_TIMEOUT", ABVLMQ_TASK_TIME_LIMIT + 60),
     "unacked_restore_interval": env_int("ABVLMQ_BROKER_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": 1,
 }

@@ -15,8 +15,8 @@ os.environ.setdefault("ABVLMQ_VAR_DIR", tempfile.mkdtemp(prefix="abvlmq-test-"))
 os.environ.setdefault("ABVLMQ_INFERENCE_QUEUE", f"inference-test-{os.getpid()}")
 os.environ.setdefault("ABVLMQ_CHANNEL_PREFIX", f"abvlmq-test-{os.getpid()}")
 
-from abvlmq_web.settings import *  # noqa: E402, F403
-from abvlmq_web.settings import DATABASES, VAR_DIR  # noqa: E402
+from abvlmq_web.settings import *  # noqa: F403
+from abvlmq_web.settings import DATABASES, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

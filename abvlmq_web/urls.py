@@ -13,9 +13,7 @@ api = [
     path("scans/<int:scan_id>/", ScanDetailApi.as_view(), name="api-scan"),
     path("scans/<int:scan_id>/image/", ScanImageApi.as_view(), name="api-scan-image"),
     path("assignments/", AssignmentListApi.as_view(), name="api-assignments"),
-    path(
-        "assignments/<int:assignment_id>/", AssignmentDetailApi.as_view(), name="api-assignment"
-    ),
+    path("assignments/<int:assignment_id>/", AssignmentDetailApi.as_view(), name="api-assignment"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

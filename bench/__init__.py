@@ -9,4 +9,5 @@ from __future__ import annotations
 
 BENCHES: list[str] = [
     "bench.engine",
+    "bench.web",
 ]

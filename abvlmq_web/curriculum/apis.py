@@ -32,11 +32,15 @@ class AssignmentOutputSerializer(serializers.Serializer):
     scan_count = serializers.IntegerField()
     min_grade = serializers.CharField()
     due_date = serializers.DateField(allow_null=True)
-    progress = AssignmentProgressSerializer(allow_null=True, help_text="The resident's own progress")
+    progress = AssignmentProgressSerializer(
+        allow_null=True, help_text="The resident's own progress"
+    )
 
 
 def _output(assignment, user) -> dict:
-    progress = assignment_progress(assignment=assignment, resident=user) if user.is_resident else None
+    progress = (
+        assignment_progress(assignment=assignment, resident=user) if user.is_resident else None
+    )
     fields = ("id", "cohort_id", "cohort", "title", "instructions", "target_planes")
     fields += ("scan_count", "min_grade", "due_date")
     data = {f: getattr(assignment, f) for f in fields}

@@ -14,9 +14,7 @@ from scoring.rubric import default_rubric
 
 def assignments_for(*, user: User) -> QuerySet[Assignment]:
     """Assignments of the cohorts ``user`` belongs to (resident) or instructs (instructor)."""
-    return Assignment.objects.filter(cohort__in=visible_cohorts(user=user)).select_related(
-        "cohort"
-    )
+    return Assignment.objects.filter(cohort__in=visible_cohorts(user=user)).select_related("cohort")
 
 
 @dataclass(frozen=True)

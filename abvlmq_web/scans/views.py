@@ -28,9 +28,7 @@ def home(request):
 def upload(request):
     assignments = assignments_for(user=request.user)
     selected = request.GET.get("assignment", "")
-    return render(
-        request, "scans/upload.html", {"assignments": assignments, "selected": selected}
-    )
+    return render(request, "scans/upload.html", {"assignments": assignments, "selected": selected})
 
 
 @login_required

@@ -64,7 +64,9 @@ def program_admin(db):
 
 @pytest.fixture
 def cohort(resident, other_resident, instructor):
-    return cohort_create(name="Cohort A", instructors=[instructor], residents=[resident, other_resident])
+    return cohort_create(
+        name="Cohort A", instructors=[instructor], residents=[resident, other_resident]
+    )
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def assignment(cohort, instructor):
 
 
 @pytest.fixture
-def people(resident, other_resident, instructor, other_instructor, program_admin, cohort, other_cohort):
+def people(
+    resident, other_resident, instructor, other_instructor, program_admin, cohort, other_cohort
+):
     return {
         "resident": resident,
         "instructor": instructor,
@@ -127,7 +131,9 @@ def session_cookie(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-def ws_session(path: str, *, user=None, token: str | None = None, read: int = 0, timeout: float = 5):
+def ws_session(
+    path: str, *, user=None, token: str | None = None, read: int = 0, timeout: float = 5
+):
     """Open the websocket as ``user`` (a real session cookie) or with ``token``; return
     (connected, close code, the first ``read`` messages)."""
     from abvlmq_web.asgi import application

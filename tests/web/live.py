@@ -52,7 +52,12 @@ class Process:
         self.log = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._fh = self.log.open("wb")
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.wait_for(ready, timeout=60)
 

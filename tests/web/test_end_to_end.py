@@ -52,7 +52,7 @@ def test_a_phantom_uploaded_through_the_api_streams_its_assessment_live(
 
     received = async_to_sync(watch)()
     messages = [m for _, m in received]
-    assert [m["type"] for m in messages] == scripted.EXPECTED_TYPES + ["done"]
+    assert [m["type"] for m in messages] == [*scripted.EXPECTED_TYPES, "done"]
     assert [m["seq"] for m in messages] == list(range(1, 8))
     assert received[-1][0] - received[0][0] > 0.3, "the events streamed, not all at the end"
     score = messages[5]
@@ -77,7 +77,7 @@ def _assert_completed_once(analysis_id: int) -> None:
     )
     assert analysis.attempts == 2
     events = list(analysis.events.order_by("seq").values_list("seq", "type"))
-    assert events == list(enumerate(scripted.EXPECTED_TYPES + ["done"], start=1))
+    assert events == list(enumerate([*scripted.EXPECTED_TYPES, "done"], start=1))
 
 
 def test_a_worker_killed_mid_analysis_is_replaced_and_the_analysis_completes_once(

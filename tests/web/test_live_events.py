@@ -68,5 +68,5 @@ def test_a_reconnected_page_replays_everything_once(scan, resident):
     _, _, first = ws_session(f"/ws/scans/{scan.pk}/", user=resident, read=7)
     _, _, again = ws_session(f"/ws/scans/{scan.pk}/", user=resident, read=7)
     assert first == again
-    assert [m["type"] for m in first] == scripted.EXPECTED_TYPES + ["done"]
+    assert [m["type"] for m in first] == [*scripted.EXPECTED_TYPES, "done"]
     assert [m["seq"] for m in first] == list(range(1, 8))

@@ -9,9 +9,21 @@ import pytest
 from tests.web import images
 from tests.web.conftest import api, token_for, ws_session
 
-ACTORS = ["resident", "instructor", "program_admin", "other_resident", "other_instructor", "anonymous"]
+ACTORS = [
+    "resident",
+    "instructor",
+    "program_admin",
+    "other_resident",
+    "other_instructor",
+    "anonymous",
+]
 SEES_HER_SCAN = {"resident", "instructor", "program_admin"}
-SEES_HER_ASSIGNMENT = {"resident", "instructor", "program_admin", "other_resident"}  # peers share it
+SEES_HER_ASSIGNMENT = {
+    "resident",
+    "instructor",
+    "program_admin",
+    "other_resident",
+}  # peers share it
 
 
 def status_for(actor: str, allowed: set[str], ok: int = 200) -> int:
@@ -154,8 +166,13 @@ def test_the_schema_and_its_page_are_public_and_name_every_endpoint(client):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     text = schema.content.decode()
-    for path in ("/api/auth/token/", "/api/scans/", "/api/scans/{scan_id}/", "/api/me/",
-                 "/api/assignments/"):
+    for path in (
+        "/api/auth/token/",
+        "/api/scans/",
+        "/api/scans/{scan_id}/",
+        "/api/me/",
+        "/api/assignments/",
+    ):
         assert path in text
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()

@@ -54,13 +54,15 @@ class Command(BaseCommand):
                 )
             users[username] = user
         cohort = Cohort.objects.filter(name="Demo cohort").first() or cohort_create(
-            name="Demo cohort", instructors=[users["ines"]], residents=[users["rosa"], users["ravi"]]
+            name="Demo cohort",
+            instructors=[users["ines"]],
+            residents=[users["rosa"], users["ravi"]],
         )
         assignment = Assignment.objects.filter(cohort=cohort).first() or assignment_create(
             created_by=users["ines"],
             cohort=cohort,
             title="Gallbladder and pancreas basics",
-            instructions="Show the whole gallbladder, neck to fundus; then the pancreas head to tail.",
+            instructions="Show the whole gallbladder, neck to fundus; the pancreas head to tail.",
             target_planes=["GB", "PAN"],
             scan_count=3,
             min_grade="Good",

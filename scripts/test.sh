@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make test` (after lint): bring up what the tests need, then run pytest with any arguments.
+#  - Chromium + ChromeDriver from Debian's packages for the browser test (installed if absent);
+#  - Redis: the one on $REDIS_URL, else one started for this run (scripts/redis.sh);
+#  - the database: $DATABASE_URL when set; else the local PostgreSQL when it answers (started
+#    with `service postgresql start` when installed but down); else a SQLite file in WAL mode
+#    (ABVLMQ_TEST_DB=sqlite forces it). The end-to-end tests' worker and server subprocesses
+#    share whichever it is with pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test: installing Debian's chromium and chromium-driver" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+      >/dev/null
+  else
+    echo "test: chromium/chromedriver missing and cannot apt-get install them (not root)" >&2
+  fi
+fi
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+# shellcheck source=scripts/redis.sh
+source scripts/redis.sh
+ensure_redis
+[ -n "$REDIS_STARTED_PID" ] && PIDS+=("$REDIS_STARTED_PID")
+
+pg_up() { command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; }
+if [ -z "${DATABASE_URL:-}" ] && [ "${ABVLMQ_TEST_DB:-}" != "sqlite" ]; then
+  if ! pg_up && command -v service >/dev/null; then
+    service postgresql start >/dev/null 2>&1 || true
+    for _ in $(seq 20); do pg_up && break; sleep 0.5; done
+  fi
+  if pg_up; then
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/abvlmq"
+  fi
+fi
+echo "test: database ${DATABASE_URL:-sqlite (file, WAL)}; redis $REDIS_URL" >&2
+
+set +e
+"$PY" -m pytest "$@"
+status=$?
+set -e
+exit $status
