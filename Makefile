@@ -53,8 +53,8 @@ bench: $(STAMP)
 DEMO := artifacts/demo
 demo-model: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)/train/images $(DEMO)/test/images
-	$(PY) -m trainer.phantoms --out $(DEMO)/train --count 4000 --seed 1 --size 336 --workers 2
-	$(PY) -m trainer.phantoms --out $(DEMO)/test --count 400 --seed 2 --size 336 --workers 2
+	$(PY) -m trainer.phantoms --out $(DEMO)/train --count 6000 --seed 1 --size 224 --workers 2
+	$(PY) -m trainer.phantoms --out $(DEMO)/test --count 400 --seed 2 --size 224 --workers 2
 	$(PY) -m trainer fit --config trainer/configs/demo_tiny.yaml
 	rm -rf models/demo && mkdir -p models && cp -r $(DEMO)/run/final models/demo
 	$(PY) -m trainer evaluate --model models/demo --data $(DEMO)/test/annotations.jsonl \

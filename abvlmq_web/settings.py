@@ -37,6 +37,10 @@ INSTALLED_APPS = [
     "abvlmq_web.accounts",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
+    "abvlmq_web.administration",
+    "abvlmq_web.review",
+    "abvlmq_web.progress",
+    "abvlmq_web.competency",
 ]
 
 MIDDLEWARE = [
@@ -119,12 +123,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 ABVLMQ_CHANNEL_PREFIX = env_str("ABVLMQ_CHANNEL_PREFIX", "abvlmq")
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": ABVLMQ_CHANNEL_PREFIX},
-    }
+REDIS_CHANNEL_LAYER = {
+    "BACKEND": "channels_redis.core.RedisChannelLayer",
+    "CONFIG": {
+        # The socket timeout must outlast channels_redis' 5 s blocking pop: at redis-py's
+        # 5 s the pop times out as a network error and the websocket stops receiving.
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+        "prefix": ABVLMQ_CHANNEL_PREFIX,
+    },
 }
+CHANNEL_LAYERS = {"default": REDIS_CHANNEL_LAYER}
 
 # One analysis may run this long before the worker gives up on it (hard limit: +30 s).
 ABVLMQ_TASK_TIME_LIMIT = env_int("ABVLMQ_TASK_TIME_LIMIT", 300)

@@ -22,7 +22,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _images(count: int, size: int = 336):
+def _images(count: int, size: int = 224):
     from trainer.phantoms import generate
 
     return [generate(i, 2024, size)[0] for i in range(count)]

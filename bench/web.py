@@ -117,8 +117,12 @@ async def _one(application, client, token: str, png: bytes) -> tuple[float, floa
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     def post():
+        from rest_framework.test import APIClient
+
+        own = APIClient()  # a test client is not meant to be shared between threads
+        own.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         file = SimpleUploadedFile("scan.png", png, content_type="image/png")
-        response = client.post("/api/scans/", {"file": file}, format="multipart")
+        response = own.post("/api/scans/", {"file": file}, format="multipart")
         assert response.status_code == 201, response.content
         return response.json()["id"]
 

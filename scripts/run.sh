@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
-mkdir -p var var/seed
+mkdir -p var var/seed var/staticfiles
 export DJANGO_SETTINGS_MODULE=abvlmq_web.settings
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
   [ -s var/secret_key ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key

@@ -36,7 +36,7 @@ def phantoms():
     out = []
     for n, code in enumerate(default_rubric().planes):
         deductions = None if code == "NS" else []
-        img, rec = generate(n, 101, 336, planes=[code], deductions=deductions)
+        img, rec = generate(n, 101, 224, planes=[code], deductions=deductions)
         out.append((code, img, rec))
     return out
 
@@ -229,3 +229,11 @@ def test_leaving_a_stream_early_stops_generation(random_engine):
     for t in alive:
         t.join(timeout=10)
         assert not t.is_alive()
+
+
+def test_the_gpu_bench_smoke_runs_on_cpu():
+    from bench.gpu_engine import run
+
+    result = run(["--tiny", "--device", "cpu"])
+    assert result["single_s_per_image"] > 0 and result["batched_s_per_image"] > 0
+    assert result["paper"]["single_s_per_image"] == 1.2

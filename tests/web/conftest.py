@@ -162,12 +162,7 @@ def ws_session(
 @pytest.fixture
 def redis_layer(settings):
     """The Redis channel layer in this process too, so worker pushes reach our websockets."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": settings.ABVLMQ_CHANNEL_PREFIX},
-        }
-    }
+    settings.CHANNEL_LAYERS = {"default": settings.REDIS_CHANNEL_LAYER}
 
 
 @pytest.fixture

@@ -70,3 +70,34 @@ def test_a_reconnected_page_replays_everything_once(scan, resident):
     assert first == again
     assert [m["type"] for m in first] == [*scripted.EXPECTED_TYPES, "done"]
     assert [m["seq"] for m in first] == list(range(1, 8))
+
+
+def test_a_page_waiting_longer_than_redis_blocking_pop_still_gets_its_events(redis_layer, resident):
+    """channels_redis blocks 5 s per pop; a first event that takes longer (a cold model) must
+    still arrive over the real Redis layer."""
+    import threading
+    import time
+
+    from abvlmq_web.scans.events import push_event
+
+    scan = upload(resident, images.phantom())
+    cookie = session_cookie(resident)
+    event = answer_events()[0]
+
+    async def run():
+        from abvlmq_web.asgi import application
+
+        ws = WebsocketCommunicator(
+            application, f"/ws/scans/{scan.pk}/", headers=[ORIGIN, (b"cookie", cookie)]
+        )
+        assert (await ws.connect())[0]
+        threading.Timer(
+            6.5, push_event, kwargs={"scan_id": scan.pk, "seq": 1, "event": event}
+        ).start()
+        t0 = time.monotonic()
+        message = await ws.receive_json_from(timeout=15)
+        await ws.disconnect()
+        return message, time.monotonic() - t0
+
+    message, waited = async_to_sync(run)()
+    assert message["seq"] == 1 and waited > 6

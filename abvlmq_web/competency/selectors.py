@@ -1,0 +1,193 @@
+"""Reads on competency: each resident's status per requirement, computed from her analyses as
+reviewed (a correction in force counts over the AI's answer), and the audit log.
+
+Status of one requirement "plane P: N scans at or above grade G, M of them verified":
+- signed off: an instructor or admin signed it off (whatever the counts say since);
+- met: at least N finished scans of P at or above G, at least M of those reviewed by a person;
+- in progress: at least one finished scan of P, not met;
+- not started: no finished scan of P.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+
+from abvlmq_web.accounts.models import Cohort, User
+from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
+from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
+from abvlmq_web.review.selectors import effective_results
+from abvlmq_web.scans.models import Analysis
+
+NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
+
+
+def grade_rank(grade: str | None) -> int:
+    """Position of ``grade`` among the active rubric's bands (lowest 0); -1 when unknown."""
+    names = active_rubric().grade_names()
+    return names.index(grade) if grade in names else -1
+
+
+@dataclass(frozen=True)
+class CountedScan:
+    scan_id: int
+    analysis_id: int
+    at: dt.datetime
+    score: float | None
+    grade: str
+    qualifies: bool
+    verified_by: str | None
+    verified_at: dt.datetime | None
+    model_id: str
+    rubric_version: str
+    image_name: str
+
+
+@dataclass
+class RequirementStatus:
+    requirement: Requirement
+    plane_name: str
+    status: str
+    scans: int  # finished scans of the plane
+    qualifying: int  # of them at or above the grade
+    verified: int  # of the qualifying, reviewed by a person
+    first_at: dt.datetime | None
+    last_at: dt.datetime | None
+    met_on: dt.datetime | None
+    signoff: SignOff | None
+    counted: list[CountedScan] = field(default_factory=list)
+
+
+def requirements_for(*, resident: User) -> QuerySet[Requirement]:
+    return (
+        Requirement.objects.filter(requirement_set__cohorts__residents=resident)
+        .select_related("requirement_set")
+        .distinct()
+        .order_by("requirement_set__name", "plane")
+    )
+
+
+def requirement_sets() -> QuerySet[RequirementSet]:
+    return RequirementSet.objects.prefetch_related("requirements", "cohorts")
+
+
+def _plane_scans(resident: User) -> dict[str, list[CountedScan]]:
+    analyses = list(
+        Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
+        .exclude(model_id="intake-screen")
+        .select_related("scan")
+        .order_by("scan__created_at", "id")
+    )
+    effective = effective_results(analyses)
+    by_plane: dict[str, list[CountedScan]] = {}
+    for a in analyses:
+        e = effective[a.pk]
+        for plane in e.planes:
+            by_plane.setdefault(plane, []).append(
+                CountedScan(
+                    scan_id=a.scan_id,
+                    analysis_id=a.pk,
+                    at=a.scan.created_at,
+                    score=e.score,
+                    grade=e.grade,
+                    qualifies=False,
+                    verified_by=e.verified_by,
+                    verified_at=e.verified_at,
+                    model_id=a.model_id,
+                    rubric_version=a.rubric_version,
+                    image_name=a.scan.image.name,
+                )
+            )
+    return by_plane
+
+
+def _status(req: Requirement, scans: list[CountedScan], signoff, plane_name) -> RequirementStatus:
+    need = grade_rank(req.min_grade)
+    counted = [
+        CountedScan(**{**s.__dict__, "qualifies": need >= 0 and grade_rank(s.grade) >= need})
+        for s in scans
+    ]
+    qualifying = [s for s in counted if s.qualifies]
+    verified = [s for s in qualifying if s.verified_by]
+    met = len(qualifying) >= req.min_count and len(verified) >= req.verified_count
+    met_on = None
+    if met:
+        moments = [qualifying[req.min_count - 1].at] if req.min_count else []
+        if req.verified_count:
+            moments.append(sorted(s.verified_at for s in verified)[req.verified_count - 1])
+        met_on = max(moments) if moments else None
+    if signoff is not None:
+        status = SIGNED_OFF
+    elif met:
+        status = MET
+    elif counted:
+        status = IN_PROGRESS
+    else:
+        status = NOT_STARTED
+    return RequirementStatus(
+        requirement=req,
+        plane_name=plane_name,
+        status=status,
+        scans=len(counted),
+        qualifying=len(qualifying),
+        verified=len(verified),
+        first_at=counted[0].at if counted else None,
+        last_at=counted[-1].at if counted else None,
+        met_on=met_on,
+        signoff=signoff,
+        counted=counted,
+    )
+
+
+def resident_competency(*, resident: User) -> list[RequirementStatus]:
+    rubric = active_rubric()
+    by_plane = _plane_scans(resident)
+    reqs = list(requirements_for(resident=resident))
+    signoffs = {
+        s.requirement_id: s
+        for s in SignOff.objects.filter(resident=resident, requirement__in=reqs).select_related(
+            "signed_by"
+        )
+    }
+    return [
+        _status(
+            r,
+            by_plane.get(r.plane, []),
+            signoffs.get(r.pk),
+            rubric.planes[r.plane].name if r.plane in rubric.planes else r.plane,
+        )
+        for r in reqs
+    ]
+
+
+def competency_met(status: RequirementStatus) -> bool:
+    return status.qualifying >= status.requirement.min_count and (
+        status.verified >= status.requirement.verified_count
+    )
+
+
+def cohort_competency(*, cohort: Cohort) -> list[tuple[User, list[RequirementStatus]]]:
+    residents = cohort.residents.order_by("last_name", "first_name", "username")
+    return [(r, resident_competency(resident=r)) for r in residents]
+
+
+# --------------------------------------------------------------------------- who may read
+
+
+def exportable_cohort(*, user: User, cohort_id: int) -> Cohort | None:
+    """A cohort whose records ``user`` may read and export: its instructors, program admins."""
+    if not (user.is_instructor or user.is_program_admin):
+        return None
+    return visible_cohorts(user=user).filter(pk=cohort_id).first()
+
+
+def readable_resident(*, user: User, resident_id: int) -> User | None:
+    """A resident whose record ``user`` may read: herself, her instructors, program admins."""
+    return visible_users(user=user).filter(pk=resident_id, role="resident").first()
+
+
+def audit_log() -> QuerySet[AuditLog]:
+    return AuditLog.objects.select_related("actor", "cohort", "subject")

@@ -1,0 +1,216 @@
+"""Writes on competency: requirement sets (edited as data), sign-offs, the audit log, and
+the exports, each of which writes an audit-log row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from abvlmq_web.accounts.models import Cohort, User
+from abvlmq_web.accounts.selectors import visible_users
+from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
+
+TEMPLATES_DIR = Path(__file__).parent / "data"
+
+
+def audit_record(
+    *,
+    actor: User,
+    action: str,
+    cohort: Cohort | None = None,
+    subject: User | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    return AuditLog.objects.create(
+        actor=actor,
+        actor_name=actor.display_name,
+        action=action,
+        cohort=cohort,
+        subject=subject,
+        details=dict(details or {}),
+    )
+
+
+def _check_rows(rows: list[dict]) -> list[dict]:
+    from abvlmq_web.administration.selectors import active_rubric
+
+    rubric = active_rubric()
+    errors, clean, seen = [], [], set()
+    for n, row in enumerate(rows, start=1):
+        plane = str(row.get("plane", "")).strip()
+        where = f"row {n} ({plane or '?'})"
+        try:
+            count = int(row.get("min_count"))
+            verified = int(row.get("verified_count") or 0)
+        except (TypeError, ValueError):
+            errors.append(f"{where}: counts must be whole numbers")
+            continue
+        grade = str(row.get("min_grade", "")).strip()
+        if plane not in rubric.planes or not rubric.planes[plane].standard:
+            errors.append(f"{where}: not a standard plane of the active rubric")
+        elif plane in seen:
+            errors.append(f"{where}: plane listed twice")
+        if grade not in rubric.grade_names():
+            errors.append(f"{where}: grade must be one of {', '.join(rubric.grade_names())}")
+        if count < 1 or verified < 0 or verified > count:
+            errors.append(f"{where}: need N >= 1 and 0 <= M <= N")
+        seen.add(plane)
+        clean.append(
+            {"plane": plane, "min_count": count, "min_grade": grade, "verified_count": verified}
+        )
+    if errors:
+        raise ValidationError({"requirements": errors})
+    return clean
+
+
+def _require_admin(user: User) -> None:
+    if not user.is_program_admin:
+        raise PermissionDenied("Only program admins edit requirement sets.")
+
+
+@transaction.atomic
+def requirement_set_save(
+    *,
+    user: User,
+    name: str,
+    requirements: list[dict],
+    description: str = "",
+    cohorts: list[Cohort] | None = None,
+    requirement_set: RequirementSet | None = None,
+) -> RequirementSet:
+    """Create or edit a set. Rows are matched by plane: edited in place (so sign-offs stay
+    attached); a plane dropped from the set is refused while it carries sign-offs."""
+    _require_admin(user)
+    rows = _check_rows(requirements)
+    if not name.strip():
+        raise ValidationError({"name": "Name the set."})
+    clash = RequirementSet.objects.filter(name=name.strip())
+    if requirement_set is not None:
+        clash = clash.exclude(pk=requirement_set.pk)
+    if clash.exists():
+        raise ValidationError({"name": "A set of that name exists."})
+    if requirement_set is None:
+        requirement_set = RequirementSet.objects.create(
+            name=name.strip(), description=description, created_by=user
+        )
+    else:
+        requirement_set.name, requirement_set.description = name.strip(), description
+        requirement_set.save()
+    keep = {r["plane"] for r in rows}
+    dropped = requirement_set.requirements.exclude(plane__in=keep)
+    if SignOff.objects.filter(requirement__in=dropped).exists():
+        raise ValidationError({"requirements": ["A plane with sign-offs cannot be dropped."]})
+    dropped.delete()
+    for r in rows:
+        Requirement.objects.update_or_create(
+            requirement_set=requirement_set, plane=r["plane"], defaults=r
+        )
+    if cohorts is not None:
+        requirement_set.cohorts.set(cohorts)
+    audit_record(
+        actor=user,
+        action="requirements.save",
+        details={"set": requirement_set.name, "requirements": rows},
+    )
+    return requirement_set
+
+
+def requirement_template(name: str = "acep_style") -> dict:
+    path = TEMPLATES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValidationError({"template": f"No template {name!r}."})
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@transaction.atomic
+def requirement_set_from_template(
+    *, user: User, template: str = "acep_style", cohorts: list[Cohort] | None = None
+) -> RequirementSet:
+    data = requirement_template(template)
+    return requirement_set_save(
+        user=user,
+        name=data["name"],
+        description=data.get("description", ""),
+        requirements=data["requirements"],
+        cohorts=cohorts,
+    )
+
+
+@transaction.atomic
+def signoff_create(
+    *, user: User, resident: User, requirement: Requirement, note: str = ""
+) -> SignOff:
+    """An instructor of the resident (or a program admin) signs off a met requirement."""
+    from abvlmq_web.competency.selectors import MET, resident_competency
+
+    if not (user.is_instructor or user.is_program_admin):
+        raise PermissionDenied("Only instructors and program admins sign off.")
+    if not visible_users(user=user).filter(pk=resident.pk).exists():
+        raise PermissionDenied("You do not instruct this resident.")
+    status = next(
+        (s for s in resident_competency(resident=resident) if s.requirement.pk == requirement.pk),
+        None,
+    )
+    if status is None:
+        raise ValidationError({"requirement": "This requirement does not apply to the resident."})
+    if status.status != MET:
+        raise ValidationError(
+            {"requirement": f"Only a met requirement can be signed off (it is {status.status})."}
+        )
+    signoff = SignOff.objects.create(
+        requirement=requirement,
+        resident=resident,
+        signed_by=user,
+        signer_name=user.display_name,
+        note=note.strip(),
+    )
+    audit_record(
+        actor=user,
+        action="signoff",
+        subject=resident,
+        details={"plane": requirement.plane, "set": requirement.requirement_set.name},
+    )
+    return signoff
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@transaction.atomic
+def export_cohort(*, user: User, cohort: Cohort, fmt: str) -> bytes:
+    """The cohort's competency table as CSV or XLSX; audited."""
+    from abvlmq_web.competency import exports
+    from abvlmq_web.competency.selectors import cohort_competency
+
+    rows = exports.cohort_rows(cohort, cohort_competency(cohort=cohort))
+    data = exports.to_csv(rows) if fmt == "csv" else exports.to_xlsx(rows, title=cohort.name)
+    audit_record(actor=user, action=f"export.{fmt}", cohort=cohort, details={"rows": len(rows)})
+    return data
+
+
+@transaction.atomic
+def export_cohort_json(*, user: User, cohort: Cohort) -> dict:
+    from abvlmq_web.competency import exports
+    from abvlmq_web.competency.selectors import cohort_competency
+
+    data = exports.cohort_json(cohort, cohort_competency(cohort=cohort))
+    audit_record(actor=user, action="export.json", cohort=cohort)
+    return data
+
+
+@transaction.atomic
+def export_resident_packet(*, user: User, resident: User) -> bytes:
+    """The resident's PDF packet; audited."""
+    from abvlmq_web.competency import exports
+    from abvlmq_web.competency.selectors import resident_competency
+
+    statuses = resident_competency(resident=resident)
+    pdf = exports.resident_pdf(resident, statuses, exported_by=user)
+    audit_record(
+        actor=user, action="export.pdf", subject=resident, details={"requirements": len(statuses)}
+    )
+    return pdf

@@ -1,0 +1,72 @@
+"""Writes on progress: a self-assessment (or the choice to skip it), the preference to
+self-assess first, and one-click practice assignments."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from abvlmq_web.accounts.models import User
+from abvlmq_web.accounts.selectors import visible_users
+from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
+from abvlmq_web.scans.models import Analysis
+
+
+@transaction.atomic
+def self_assessment_submit(
+    *, resident: User, analysis: Analysis, planes: list[str] | None = None,
+    score: float | None = None, skipped: bool = False,
+) -> SelfAssessment:  # fmt: skip
+    """Her own plane and score, given once, before she sees the AI's (or her choice to skip)."""
+    if analysis.scan.owner_id != resident.pk:
+        raise PermissionDenied("Only the resident who scanned it assesses herself.")
+    if SelfAssessment.objects.filter(analysis=analysis).exists():
+        raise ValidationError({"analysis": "You have already given your assessment."})
+    if skipped:
+        return SelfAssessment.objects.create(analysis=analysis, resident=resident, skipped=True)
+    rubric = active_rubric()
+    planes = [p for p in (planes or []) if p]
+    errors = {}
+    problems = rubric.check_planes(planes)
+    if problems:
+        errors["planes"] = "; ".join(problems)
+    if score is None or not 0 <= float(score) <= rubric.max_score:
+        errors["score"] = f"A score from 0 to {rubric.max_score:g}."
+    if errors:
+        raise ValidationError(errors)
+    return SelfAssessment.objects.create(
+        analysis=analysis, resident=resident, planes=planes, score=float(score)
+    )
+
+
+@transaction.atomic
+def preference_set(*, user: User, self_assess_first: bool) -> LearnerPreference:
+    pref, _ = LearnerPreference.objects.update_or_create(
+        user=user, defaults={"self_assess_first": self_assess_first}
+    )
+    return pref
+
+
+@transaction.atomic
+def practice_assign(
+    *, user: User, resident: User, plane: str, reason_item: str = "",
+    scan_count: int = 3, min_grade: str | None = None,
+) -> PracticeAssignment:  # fmt: skip
+    """A resident sets it for herself; her instructor (or an admin) for her."""
+    if not visible_users(user=user).filter(pk=resident.pk, role="resident").exists():
+        raise PermissionDenied("You cannot set practice for this resident.")
+    rubric = active_rubric()
+    if plane not in rubric.planes or not rubric.planes[plane].standard:
+        raise ValidationError({"plane": "Not a standard plane of the rubric."})
+    grade = min_grade or rubric.grades[-1].name
+    if grade not in rubric.grade_names():
+        raise ValidationError({"min_grade": "Not a grade of the rubric."})
+    return PracticeAssignment.objects.create(
+        resident=resident,
+        plane=plane,
+        scan_count=max(1, scan_count),
+        min_grade=grade,
+        reason_item=reason_item,
+        created_by=user,
+    )

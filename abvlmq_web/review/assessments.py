@@ -1,0 +1,92 @@
+"""The AI's answer and a reviewer's correction as one shape, and the record they export as.
+
+Both are read as :class:`scoring.answer.Assessment` (boxes on the 0-1000 grid), so a
+correction is validated by the trainer's own record checker (``scoring.records.check_record``)
+before it is saved, and exports in exactly the format the trainer reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from abvlmq_web.scans.models import Analysis
+from scoring.answer import Assessment, Deduction, Structure
+from scoring.records import record_from_assessment
+from scoring.rubric import Rubric
+
+
+def ai_assessment(analysis: Analysis) -> Assessment:
+    """The AI's answer as stored by the worker (Assessment.to_dict in ``analysis.result``)."""
+    r = analysis.result or {}
+    return Assessment(
+        structures=[Structure(s["id"], tuple(s["box"])) for s in r.get("structures", [])],
+        planes=list(r.get("planes") or analysis.planes or []),
+        deductions=[
+            Deduction(d["item"], d.get("points", 0), d.get("reason") or "", _box(d.get("box")))
+            for d in r.get("deductions", [])
+        ],
+        score=analysis.score,
+        grade=analysis.grade or None,
+        rubric_version=analysis.rubric_version,
+        complete=True,
+    )
+
+
+def _box(value: Any):
+    return tuple(int(round(v)) for v in value) if value else None
+
+
+def assessment_of(
+    *, planes: list[str], structures: list[dict], deductions: list[dict], rubric: Rubric
+) -> Assessment:
+    """A reviewer's assessment; points, reasons left blank and the score come from the rubric."""
+    ds = []
+    for d in deductions:
+        item = rubric.items.get(d["item"])
+        points = item.points if item else 0.0
+        reason = (d.get("reason") or "").strip() or (item.condition if item else "")
+        ds.append(Deduction(d["item"], points, reason, _box(d.get("box"))))
+    known = [d.item for d in ds if d.item in rubric.items]
+    score = rubric.score(known)
+    return Assessment(
+        structures=[Structure(s["id"], _box(s["box"])) for s in structures],
+        planes=list(planes),
+        deductions=ds,
+        score=score,
+        grade=rubric.grade(score),
+        rubric_version=rubric.version,
+        complete=True,
+    )
+
+
+def as_record(
+    assessment: Assessment, *, image: str, width: int, height: int, meta: dict | None = None
+) -> dict:
+    return record_from_assessment(
+        assessment, image=image, width=width, height=height, meta=meta or {}
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a correction differs from the AI's answer."""
+
+    planes_agree: bool
+    kept: tuple[str, ...]  # items both flagged
+    removed: tuple[str, ...]  # the AI flagged, the reviewer struck out
+    added: tuple[str, ...]  # the reviewer added, the AI missed
+
+    @property
+    def confirmed(self) -> bool:
+        return self.planes_agree and not self.removed and not self.added
+
+
+def compare(ai_planes, ai_items, planes, items) -> Comparison:
+    ai, rev = list(dict.fromkeys(ai_items)), list(dict.fromkeys(items))
+    return Comparison(
+        planes_agree=set(ai_planes) == set(planes),
+        kept=tuple(i for i in ai if i in rev),
+        removed=tuple(i for i in ai if i not in rev),
+        added=tuple(i for i in rev if i not in ai),
+    )

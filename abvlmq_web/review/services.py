@@ -1,0 +1,183 @@
+"""Writes on review: corrections (beside the AI's answer, never over it), disputes, the
+program's sampling rate, and the corrections export (which is audited)."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from abvlmq_web.accounts.models import Cohort, User
+from abvlmq_web.administration.selectors import rubric_for_version
+from abvlmq_web.competency.services import audit_record
+from abvlmq_web.review.assessments import ai_assessment, as_record, assessment_of, compare
+from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
+from abvlmq_web.review.selectors import corrections_in_force, reviewable_analyses
+from abvlmq_web.scans.models import Analysis
+from scoring.boxes import is_valid_norm
+from scoring.records import check_record
+
+
+def _clean_box(value, where: str, problems: list[str]):
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        problems.append(f"{where}: a box is [x1, y1, x2, y2] on the 0-1000 grid")
+        return None
+    try:
+        box = [int(round(float(v))) for v in value]
+    except (TypeError, ValueError):
+        problems.append(f"{where}: box coordinates must be numbers")
+        return None
+    if not is_valid_norm(box):
+        problems.append(f"{where}: box {box} is empty or outside the 0-1000 grid")
+        return None
+    return box
+
+
+@transaction.atomic
+def correction_create(
+    *,
+    reviewer: User,
+    analysis: Analysis,
+    planes: list[str],
+    structures: list[dict],
+    deductions: list[dict],
+    note: str = "",
+) -> Correction:
+    """Store a reviewer's whole assessment of ``analysis`` beside the AI's.
+
+    Scored by the rubric the analysis was scored under, so AI and reviewer are compared on the
+    same scale (the active rubric only when that version is not known here). Validated by the
+    trainer's record checker, so every correction is valid training data. Resolves an open
+    dispute on the analysis.
+    """
+    if not reviewable_analyses(user=reviewer).filter(pk=analysis.pk).exists():
+        raise PermissionDenied("You do not review this resident's scans.")
+    rubric = rubric_for_version(analysis.rubric_version)
+    problems: list[str] = []
+    clean_structures = []
+    for n, s in enumerate(structures):
+        box = _clean_box(s.get("box"), f"structures[{n}]", problems)
+        if box is not None:
+            clean_structures.append({"id": str(s.get("id", "")), "box": box})
+    clean_deductions = []
+    for n, d in enumerate(deductions):
+        clean_deductions.append(
+            {
+                "item": str(d.get("item", "")),
+                "reason": str(d.get("reason") or "").strip()[:500],
+                "box": _clean_box(d.get("box"), f"deductions[{n}]", problems),
+            }
+        )
+    if problems:
+        raise ValidationError(problems)
+    assessment = assessment_of(
+        planes=list(planes), structures=clean_structures, deductions=clean_deductions, rubric=rubric
+    )
+    scan = analysis.scan
+    record = as_record(assessment, image=scan.image.name, width=scan.width, height=scan.height)
+    _, problems = check_record(record, rubric)
+    if problems:
+        raise ValidationError(problems)
+    ai = ai_assessment(analysis)
+    cmp = compare(ai.planes, [d.item for d in ai.deductions], planes, [d["item"] for d in clean_deductions])
+    correction = Correction.objects.create(
+        analysis=analysis,
+        reviewer=reviewer,
+        planes=list(assessment.planes),
+        structures=clean_structures,
+        deductions=[
+            {"item": d.item, "reason": d.reason, "box": list(d.box) if d.box else None}
+            for d in assessment.deductions
+        ],
+        score=assessment.score,
+        grade=assessment.grade,
+        rubric_version=rubric.version,
+        confirmed=cmp.confirmed,
+        note=note.strip(),
+    )
+    Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
+        status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
+    )
+    return correction
+
+
+@transaction.atomic
+def correction_confirm(*, reviewer: User, analysis: Analysis, note: str = "") -> Correction:
+    """The reviewer agrees with the AI: a correction identical to its answer."""
+    ai = ai_assessment(analysis)
+    return correction_create(
+        reviewer=reviewer,
+        analysis=analysis,
+        planes=ai.planes,
+        structures=[{"id": s.id, "box": list(s.box)} for s in ai.structures],
+        deductions=[
+            {"item": d.item, "reason": d.reason, "box": list(d.box) if d.box else None}
+            for d in ai.deductions
+        ],
+        note=note,
+    )
+
+
+@transaction.atomic
+def dispute_open(*, resident: User, analysis: Analysis, reason: str) -> Dispute:
+    if analysis.scan.owner_id != resident.pk:
+        raise PermissionDenied("Only the resident who scanned it disputes a score.")
+    if analysis.status != Analysis.Status.DONE:
+        raise ValidationError({"analysis": "Wait for the assessment to finish."})
+    if not reason.strip():
+        raise ValidationError({"reason": "Say what you disagree with."})
+    if Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).exists():
+        raise ValidationError({"analysis": "This assessment is already disputed."})
+    return Dispute.objects.create(analysis=analysis, resident=resident, reason=reason.strip())
+
+
+@transaction.atomic
+def sampling_rate_set(*, user: User, rate: float) -> ReviewPolicy:
+    if not user.is_program_admin:
+        raise PermissionDenied("Only program admins set the sampling rate.")
+    if not 0 <= rate <= 1:
+        raise ValidationError({"sampling_rate": "Between 0 and 1."})
+    policy, _ = ReviewPolicy.objects.update_or_create(
+        pk=1, defaults={"sampling_rate": rate, "updated_by": user}
+    )
+    audit_record(actor=user, action="review.sampling_rate", details={"rate": rate})
+    return policy
+
+
+@transaction.atomic
+def corrections_export(*, user: User, cohort: Cohort | None = None) -> str:
+    """Corrections in force as annotation JSONL (scoring.records), one image a line; image
+    paths are relative to the media folder. The export is written to the audit log."""
+    lines = []
+    for c in corrections_in_force(user=user, cohort=cohort):
+        scan = c.analysis.scan
+        rubric = rubric_for_version(c.rubric_version)
+        assessment = assessment_of(
+            planes=c.planes, structures=c.structures, deductions=c.deductions, rubric=rubric
+        )
+        meta = {
+            "source": "instructor_correction",
+            "scan_id": scan.pk,
+            "analysis_id": c.analysis_id,
+            "correction_id": c.pk,
+            "reviewer": c.reviewer.username,
+            "corrected_at": c.created_at.isoformat(),
+            "rubric_version": c.rubric_version,
+            "ai_model_id": c.analysis.model_id,
+            "confirmed": c.confirmed,
+        }
+        record = as_record(
+            assessment, image=scan.image.name, width=scan.width, height=scan.height, meta=meta
+        )
+        lines.append(json.dumps(record, ensure_ascii=False))
+    audit_record(
+        actor=user,
+        action="export.corrections_jsonl",
+        cohort=cohort,
+        details={"records": len(lines)},
+    )
+    return "".join(line + "\n" for line in lines)
