@@ -14,6 +14,10 @@ api = [
     path("scans/<int:scan_id>/image/", ScanImageApi.as_view(), name="api-scan-image"),
     path("assignments/", AssignmentListApi.as_view(), name="api-assignments"),
     path("assignments/<int:assignment_id>/", AssignmentDetailApi.as_view(), name="api-assignment"),
+    path("", include("abvlmq_web.review.api_urls")),
+    path("", include("abvlmq_web.progress.api_urls")),
+    path("", include("abvlmq_web.competency.api_urls")),
+    path("", include("abvlmq_web.administration.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -23,4 +27,8 @@ urlpatterns = [
     path("api/", include(api)),
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("", include("abvlmq_web.scans.urls")),
+    path("review/", include("abvlmq_web.review.urls")),
+    path("competency/", include("abvlmq_web.competency.urls")),
+    path("administration/", include("abvlmq_web.administration.urls")),
+    path("", include("abvlmq_web.progress.urls")),
 ]

@@ -174,7 +174,9 @@ def resident_pdf(resident: User, statuses: list[RequirementStatus], *, exported_
     pdf = _Packet(f"Competency packet: {resident.display_name}")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, _latin(f"Competency packet: {resident.display_name}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 10, _latin(f"Competency packet: {resident.display_name}"), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font("Helvetica", "", 10)
     cohorts = ", ".join(c.name for c in resident.cohorts.all()) or "-"
     for line in (

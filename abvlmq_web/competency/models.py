@@ -14,9 +14,7 @@ from django.db import models
 class RequirementSet(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True, help_text="e.g. the guideline it mirrors")
-    cohorts = models.ManyToManyField(
-        "accounts.Cohort", related_name="requirement_sets", blank=True
-    )
+    cohorts = models.ManyToManyField("accounts.Cohort", related_name="requirement_sets", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -52,7 +50,9 @@ class Requirement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.plane}: {self.min_count} >= {self.min_grade} ({self.verified_count} verified)"
+        return (
+            f"{self.plane}: {self.min_count} >= {self.min_grade} ({self.verified_count} verified)"
+        )
 
 
 class SignOff(models.Model):
@@ -73,6 +73,9 @@ class SignOff(models.Model):
             models.UniqueConstraint(fields=["requirement", "resident"], name="one_signoff")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.requirement} signed off by {self.signer_name}"
+
 
 class AuditLog(models.Model):
     """Who exported or changed what, when. Append-only."""
@@ -81,7 +84,9 @@ class AuditLog(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     actor_name = models.CharField(max_length=200)
-    action = models.CharField(max_length=60)  # e.g. export.pdf, export.csv, signoff, rubric.activate
+    action = models.CharField(
+        max_length=60
+    )  # e.g. export.pdf, export.csv, signoff, rubric.activate
     cohort = models.ForeignKey(
         "accounts.Cohort", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -31,6 +31,9 @@ class LearnerPreference(models.Model):
         default=False, help_text="Hide the AI's answer until I have given mine"
     )
 
+    def __str__(self) -> str:
+        return f"Preferences of {self.user_id}"
+
 
 class PracticeAssignment(models.Model):
     """N more scans of one plane at or above a grade, for one resident."""
@@ -49,3 +52,30 @@ class PracticeAssignment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Practice {self.plane} x{self.scan_count} for {self.resident_id}"
+
+
+class TeachingExample(models.Model):
+    """A scan an instructor put up as an example of its plane: shown to the residents of the
+    cohort it is published to (every cohort when published by a program admin to none)."""
+
+    scan = models.ForeignKey("scans.Scan", on_delete=models.CASCADE, related_name="+")
+    plane = models.CharField(max_length=8)
+    cohort = models.ForeignKey(
+        "accounts.Cohort", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["scan", "plane", "cohort"], name="one_example")
+        ]
+
+    def __str__(self) -> str:
+        return f"Example of {self.plane}: scan {self.scan_id}"

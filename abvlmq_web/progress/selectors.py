@@ -89,7 +89,10 @@ class PlaneProgress:
     @property
     def rolling(self) -> list[float]:
         s = self.scores
-        return [sum(s[max(0, i - LEVEL_WINDOW + 1) : i + 1]) / min(i + 1, LEVEL_WINDOW) for i in range(len(s))]
+        return [
+            sum(s[max(0, i - LEVEL_WINDOW + 1) : i + 1]) / min(i + 1, LEVEL_WINDOW)
+            for i in range(len(s))
+        ]
 
     @property
     def estimate(self) -> LearningEstimate:
@@ -140,8 +143,10 @@ def learning_estimate(scores: list[float]) -> LearningEstimate:
     a, b = fit
     if b <= 0:
         return LearningEstimate(a, b, None, False, "not improving yet")
-    n_star = math.exp((target - a) / b) if (target - a) / b < 50 else math.inf
-    remaining = max(1, math.ceil(n_star) + LEVEL_WINDOW - 1 - len(scores))
+    exponent = (target - a) / b
+    if exponent > math.log(10 * MAX_ESTIMATE):  # far beyond the horizon: no number to give
+        return LearningEstimate(a, b, None, False, f"more than {MAX_ESTIMATE} scans at this rate")
+    remaining = max(1, math.ceil(math.exp(exponent)) + LEVEL_WINDOW - 1 - len(scores))
     if remaining > MAX_ESTIMATE:
         return LearningEstimate(a, b, None, False, f"more than {MAX_ESTIMATE} scans at this rate")
     return LearningEstimate(a, b, remaining, False, f"about {remaining} more scans")
@@ -327,7 +332,9 @@ def cohort_progress(*, cohort: Cohort, today: dt.date | None = None) -> CohortPr
                 )
     for row in rows:
         row.behind.extend(f"skill decay on {d}" for d in row.decays)
-    return CohortProgress(cohort, [(c, p.name) for c, p in rubric.planes.items() if p.standard], rows)
+    return CohortProgress(
+        cohort, [(c, p.name) for c, p in rubric.planes.items() if p.standard], rows
+    )
 
 
 def progress_cohorts(*, user: User) -> QuerySet[Cohort]:
@@ -336,3 +343,87 @@ def progress_cohorts(*, user: User) -> QuerySet[Cohort]:
     if not (user.is_instructor or user.is_program_admin):
         return Cohort.objects.none()
     return visible_cohorts(user=user)
+
+
+# --------------------------------------------------------------------------- remediation
+
+
+@dataclass(frozen=True)
+class Example:
+    scan_id: int
+    width: int
+    height: int
+    score: float | None
+    grade: str
+    structures: list[dict]  # {"id", "name", "box" (0-1000)}
+    published: bool
+
+
+def _structures_of(analysis: Analysis) -> list[dict]:
+    from abvlmq_web.review.selectors import latest_corrections
+
+    rubric = active_rubric()
+    c = latest_corrections([analysis.pk]).get(analysis.pk)
+    raw = c.structures if c else (analysis.result or {}).get("structures", [])
+    return [
+        {
+            "id": s["id"],
+            "name": rubric.structures[s["id"]].name if s["id"] in rubric.structures else s["id"],
+            "box": s["box"],
+            "w": s["box"][2] - s["box"][0],
+            "h": s["box"][3] - s["box"][1],
+        }
+        for s in raw
+    ]
+
+
+def published_examples(*, user: User):
+    from django.db.models import Q
+
+    from abvlmq_web.accounts.selectors import visible_cohorts
+    from abvlmq_web.progress.models import TeachingExample
+
+    return TeachingExample.objects.filter(
+        Q(cohort__isnull=True) | Q(cohort__in=visible_cohorts(user=user))
+    ).select_related("scan", "scan__analysis")
+
+
+def example_image_visible(*, user: User, scan_id: int) -> bool:
+    from abvlmq_web.scans.selectors import scan_visible
+
+    return (
+        scan_visible(user=user, scan_id=scan_id)
+        or published_examples(user=user).filter(scan_id=scan_id).exists()
+    )
+
+
+def excellent_example(*, user: User, plane: str, exclude_scan: int | None = None) -> Example | None:
+    """An example of ``plane`` assessed Excellent (as reviewed): a published one first, else
+    the best of the scans ``user`` may see."""
+    from abvlmq_web.scans.selectors import scans_for
+
+    top = active_rubric().grades[-1].name
+    candidates: list[tuple[bool, Analysis]] = [
+        (True, e.scan.analysis) for e in published_examples(user=user).filter(plane=plane)
+    ]
+    own = (
+        Analysis.objects.filter(scan__in=scans_for(user=user), status=Analysis.Status.DONE)
+        .exclude(model_id="intake-screen")
+        .select_related("scan")
+        .order_by("-score", "-id")[:200]
+    )
+    candidates += [(False, a) for a in own]
+    effective = effective_results(a for _, a in candidates)
+    ranked = [
+        (published, a) for published, a in candidates
+        if a.scan_id != exclude_scan and plane in effective[a.pk].planes
+        and effective[a.pk].grade == top
+    ]  # fmt: skip
+    if not ranked:
+        return None
+    ranked.sort(key=lambda pa: (not pa[0], -(effective[pa[1].pk].score or 0)))
+    published, a = ranked[0]
+    e = effective[a.pk]
+    return Example(
+        a.scan_id, a.scan.width, a.scan.height, e.score, e.grade, _structures_of(a), published
+    )

@@ -70,3 +70,26 @@ def practice_assign(
         reason_item=reason_item,
         created_by=user,
     )
+
+
+@transaction.atomic
+def example_publish(*, user: User, scan, plane: str, cohort=None):
+    """Put a scan up as a teaching example of ``plane`` for ``cohort`` (all when None: admins)."""
+    from abvlmq_web.accounts.selectors import visible_cohorts
+    from abvlmq_web.progress.models import TeachingExample
+    from abvlmq_web.scans.selectors import scans_for
+
+    if not (user.is_instructor or user.is_program_admin):
+        raise PermissionDenied("Only instructors publish examples.")
+    if not scans_for(user=user).filter(pk=scan.pk).exists():
+        raise PermissionDenied("You cannot see this scan.")
+    if cohort is None and not user.is_program_admin:
+        raise ValidationError({"cohort": "Choose one of your cohorts."})
+    if cohort is not None and not visible_cohorts(user=user).filter(pk=cohort.pk).exists():
+        raise PermissionDenied("You do not instruct this cohort.")
+    if plane not in active_rubric().planes:
+        raise ValidationError({"plane": "Not a plane of the rubric."})
+    example, _ = TeachingExample.objects.get_or_create(
+        scan=scan, plane=plane, cohort=cohort, defaults={"published_by": user}
+    )
+    return example

@@ -34,7 +34,7 @@ def ai_assessment(analysis: Analysis) -> Assessment:
 
 
 def _box(value: Any):
-    return tuple(int(round(v)) for v in value) if value else None
+    return tuple(round(v) for v in value) if value else None
 
 
 def assessment_of(

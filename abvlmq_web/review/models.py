@@ -46,7 +46,9 @@ class Dispute(models.Model):
         OPEN = "open"
         RESOLVED = "resolved"
 
-    analysis = models.ForeignKey("scans.Analysis", on_delete=models.CASCADE, related_name="disputes")
+    analysis = models.ForeignKey(
+        "scans.Analysis", on_delete=models.CASCADE, related_name="disputes"
+    )
     resident = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="disputes"
     )
@@ -68,6 +70,9 @@ class Dispute(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"Dispute of analysis {self.analysis_id} ({self.status})"
+
 
 class ReviewPolicy(models.Model):
     """The program's sampling rate: this share of all finished analyses goes to review even
@@ -81,3 +86,6 @@ class ReviewPolicy(models.Model):
 
     class Meta:
         verbose_name_plural = "review policy"
+
+    def __str__(self) -> str:
+        return f"Sampling {self.sampling_rate:.0%}"

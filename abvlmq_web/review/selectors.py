@@ -215,7 +215,9 @@ def agreement_of(corrections: Iterable[Correction]) -> Agreement:
     out = Agreement()
     for c in corrections:
         ai = ai_assessment(c.analysis)
-        cmp = compare(ai.planes, [d.item for d in ai.deductions], c.planes, [d["item"] for d in c.deductions])
+        cmp = compare(
+            ai.planes, [d.item for d in ai.deductions], c.planes, [d["item"] for d in c.deductions]
+        )
         diff = abs((ai.score or 0.0) - c.score)
         grade_agree = (ai.grade or "") == c.grade
         for tally in (
@@ -224,7 +226,12 @@ def agreement_of(corrections: Iterable[Correction]) -> Agreement:
             out.by_reviewer[c.reviewer.display_name],
             out.by_month[c.created_at.strftime("%Y-%m")],
         ):
-            tally.add(confirmed=cmp.confirmed, planes_agree=cmp.planes_agree, grade_agree=grade_agree, diff=diff)
+            tally.add(
+                confirmed=cmp.confirmed,
+                planes_agree=cmp.planes_agree,
+                grade_agree=grade_agree,
+                diff=diff,
+            )
         for iid in cmp.kept:
             out.by_item[iid].kept += 1
         for iid in cmp.removed:

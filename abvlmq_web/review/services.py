@@ -27,7 +27,7 @@ def _clean_box(value, where: str, problems: list[str]):
         problems.append(f"{where}: a box is [x1, y1, x2, y2] on the 0-1000 grid")
         return None
     try:
-        box = [int(round(float(v))) for v in value]
+        box = [round(float(v)) for v in value]
     except (TypeError, ValueError):
         problems.append(f"{where}: box coordinates must be numbers")
         return None
@@ -83,7 +83,9 @@ def correction_create(
     if problems:
         raise ValidationError(problems)
     ai = ai_assessment(analysis)
-    cmp = compare(ai.planes, [d.item for d in ai.deductions], planes, [d["item"] for d in clean_deductions])
+    cmp = compare(
+        ai.planes, [d.item for d in ai.deductions], planes, [d["item"] for d in clean_deductions]
+    )
     correction = Correction.objects.create(
         analysis=analysis,
         reviewer=reviewer,

@@ -21,12 +21,17 @@ from abvlmq_web.scans.services import analysis_finish, analysis_record_event, an
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_engines: dict[tuple[str, str, str | None], Any] = {}
+_engines: dict[tuple[str, str, str | None, str], Any] = {}
 
 
-def engine_key() -> tuple[str, str, str | None]:
-    adapter = str(settings.ABVLMQ_ADAPTER_DIR) if settings.ABVLMQ_ADAPTER_DIR else None
-    return settings.ABVLMQ_ENGINE, str(settings.ABVLMQ_MODEL_DIR), adapter
+def engine_key() -> tuple[str, str, str | None, str]:
+    """Engine class, model, adapter and rubric version: the model and rubric an admin activated
+    (administration app, asked at every task, so workers switch without a restart), else the
+    settings' model and the shipped rubric."""
+    from abvlmq_web.administration.selectors import worker_runtime
+
+    runtime = worker_runtime()
+    return settings.ABVLMQ_ENGINE, runtime.model_dir, runtime.adapter_dir, runtime.rubric.version
 
 
 def get_engine() -> Any:
@@ -35,12 +40,16 @@ def get_engine() -> Any:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            dotted, model_dir, adapter_dir = key
+            from abvlmq_web.administration.selectors import rubric_for_version
+
+            dotted, model_dir, adapter_dir, rubric_version = key
             module, _, name = dotted.partition(":")
             engine_class = getattr(importlib.import_module(module), name)
             log.info("loading engine %s from %s (adapter %s)", dotted, model_dir, adapter_dir)
             options = dict(settings.ABVLMQ_ENGINE_OPTIONS)
-            engine = engine_class.load(model_dir, adapter_dir=adapter_dir, **options)
+            rubric = rubric_for_version(rubric_version)
+            engine = engine_class.load(model_dir, adapter_dir=adapter_dir, rubric=rubric, **options)
+            _engines.clear()  # one engine a process: a newly activated version replaces the last
             _engines[key] = engine
         return engine
 

@@ -129,4 +129,6 @@
     };
   }
   connect();
+  // The teaching panel (static/js/teaching.js) edits boxes through these.
+  window.abvlmqScan = { canvas, state, draw };
 })();

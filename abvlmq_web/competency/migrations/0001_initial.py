@@ -6,85 +6,196 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditLog',
+            name="AuditLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_name', models.CharField(max_length=200)),
-                ('action', models.CharField(max_length=60)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('cohort', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.cohort')),
-                ('subject', models.ForeignKey(blank=True, help_text='The resident the record is about', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor_name", models.CharField(max_length=200)),
+                ("action", models.CharField(max_length=60)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "cohort",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.cohort",
+                    ),
+                ),
+                (
+                    "subject",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The resident the record is about",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RequirementSet',
+            name="RequirementSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('description', models.TextField(blank=True, help_text='e.g. the guideline it mirrors')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cohorts', models.ManyToManyField(blank=True, related_name='requirement_sets', to='accounts.cohort')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "description",
+                    models.TextField(blank=True, help_text="e.g. the guideline it mirrors"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cohorts",
+                    models.ManyToManyField(
+                        blank=True, related_name="requirement_sets", to="accounts.cohort"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Requirement',
+            name="Requirement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('plane', models.CharField(help_text='Rubric plane code, e.g. GB', max_length=8)),
-                ('min_count', models.PositiveIntegerField(help_text='N: scans at or above min_grade')),
-                ('min_grade', models.CharField(help_text='A rubric grade name, e.g. Good', max_length=40)),
-                ('verified_count', models.PositiveIntegerField(default=0, help_text='M: how many of the N an instructor reviewed')),
-                ('requirement_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requirements', to='competency.requirementset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("plane", models.CharField(help_text="Rubric plane code, e.g. GB", max_length=8)),
+                (
+                    "min_count",
+                    models.PositiveIntegerField(help_text="N: scans at or above min_grade"),
+                ),
+                (
+                    "min_grade",
+                    models.CharField(help_text="A rubric grade name, e.g. Good", max_length=40),
+                ),
+                (
+                    "verified_count",
+                    models.PositiveIntegerField(
+                        default=0, help_text="M: how many of the N an instructor reviewed"
+                    ),
+                ),
+                (
+                    "requirement_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="requirements",
+                        to="competency.requirementset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['requirement_set', 'plane'],
+                "ordering": ["requirement_set", "plane"],
             },
         ),
         migrations.CreateModel(
-            name='SignOff',
+            name="SignOff",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('signer_name', models.CharField(help_text='As signed, kept if the user goes', max_length=200)),
-                ('signed_at', models.DateTimeField(auto_now_add=True)),
-                ('note', models.TextField(blank=True)),
-                ('requirement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signoffs', to='competency.requirement')),
-                ('resident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signoffs', to=settings.AUTH_USER_MODEL)),
-                ('signed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "signer_name",
+                    models.CharField(help_text="As signed, kept if the user goes", max_length=200),
+                ),
+                ("signed_at", models.DateTimeField(auto_now_add=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "requirement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signoffs",
+                        to="competency.requirement",
+                    ),
+                ),
+                (
+                    "resident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signoffs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "signed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-signed_at'],
+                "ordering": ["-signed_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='requirement',
-            constraint=models.UniqueConstraint(fields=('requirement_set', 'plane'), name='one_rule_per_plane'),
+            model_name="requirement",
+            constraint=models.UniqueConstraint(
+                fields=("requirement_set", "plane"), name="one_rule_per_plane"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requirement',
-            constraint=models.CheckConstraint(condition=models.Q(('verified_count__lte', models.F('min_count'))), name='verified_within_count'),
+            model_name="requirement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("verified_count__lte", models.F("min_count"))),
+                name="verified_within_count",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='signoff',
-            constraint=models.UniqueConstraint(fields=('requirement', 'resident'), name='one_signoff'),
+            model_name="signoff",
+            constraint=models.UniqueConstraint(
+                fields=("requirement", "resident"), name="one_signoff"
+            ),
         ),
     ]

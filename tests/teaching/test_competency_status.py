@@ -1,0 +1,138 @@
+"""Requirement status at its boundaries. The set asks, for GB, 2 scans at Good or better of
+which 1 instructor verified; Good starts at 6."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from abvlmq_web.competency.selectors import resident_competency
+from abvlmq_web.competency.services import (
+    requirement_set_from_template,
+    requirement_set_save,
+    signoff_create,
+)
+from tests.teaching.conftest import api, correct, days, make_analysis
+
+
+@pytest.fixture
+def gb_set(program_admin, cohort):
+    return requirement_set_save(
+        user=program_admin,
+        name="Core",
+        cohorts=[cohort],
+        requirements=[
+            {"plane": "GB", "min_count": 2, "min_grade": "Good", "verified_count": 1},
+            {"plane": "SPL", "min_count": 1, "min_grade": "Excellent", "verified_count": 0},
+        ],
+    )
+
+
+def status(resident, plane="GB"):
+    return next(s for s in resident_competency(resident=resident) if s.requirement.plane == plane)
+
+
+def test_no_scan_of_the_plane_is_not_started(resident, gb_set):
+    make_analysis(resident, planes=("PAN",), structures=[], score=10)
+    s = status(resident)
+    assert (s.status, s.scans, s.qualifying, s.verified) == ("not started", 0, 0, 0)
+
+
+def test_a_scan_below_the_grade_is_in_progress_and_counts_nothing(resident, gb_set):
+    make_analysis(resident, score=5)  # Moderate
+    s = status(resident)
+    assert (s.status, s.scans, s.qualifying) == ("in progress", 1, 0)
+
+
+def test_exactly_the_grade_counts(resident, gb_set):
+    make_analysis(resident, score=6)  # the lowest Good score
+    assert status(resident).qualifying == 1
+
+
+def test_n_minus_one_qualifying_scans_is_in_progress_even_verified(resident, instructor, gb_set):
+    a = make_analysis(resident, score=7)
+    correct(a, instructor)
+    s = status(resident)
+    assert (s.status, s.qualifying, s.verified) == ("in progress", 1, 1)
+
+
+def test_n_scans_but_m_minus_one_verified_is_in_progress(resident, gb_set):
+    make_analysis(resident, score=7)
+    make_analysis(resident, score=9)
+    s = status(resident)
+    assert (s.status, s.qualifying, s.verified) == ("in progress", 2, 0)
+
+
+def test_n_scans_with_m_verified_is_met_on_the_later_of_the_two(resident, instructor, gb_set):
+    make_analysis(resident, score=7, at=days(1))
+    a = make_analysis(resident, score=9, at=days(2))
+    c = correct(a, instructor)
+    s = status(resident)
+    assert (s.status, s.qualifying, s.verified) == ("met", 2, 1)
+    assert s.met_on == max(days(2), c.created_at)
+
+
+def test_a_correction_below_the_grade_takes_a_scan_out_of_the_count(resident, instructor, gb_set):
+    make_analysis(resident, score=7)
+    a = make_analysis(resident, score=9)
+    correct(a, instructor, items=["GB.gallbladder.missing", "ATT.moderate"], structures=[])
+    s = status(resident)
+    assert (s.status, s.qualifying, s.verified) == ("in progress", 1, 0)
+
+
+def test_no_verification_needed_when_m_is_zero(resident, gb_set):
+    make_analysis(resident, planes=("SPL",), structures=[], score=8)
+    assert status(resident, "SPL").status == "met"
+
+
+def test_sign_off_needs_a_met_requirement_and_an_instructor_of_hers(
+    resident, instructor, other_instructor, gb_set
+):
+    req = status(resident).requirement
+    with pytest.raises(ValidationError, match=r"in progress|not started"):
+        signoff_create(user=instructor, resident=resident, requirement=req)
+    make_analysis(resident, score=7)
+    correct(make_analysis(resident, score=9), instructor)
+    with pytest.raises(PermissionDenied):
+        signoff_create(user=other_instructor, resident=resident, requirement=req)
+    with pytest.raises(PermissionDenied):
+        signoff_create(user=resident, resident=resident, requirement=req)
+    signoff_create(user=instructor, resident=resident, requirement=req, note="watched her scan")
+    s = status(resident)
+    assert s.status == "signed off"
+    assert s.signoff.signer_name == "Ian" and s.signoff.signed_at is not None
+
+
+def test_sign_off_over_the_api_is_404_for_outsiders(resident, instructor, people, gb_set):
+    make_analysis(resident, score=7)
+    correct(make_analysis(resident, score=9), instructor)
+    req = status(resident).requirement
+    url = f"/api/competency/residents/{resident.pk}/signoffs/"
+    for actor in ("other_instructor", "other_resident", "resident"):
+        assert api(people[actor]).post(url, {"requirement": req.pk}).status_code == 404
+    response = api(people["instructor"]).post(url, {"requirement": req.pk})
+    assert response.status_code == 201 and response.json()["signed_by"] == "Ian"
+
+
+def test_requirement_sets_are_data_programs_edit(program_admin, instructor, cohort, gb_set):
+    acep = requirement_set_from_template(user=program_admin, cohorts=[cohort])
+    assert acep.requirements.get(plane="GB").min_count == 25
+    requirement_set_save(
+        user=program_admin, name=acep.name, requirement_set=acep,
+        requirements=[{"plane": "GB", "min_count": 10, "min_grade": "Good", "verified_count": 3}],
+    )  # fmt: skip
+    assert list(acep.requirements.values_list("plane", "min_count")) == [("GB", 10)]
+    with pytest.raises(ValidationError, match="M <= N"):
+        requirement_set_save(
+            user=program_admin, name="Bad",
+            requirements=[
+                {"plane": "GB", "min_count": 1, "min_grade": "Good", "verified_count": 2}
+            ],
+        )  # fmt: skip
+    with pytest.raises(ValidationError, match="standard plane"):
+        requirement_set_save(
+            user=program_admin, name="Bad",
+            requirements=[{"plane": "NS", "min_count": 1, "min_grade": "Good"}],
+        )  # fmt: skip
+    with pytest.raises(PermissionDenied):
+        requirement_set_save(user=instructor, name="Mine", requirements=[])

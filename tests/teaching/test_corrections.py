@@ -1,0 +1,118 @@
+"""An instructor corrects every part of an assessment; the correction sits beside the AI's
+answer, is scored by the rubric the analysis was scored under, and keeps its history."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from abvlmq_web.review.selectors import correction_in_force, effective_results
+from abvlmq_web.review.services import correction_confirm, dispute_open
+from abvlmq_web.scans.models import Analysis
+from tests.teaching.conftest import GB_BOXES, api, correct
+
+
+def test_a_correction_is_stored_beside_the_ai_answer_never_over_it(analysis, instructor):
+    before = Analysis.objects.values().get(pk=analysis.pk)
+    c = correct(analysis, instructor, items=["GB.gallbladder.incomplete", "GB.wall_unclear"])
+    assert Analysis.objects.values().get(pk=analysis.pk) == before
+    assert (c.score, c.grade, c.confirmed) == (7.0, "Good", False)
+    assert c.reviewer == instructor and c.created_at is not None
+    assert c.rubric_version == analysis.rubric_version
+
+
+def test_the_score_follows_from_the_rubric_whatever_the_plane(analysis, instructor):
+    c = correct(analysis, instructor, planes=["PAN"], items=["ATT.severe"], structures=[])
+    assert (c.planes, c.score, c.grade) == (["PAN"], 4.0, "Moderate")
+
+
+def test_boxes_can_be_moved_added_and_deleted(analysis, instructor):
+    moved = [{"id": "gallbladder", "box": [320, 430, 660, 620]}]
+    c = correct(analysis, instructor, structures=moved)
+    assert c.structures == moved
+    assert c.confirmed  # same plane and items: boxes refine, they do not disagree
+
+
+def test_confirming_copies_the_ai_answer(analysis, instructor):
+    c = correction_confirm(reviewer=instructor, analysis=analysis)
+    assert c.confirmed and c.score == analysis.score
+    assert [d["item"] for d in c.deductions] == ["GB.gallbladder.incomplete", "ATT.mild"]
+
+
+def test_the_latest_correction_is_in_force_and_earlier_ones_are_history(analysis, instructor):
+    first = correct(analysis, instructor, items=[])
+    second = correct(analysis, instructor, items=["ATT.mild"])
+    assert correction_in_force(analysis=analysis) == second
+    assert analysis.corrections.count() == 2 and first.pk != second.pk
+    assert effective_results([analysis])[analysis.pk].score == 8.0
+
+
+@pytest.mark.parametrize(
+    ("items", "structures", "message"),
+    [
+        (["GB.nope"], GB_BOXES, "unknown deduction item"),
+        (["PAN.bowel_gas"], GB_BOXES, "does not apply"),
+        (["ATT.mild", "ATT.severe"], GB_BOXES, "exclude each other"),
+        (["GB.gallbladder.missing"], GB_BOXES, "not displayed cannot have a box"),
+        ([], [{"id": "gallbladder", "box": [500, 500, 400, 600]}], "empty or outside"),
+        ([], [{"id": "spleen", "box": [10, 10, 100, 100]}], "not a key structure"),
+    ],
+)
+def test_it_refuses_a_correction_the_trainer_could_not_use(
+    analysis, instructor, items, structures, message
+):
+    with pytest.raises(ValidationError) as exc:
+        correct(analysis, instructor, items=items, structures=structures)
+    assert message in " ".join(exc.value.messages)
+    assert not analysis.corrections.exists()
+
+
+def test_nobody_but_her_instructors_and_admins_may_correct(
+    analysis, resident, other_resident, other_instructor, program_admin
+):
+    for user in (resident, other_resident, other_instructor):
+        with pytest.raises(PermissionDenied):
+            correct(analysis, user)
+    assert correct(analysis, program_admin).reviewer == program_admin
+
+
+def test_the_api_offers_the_answer_and_takes_a_correction(analysis, instructor):
+    client = api(instructor)
+    url = f"/api/analyses/{analysis.pk}/corrections/"
+    data = client.get(url).json()
+    assert data["ai"]["score"] == 6.0 and data["correction"] is None and data["can_correct"]
+    assert "GB.wall_unclear" in {i["id"] for i in data["rubric"]["items"]}
+    body = {
+        "planes": ["GB"],
+        "structures": GB_BOXES,
+        "deductions": [{"item": "GB.wall_unclear", "reason": "Wall blurred"}],
+    }
+    response = client.post(url, body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["score"] == 9.0
+    bad = client.post(url, {**body, "deductions": [{"item": "X.y"}]}, format="json")
+    assert bad.status_code == 400 and "unknown deduction item" in str(bad.json())
+
+
+def test_outsiders_get_404_from_the_corrections_api(analysis, people):
+    url = f"/api/analyses/{analysis.pk}/corrections/"
+    for actor in ("other_resident", "other_instructor"):
+        assert api(people[actor]).get(url).status_code == 404
+        assert api(people[actor]).post(url, {}, format="json").status_code == 404
+    assert api(people["resident"]).get(url).status_code == 200  # she reads it
+    assert api(people["resident"]).post(url, {}, format="json").status_code == 404
+
+
+def test_a_resident_disputes_her_score_and_a_correction_resolves_it(
+    analysis, resident, instructor, other_resident
+):
+    with pytest.raises(PermissionDenied):
+        dispute_open(resident=other_resident, analysis=analysis, reason="mine")
+    response = api(resident).post(
+        f"/api/analyses/{analysis.pk}/disputes/", {"reason": "The fundus is there"}, format="json"
+    )
+    assert response.status_code == 201
+    with pytest.raises(ValidationError):
+        dispute_open(resident=resident, analysis=analysis, reason="again")
+    correct(analysis, instructor, items=["ATT.mild"])
+    assert analysis.disputes.get().status == "resolved"
