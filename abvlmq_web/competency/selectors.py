@@ -21,6 +21,7 @@ from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
 from abvlmq_web.review.selectors import effective_results
 from abvlmq_web.scans.models import Analysis
+from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
 
@@ -77,7 +78,7 @@ def requirement_sets() -> QuerySet[RequirementSet]:
 def _plane_scans(resident: User) -> dict[str, list[CountedScan]]:
     analyses = list(
         Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
-        .exclude(model_id="intake-screen")
+        .exclude(model_id=NOT_ULTRASOUND_MODEL)
         .select_related("scan")
         .order_by("scan__created_at", "id")
     )

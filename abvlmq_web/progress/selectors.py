@@ -36,6 +36,7 @@ from abvlmq_web.curriculum.selectors import assignment_progress
 from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
 from abvlmq_web.review.selectors import effective_results
 from abvlmq_web.scans.models import Analysis
+from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
 LEVEL_WINDOW = 3
 DECAY_MIN_SCANS, DECAY_RECENT, DECAY_BEFORE, DECAY_DROP = 6, 3, 5, 1.5
@@ -169,7 +170,7 @@ def skill_decay(scores: list[float]) -> str | None:
 def _scored(resident: User) -> list[tuple[Analysis, object]]:
     analyses = list(
         Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
-        .exclude(model_id="intake-screen")
+        .exclude(model_id=NOT_ULTRASOUND_MODEL)
         .select_related("scan")
         .order_by("scan__created_at", "id")
     )
@@ -408,7 +409,7 @@ def excellent_example(*, user: User, plane: str, exclude_scan: int | None = None
     ]
     own = (
         Analysis.objects.filter(scan__in=scans_for(user=user), status=Analysis.Status.DONE)
-        .exclude(model_id="intake-screen")
+        .exclude(model_id=NOT_ULTRASOUND_MODEL)
         .select_related("scan")
         .order_by("-score", "-id")[:200]
     )

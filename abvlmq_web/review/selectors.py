@@ -16,6 +16,7 @@ from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import scans_for
+from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
 DEFAULT_SAMPLING_RATE = 0.1
 
@@ -51,7 +52,7 @@ def reviewable_analyses(*, user: User) -> QuerySet[Analysis]:
             scan__in=scans_for(user=user).filter(owner__role="resident"),
             status=Analysis.Status.DONE,
         )
-        .exclude(model_id="intake-screen")
+        .exclude(model_id=NOT_ULTRASOUND_MODEL)
         .select_related("scan", "scan__owner")
     )
 
@@ -134,13 +135,16 @@ def review_queue(*, user: User, cohort: Cohort | None = None) -> list[QueueItem]
         d.analysis_id: d
         for d in Dispute.objects.filter(analysis__in=analyses, status=Dispute.Status.OPEN)
     }
+    reviewed = set(
+        Correction.objects.filter(analysis__in=analyses).values_list("analysis_id", flat=True)
+    )
     rate = sampling_rate()
     items: list[QueueItem] = []
     for a in analyses.order_by("finished_at", "id"):
         reasons = []
         if a.pk in disputes:
             reasons.append("disputed")
-        if a.pk not in disputes and a.corrections.exists():
+        elif a.pk in reviewed:
             continue
         if a.needs_review:
             reasons.append("flagged by the model")

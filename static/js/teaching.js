@@ -41,6 +41,20 @@
     addLinks();
   }
 
+  // ------------------------------------------------------------ a review, announced at the top
+  const review = $("correction");
+  const aside = document.querySelector(".result");
+  if (review && aside) {
+    const note = document.createElement("p");
+    note.className = "notice";
+    note.id = "correction-note";
+    const link = document.createElement("a");
+    link.href = "#correction";
+    link.textContent = `${review.querySelector("h2").textContent}: ${$("correction-badge").dataset.score} ${$("correction-badge").querySelector("small").textContent}`;
+    note.append(link);
+    aside.prepend(note);
+  }
+
   // ------------------------------------------------------------ self-assessment first
   if (panel.dataset.conceal === "1" && scanRoot) {
     scanRoot.classList.add("concealed");

@@ -44,6 +44,7 @@ def shot(browser, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"teaching_{name}.png"))
 
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -140,6 +141,7 @@ def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
     # Rita sees the correction beside the AI's answer, and follows its remediation.
     log_in(browser, server, "rita")
     open_scan(browser, server, assessed)
+    assert "7 Good" in browser.find_element(By.ID, "correction-note").text  # beside the AI's
     panel = browser.find_element(By.ID, "correction")
     assert "Instructor correction" in panel.text and "Wall blurred near the neck" in panel.text
     shot(browser, "resident_sees_correction")
