@@ -63,6 +63,7 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
     analysis = analysis_start(
         analysis_id=analysis_id,
         model_id=str(engine.model_id),
+        rubric_version=engine.rubric.version,
         max_attempts=settings.ABVLMQ_TASK_MAX_ATTEMPTS,
     )
     if analysis is None:

@@ -117,7 +117,9 @@ def _answer_not_ultrasound(analysis: Analysis) -> None:
 # --------------------------------------------------------------------------- analysis life
 
 
-def analysis_start(*, analysis_id: int, model_id: str, max_attempts: int) -> Analysis | None:
+def analysis_start(
+    *, analysis_id: int, model_id: str, rubric_version: str, max_attempts: int
+) -> Analysis | None:
     """Mark the analysis running for one more attempt; None when there is nothing to do.
 
     Nothing to do: it has finished (a redelivered message), or it has used up its attempts
@@ -135,7 +137,7 @@ def analysis_start(*, analysis_id: int, model_id: str, max_attempts: int) -> Ana
             exhausted = False
             analysis.status = Analysis.Status.RUNNING
             analysis.model_id = model_id
-            analysis.rubric_version = default_rubric().version
+            analysis.rubric_version = rubric_version
             analysis.started_at = analysis.started_at or timezone.now()
             analysis.save(update_fields=["status", "model_id", "rubric_version", "started_at"])
     if exhausted:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from scoring.answer import Answer, AnswerParser, Deduction, Structure, render
 from scoring.events import Event
+from scoring.rubric import default_rubric
 
 ANSWER = Answer(
     structures=(
@@ -34,14 +35,15 @@ EXPECTED_SCORE, EXPECTED_GRADE = 6.0, "Good"
 
 
 class ScriptedStream:
-    def __init__(self) -> None:
+    def __init__(self, rubric) -> None:
+        self.rubric = rubric
         self.assessment = None
 
     def __iter__(self) -> Iterator[Event]:
         if os.environ.get("ABVLMQ_SCRIPTED_FAIL") == "1":
             raise RuntimeError("scripted model failure")
         delay = float(os.environ.get("ABVLMQ_SCRIPTED_DELAY", "0"))
-        parser = AnswerParser()
+        parser = AnswerParser(self.rubric)
         for line in TEXT.split("\n"):
             if delay:
                 time.sleep(delay)
@@ -53,14 +55,15 @@ class ScriptedStream:
 class ScriptedEngine:
     loads = 0  # how often this process loaded it: once per process is the contract
 
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, rubric=None) -> None:
         self.model_id = f"scripted@{os.path.basename(str(model_dir)) or 'none'}"
+        self.rubric = rubric or default_rubric()
 
     @classmethod
-    def load(cls, model_dir, adapter_dir=None, **kwargs) -> ScriptedEngine:
+    def load(cls, model_dir, adapter_dir=None, rubric=None, **kwargs) -> ScriptedEngine:
         cls.loads += 1
-        return cls(model_dir)
+        return cls(model_dir, rubric)
 
     def stream(self, image) -> ScriptedStream:
         image.load()
-        return ScriptedStream()
+        return ScriptedStream(self.rubric)
