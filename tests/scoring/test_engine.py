@@ -236,3 +236,22 @@ def test_the_gpu_bench_smoke_runs_on_cpu():
     result = run(["--tiny", "--device", "cpu"])
     assert result["single_s_per_image"] > 0 and result["batched_s_per_image"] > 0
     assert result["paper"]["single_s_per_image"] == 1.2
+
+
+@needs_demo
+def test_trainer_evaluate_runs_the_model_over_a_split_first(tmp_path, phantoms):
+    from trainer.__main__ import main
+
+    data = tmp_path / "split"
+    (data / "images").mkdir(parents=True)
+    lines = []
+    for code, img, rec in phantoms[:3]:
+        rec = dict(rec, image=f"images/{code}.png")
+        img.save(data / rec["image"])
+        lines.append(json.dumps(rec))
+    (data / "test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(DEMO), "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_images"] == 3 and report["missing_predictions"] == 0
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
