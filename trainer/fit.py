@@ -66,6 +66,10 @@ class TinySettings:
     vision_mlp_ratio: int = 2
     min_tokens: int = 64
     max_tokens: int = 144
+    image_mean: float | None = None  # None: CLIP's normalisation
+    image_std: float | None = None
+    patch_init: Literal["random", "blocks"] = "random"
+    visual_norm_ratio: float | None = None  # calibrate visual tokens to this x text norm
 
 
 @dataclass
@@ -86,6 +90,7 @@ class FitConfig:
     batch_size: int = 1  # per device
     grad_accum: int = 1
     lr: float = 4e-5
+    vision_lr_mult: float = 1.0  # the vision tower and merger train at lr * vision_lr_mult
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -120,6 +125,7 @@ class FitConfig:
         need(self.epochs > 0, "epochs", "must be > 0")
         need(self.max_steps is None or self.max_steps > 0, "max_steps", "must be > 0")
         need(self.batch_size > 0 and self.grad_accum > 0, "batch_size", "and grad_accum > 0")
+        need(self.vision_lr_mult > 0, "vision_lr_mult", "must be > 0")
         need(self.lr > 0 and 0 <= self.min_lr_ratio <= 1, "lr", "lr > 0, min_lr_ratio in [0,1]")
         need(self.warmup_steps >= 0 and self.save_every > 0, "warmup_steps", "or save_every")
         need(self.max_pixels is None or self.max_pixels >= 28 * 28, "max_pixels", ">= 784")
@@ -272,7 +278,10 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
         if accelerator.is_main_process and not (base / "config.json").is_file():
             spec = TinySpec(**dataclasses.asdict(config.tiny), prompt_detail=config.prompt_detail)
             answers = [record_to_answer(r, rubric) for r in records]
-            build_tiny(base, spec=spec, rubric=rubric, answers=answers, seed=config.seed)
+            images = [Path(config.data) / r.image for r in records[:64]]
+            build_tiny(
+                base, spec=spec, rubric=rubric, answers=answers, seed=config.seed, images=images
+            )
         accelerator.wait_for_everyone()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[config.dtype]
     # Full fine-tuning keeps fp32 master weights (autocast does the bf16 maths); LoRA freezes the
@@ -374,8 +383,14 @@ def fit(config: FitConfig) -> Path:
     # ---- setup
     base, processor, model = _setup_model(config, out, rubric, records, accelerator)
     collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    vision = [p for n, p in named if ".visual." in f".{n}"]
+    others = [p for n, p in named if ".visual." not in f".{n}"]
+    groups = [{"params": others, "lr_mult": 1.0}]
+    if vision:
+        groups.append({"params": vision, "lr_mult": config.vision_lr_mult})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
     total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
@@ -413,7 +428,7 @@ def fit(config: FitConfig) -> Path:
             break
         lr = config.lr * _lr_factor(config, step, progress)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         # micro-batch k of the run, counted from the beginning, fixes epoch and position
         k0 = step * config.grad_accum
         sums = torch.zeros(3)  # loss * n, correct, n

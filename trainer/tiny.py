@@ -93,6 +93,16 @@ class TinySpec:
     min_tokens: int = 64  # visual tokens per image (after the 2x2 merge)
     max_tokens: int = 144  # 336 x 336 px for a square image
     prompt_detail: Detail = "compact"
+    # Pixel normalisation (one value for all three channels); None keeps CLIP's. Ultrasound is
+    # dark: the phantoms' statistics (about 0.145 / 0.21) zero-centre the pixels.
+    image_mean: float | None = None
+    image_std: float | None = None
+    # "blocks": part of the patch embedding starts as sub-block means of the patch (7 x 7 grid of
+    # 2 x 2 px) and edge filters, so each patch token carries its intensity layout from step 0.
+    patch_init: str = "random"
+    # Calibrate the merger's last layer on sample images: visual tokens zero-centred across
+    # tokens and with this ratio of the mean text-embedding norm. None: leave the random init.
+    visual_norm_ratio: float | None = None
 
 
 # --------------------------------------------------------------------------- corpus
@@ -259,17 +269,127 @@ def tiny_config(spec: TinySpec, tokenizer):
     )
 
 
-def make_processor(tokenizer, min_tokens: int = 64, max_tokens: int = 256):
+def make_processor(
+    tokenizer,
+    min_tokens: int = 64,
+    max_tokens: int = 256,
+    *,
+    image_mean: float | None = None,
+    image_std: float | None = None,
+):
     """Qwen2-VL's own processor with a small pixel budget (64-256 visual tokens by default)."""
     from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
-    pixels = {"min_pixels": min_tokens * TOKEN_PIXELS, "max_pixels": max_tokens * TOKEN_PIXELS}
+    pixels: dict[str, Any] = {
+        "min_pixels": min_tokens * TOKEN_PIXELS,
+        "max_pixels": max_tokens * TOKEN_PIXELS,
+    }
+    if image_mean is not None:
+        pixels["image_mean"] = [image_mean] * 3
+    if image_std is not None:
+        pixels["image_std"] = [image_std] * 3
     return Qwen2VLProcessor(
         image_processor=Qwen2VLImageProcessor(**pixels),
         tokenizer=tokenizer,
         video_processor=Qwen2VLVideoProcessor(**pixels),
         chat_template=CHAT_TEMPLATE,
     )
+
+
+# --------------------------------------------------------------------------- informative init
+
+
+def _visual(model):
+    return getattr(model, "model", model).visual
+
+
+def init_patch_blocks(model, grid: int = 7) -> int:
+    """Set the first output channels of the patch embedding to sub-block means (a ``grid`` x
+    ``grid`` layout of the grey level) followed by horizontal and vertical edge filters; the other
+    channels keep their random init. Returns how many channels were set."""
+    import torch
+
+    proj = _visual(model).patch_embed.proj  # Conv3d(3, D, (T, P, P))
+    w = proj.weight  # (D, 3, T, P, P)
+    d, c, t, p, _ = w.shape
+    cell = p // grid
+    filters = []
+    for i in range(grid):
+        for j in range(grid):
+            f = torch.zeros(p, p)
+            f[i * cell : (i + 1) * cell, j * cell : (j + 1) * cell] = 1.0
+            filters.append(f)
+    half = p // 2
+    for k in range(grid):  # edges within each band of rows / columns
+        band = slice(k * cell, (k + 1) * cell)
+        f = torch.zeros(p, p)
+        f[band, :half], f[band, half:] = 1.0, -1.0
+        filters.append(f)
+        f = torch.zeros(p, p)
+        f[:half, band], f[half:, band] = 1.0, -1.0
+        filters.append(f)
+    n = min(len(filters), d)
+    with torch.no_grad():
+        for k in range(n):
+            f = filters[k] / filters[k].abs().sum()  # a mean: output ~ the normalised pixel
+            w[k] = f.expand(c, t, p, p) / (c * t)
+    return n
+
+
+def visual_tokens(model, processor, images) -> Any:
+    """The merged visual tokens (the inputs of the LM) of ``images``: (tokens, hidden)."""
+    import torch
+
+    pix = processor.image_processor(images=list(images), return_tensors="pt")
+    visual = _visual(model)
+    with torch.no_grad():
+        out = visual(pix["pixel_values"], grid_thw=pix["image_grid_thw"])
+    return getattr(out, "pooler_output", None) if not torch.is_tensor(out) else out
+
+
+def calibrate_visual_tokens(model, processor, images, ratio: float = 1.0) -> float:
+    """Rescale the merger's last linear layer so the visual tokens of ``images`` have zero mean
+    across tokens and a mean norm of ``ratio`` times the mean text-embedding norm: at random
+    init they are otherwise ~100x the text embeddings and nearly the same vector for every token,
+    which leaves the language model nothing to read. Returns the scale applied."""
+    import torch
+
+    last = _visual(model).merger.mlp[-1]
+    seen: list[torch.Tensor] = []
+    handle = last.register_forward_hook(lambda _m, _i, o: seen.append(o.detach()))
+    try:
+        visual_tokens(model, processor, images)
+    finally:
+        handle.remove()
+    y = seen[-1].float()
+    mu = y.mean(0)
+    spread = (y - mu).norm(dim=-1).mean()
+    target = model.get_input_embeddings().weight.detach().float().norm(dim=-1).mean() * ratio
+    scale = float((target / spread.clamp_min(1e-8)).detach())
+    with torch.no_grad():
+        last.weight.mul_(scale)
+        last.bias.copy_((last.bias - mu) * scale)
+    return scale
+
+
+def _sample_images(images: Sequence[Any], seed: int, n: int = 16, size: int = 224):
+    """PIL images from paths or images; random dark speckle when none are given."""
+    import numpy as np
+    from PIL import Image
+
+    if images:
+        out = []
+        for im in list(images)[:64]:
+            if isinstance(im, str | Path):
+                with Image.open(im) as opened:
+                    out.append(opened.convert("RGB"))
+            else:
+                out.append(im.convert("RGB"))
+        return out
+    rng = np.random.default_rng(seed)
+    return [
+        Image.fromarray((rng.random((size, size, 3)) ** 3 * 255).astype(np.uint8)) for _ in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------- building
@@ -283,6 +403,7 @@ def build_tiny(
     answers: Sequence[Answer] = (),
     seed: int = 0,
     n_random: int = 3000,
+    images: Sequence[Any] = (),
 ) -> Path:
     """Train the tokenizer, build a randomly initialised tiny Qwen2-VL, save it to ``out_dir``."""
     import torch
@@ -294,10 +415,22 @@ def build_tiny(
     out.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(corpus(rubric, answers, n_random=n_random, seed=seed), spec.vocab_size)
     tokenizer = wrap_tokenizer(tok)
-    processor = make_processor(tokenizer, spec.min_tokens, spec.max_tokens)
+    processor = make_processor(
+        tokenizer,
+        spec.min_tokens,
+        spec.max_tokens,
+        image_mean=spec.image_mean,
+        image_std=spec.image_std,
+    )
     config = tiny_config(spec, tokenizer)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
+    if spec.patch_init == "blocks":
+        init_patch_blocks(model)
+    if spec.visual_norm_ratio is not None:
+        calibrate_visual_tokens(
+            model, processor, _sample_images(images, seed), spec.visual_norm_ratio
+        )
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id,
         eos_token_id=[tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")],

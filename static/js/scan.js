@@ -72,12 +72,21 @@
       const pts = document.createElement("span");
       pts.className = "points";
       pts.textContent = `−${ev.points}`;
-      const reason = document.createElement("span");
-      reason.textContent = ev.reason || ev.condition;
+      // The rubric's wording of the item is the headline: the model's free-text reason is shown
+      // beside it only when it says something else, never instead of it.
+      const condition = document.createElement("span");
+      condition.textContent = ev.condition || ev.reason;
+      const parts = [pts, condition];
+      if (ev.reason && ev.condition && ev.reason !== ev.condition) {
+        const reason = document.createElement("span");
+        reason.className = "reason";
+        reason.textContent = `Model: “${ev.reason}”`;
+        parts.push(reason);
+      }
       const tip = document.createElement("span");
       tip.className = "tip";
       tip.textContent = ev.tip ? `Tip: ${ev.tip}` : "";
-      li.append(pts, reason, tip);
+      li.append(...parts, tip);
       li.addEventListener("mouseenter", () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); });
       li.addEventListener("mouseleave", () => { state.highlight = null; li.classList.remove("active"); draw(); });
       el("deductions").append(li);
