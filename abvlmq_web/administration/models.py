@@ -12,11 +12,9 @@ from django.db import models
 from django.db.models import Q
 
 
-class RubricVersion(models.Model):
-    version = models.CharField(max_length=100, unique=True, help_text="scoring's content hash")
-    name = models.CharField(max_length=200)
-    text = models.TextField(help_text="The rubric YAML, exactly as uploaded")
-    note = models.TextField(blank=True)
+class Activatable(models.Model):
+    """Who added a version and when, and whether it is the one in force (at most one is)."""
+
     is_active = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -28,7 +26,17 @@ class RubricVersion(models.Model):
     )
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+
+class RubricVersion(Activatable):
+    version = models.CharField(max_length=100, unique=True, help_text="scoring's content hash")
+    name = models.CharField(max_length=200)
+    text = models.TextField(help_text="The rubric YAML, exactly as uploaded")
+    note = models.TextField(blank=True)
+
+    class Meta(Activatable.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_active"], condition=Q(is_active=True), name="one_active_rubric"
@@ -39,7 +47,7 @@ class RubricVersion(models.Model):
         return f"{self.name} ({self.version})"
 
 
-class ModelVersion(models.Model):
+class ModelVersion(Activatable):
     """A model a worker can load: a base checkpoint, optionally a LoRA adapter, its report."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -49,18 +57,8 @@ class ModelVersion(models.Model):
         default=dict, blank=True, help_text="trainer's evaluation report (JSON)"
     )
     note = models.TextField(blank=True)
-    is_active = models.BooleanField(default=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Activatable.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_active"], condition=Q(is_active=True), name="one_active_model"

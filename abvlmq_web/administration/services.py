@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import User
-from abvlmq_web.administration.models import ModelVersion, RubricVersion
+from abvlmq_web.administration.models import Activatable, ModelVersion, RubricVersion
 from abvlmq_web.competency.services import audit_record
 from scoring.rubric import RubricError, rubric_from_text
 
@@ -44,15 +44,18 @@ def rubric_version_create(*, user: User, text: str, note: str = "") -> RubricVer
 def rubric_version_activate(*, user: User, rubric_version: RubricVersion) -> RubricVersion:
     """New analyses are scored under this version from the next task on; old ones keep theirs."""
     _require_admin(user)
-    RubricVersion.objects.filter(is_active=True).exclude(pk=rubric_version.pk).update(
-        is_active=False
-    )
-    rubric_version.is_active = True
-    rubric_version.activated_at = timezone.now()
-    rubric_version.activated_by = user
-    rubric_version.save(update_fields=["is_active", "activated_at", "activated_by"])
+    _activate(rubric_version, user=user)
     audit_record(actor=user, action="rubric.activate", details={"version": rubric_version.version})
     return rubric_version
+
+
+def _activate(row: Activatable, *, user: User) -> None:
+    """Make ``row`` the one active row of its table (the others are deactivated first)."""
+    type(row).objects.filter(is_active=True).exclude(pk=row.pk).update(is_active=False)
+    row.is_active = True
+    row.activated_at = timezone.now()
+    row.activated_by = user
+    row.save(update_fields=["is_active", "activated_at", "activated_by"])
 
 
 def _report(value: Any) -> dict:
@@ -104,10 +107,6 @@ def model_register(
 def model_activate(*, user: User, model: ModelVersion) -> ModelVersion:
     """Workers load it at their next task (they compare the active id with what they hold)."""
     _require_admin(user)
-    ModelVersion.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
-    model.is_active = True
-    model.activated_at = timezone.now()
-    model.activated_by = user
-    model.save(update_fields=["is_active", "activated_at", "activated_by"])
+    _activate(model, user=user)
     audit_record(actor=user, action="model.activate", details={"model": model.name})
     return model
