@@ -52,9 +52,12 @@ bench: $(STAMP)
 # from scratch on 2 CPU cores within a time budget, evaluated on a held-out phantom set.
 DEMO := artifacts/demo
 demo-model: $(STAMP)
-	rm -rf $(DEMO) && mkdir -p $(DEMO)/train/images $(DEMO)/test/images
-	$(PY) -m trainer.phantoms --out $(DEMO)/train --count 6000 --seed 1 --size 224 --workers 2
-	$(PY) -m trainer.phantoms --out $(DEMO)/test --count 400 --seed 2 --size 224 --workers 2
+	rm -rf $(DEMO)/run
+	# the phantoms are seeded: a folder already holding them is reused
+	test -f $(DEMO)/train/annotations.jsonl || { rm -rf $(DEMO)/train && \
+		$(PY) -m trainer.phantoms --out $(DEMO)/train --count 6000 --seed 1 --size 224 --workers 2; }
+	test -f $(DEMO)/test/annotations.jsonl || { rm -rf $(DEMO)/test && \
+		$(PY) -m trainer.phantoms --out $(DEMO)/test --count 400 --seed 2 --size 224 --workers 2; }
 	$(PY) -m trainer fit --config trainer/configs/demo_tiny.yaml
 	rm -rf models/demo && mkdir -p models && cp -r $(DEMO)/run/final models/demo
 	$(PY) -m trainer evaluate --model models/demo --data $(DEMO)/test/annotations.jsonl \

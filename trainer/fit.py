@@ -90,7 +90,13 @@ class FitConfig:
     batch_size: int = 1  # per device
     grad_accum: int = 1
     lr: float = 4e-5
-    vision_lr_mult: float = 1.0  # the vision tower and merger train at lr * vision_lr_mult
+    # the first N optimizer steps label only the answer's first ``warmup_lines`` lines
+    plane_warmup_steps: int = 0
+    warmup_lines: int = 2
+    vision_lr_mult: float = 1.0
+    # An auxiliary plane classifier on the mean of each image's visual tokens (a linear probe,
+    # trained alongside and discarded): the vision tower learns plane features from step 0.
+    aux_plane_weight: float = 0.0  # the vision tower and merger train at lr * vision_lr_mult
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -126,6 +132,9 @@ class FitConfig:
         need(self.max_steps is None or self.max_steps > 0, "max_steps", "must be > 0")
         need(self.batch_size > 0 and self.grad_accum > 0, "batch_size", "and grad_accum > 0")
         need(self.vision_lr_mult > 0, "vision_lr_mult", "must be > 0")
+        need(self.aux_plane_weight >= 0, "aux_plane_weight", "must be >= 0")
+        need(self.plane_warmup_steps >= 0, "plane_warmup_steps", "must be >= 0")
+        need(self.warmup_lines > 0, "warmup_lines", "must be > 0")
         need(self.lr > 0 and 0 <= self.min_lr_ratio <= 1, "lr", "lr > 0, min_lr_ratio in [0,1]")
         need(self.warmup_steps >= 0 and self.save_every > 0, "warmup_steps", "or save_every")
         need(self.max_pixels is None or self.max_pixels >= 28 * 28, "max_pixels", ">= 784")
@@ -229,6 +238,10 @@ class AnswerCollator:
         self.im_start = tok.convert_tokens_to_ids("<|im_start|>")
         self.im_end = tok.convert_tokens_to_ids("<|im_end|>")
         self.header = len(tok("assistant\n", add_special_tokens=False)["input_ids"])
+        self.newline = tok.convert_tokens_to_ids(tok.tokenize("\n"))
+        # > 0: label only the answer's first ``lines`` lines (a warm-up stage whose every loss
+        # token depends on the image: "Structures:" and the first structure and its box)
+        self.lines = 0
 
     def texts_images(self, records):
         from PIL import Image
@@ -257,8 +270,18 @@ class AnswerCollator:
             begin = int(starts[-1]) + 1 + self.header  # after "<|im_start|>assistant\n"
             ends = (ids[b, begin:] == self.im_end).nonzero().flatten()
             end = begin + int(ends[0]) + 1 if len(ends) else ids.shape[1]
+            if self.lines > 0 and len(self.newline) == 1:
+                breaks = (ids[b, begin:end] == self.newline[0]).nonzero().flatten()
+                if len(breaks) >= self.lines:
+                    end = begin + int(breaks[self.lines - 1]) + 1
             labels[b, begin:end] = ids[b, begin:end]
         batch["labels"] = labels
+        if self.lines > 0:  # nothing after the last label affects the loss: drop it
+            keep = int((labels != -100).any(0).nonzero().max()) + 1
+            width = ids.shape[1]
+            for key, value in list(batch.items()):  # every per-token tensor
+                if key != "pixel_values" and value.dim() == 2 and value.shape[1] == width:
+                    batch[key] = value[:, :keep]
         return batch
 
 
@@ -349,6 +372,38 @@ def _loss_step(model, batch):
     return loss, correct, mask.sum()
 
 
+class PlaneProbe:
+    """A linear plane classifier on the merger's output, mean-pooled per image (multi-label)."""
+
+    def __init__(self, model, rubric: Rubric) -> None:
+        import torch
+
+        inner = getattr(model, "model", model)
+        visual = inner.visual
+        self.codes = list(rubric.planes)
+        hidden = model.config.text_config.hidden_size
+        self.head = torch.nn.Linear(hidden, len(self.codes))
+        self.merge = visual.spatial_merge_size**2
+        self.seen = None
+        visual.merger.register_forward_hook(self._keep)
+
+    def _keep(self, _module, _inputs, output) -> None:
+        self.seen = output
+
+    def loss(self, grid, records):
+        import torch
+        import torch.nn.functional as F
+
+        counts = (grid.prod(-1) // self.merge).tolist()
+        pooled = torch.stack([t.float().mean(0) for t in self.seen.split(counts)])
+        target = torch.zeros(len(records), len(self.codes))
+        for b, record in enumerate(records):
+            for code in record.planes:
+                target[b, self.codes.index(code)] = 1.0
+        self.seen = None
+        return F.binary_cross_entropy_with_logits(self.head(pooled), target.to(pooled.device))
+
+
 def _order(n: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
     """This process's share of a seeded permutation of the data for ``epoch``."""
     idx = list(range(n))
@@ -383,6 +438,7 @@ def fit(config: FitConfig) -> Path:
     # ---- setup
     base, processor, model = _setup_model(config, out, rubric, records, accelerator)
     collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
+    probe = PlaneProbe(model, rubric) if config.aux_plane_weight > 0 else None
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     vision = [p for n, p in named if ".visual." in f".{n}"]
@@ -390,6 +446,9 @@ def fit(config: FitConfig) -> Path:
     groups = [{"params": others, "lr_mult": 1.0}]
     if vision:
         groups.append({"params": vision, "lr_mult": config.vision_lr_mult})
+    if probe is not None:
+        probe.head.to(accelerator.device)
+        groups.append({"params": list(probe.head.parameters()), "lr_mult": 1.0})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
@@ -431,18 +490,26 @@ def fit(config: FitConfig) -> Path:
             group["lr"] = lr * group.get("lr_mult", 1.0)
         # micro-batch k of the run, counted from the beginning, fixes epoch and position
         k0 = step * config.grad_accum
+        collate.lines = config.warmup_lines if step < config.plane_warmup_steps else 0
         sums = torch.zeros(3)  # loss * n, correct, n
+        aux_seen: list[float] = []
         for k in range(k0, k0 + config.grad_accum):
             epoch, pos = divmod(k, max(per_rank_batches, 1))
             order = _order(len(records), epoch, config.seed, rank, world)
-            batch = collate([records[i] for i in order[pos * micro : (pos + 1) * micro]])
+            chunk = [records[i] for i in order[pos * micro : (pos + 1) * micro]]
+            batch = collate(chunk)
             batch = batch.to(accelerator.device)
             last = k == k0 + config.grad_accum - 1
             sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
             with sync:
                 with accelerator.autocast():
                     loss, correct, n = _loss_step(model, batch)
-                accelerator.backward(loss / config.grad_accum)
+                    total_loss = loss
+                    if probe is not None:
+                        aux = probe.loss(batch["image_grid_thw"], chunk)
+                        total_loss = loss + config.aux_plane_weight * aux
+                        aux_seen.append(aux.item())
+                accelerator.backward(total_loss / config.grad_accum)
             sums += torch.tensor([loss.item() * n.item(), correct.item(), n.item()])
         if config.max_grad_norm:
             accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -459,6 +526,8 @@ def fit(config: FitConfig) -> Path:
             "tokens": int(sums[2]),
             "elapsed_s": round(time.monotonic() - started, 2),
         }
+        if aux_seen:
+            entry["aux_plane_loss"] = round(sum(aux_seen) / len(aux_seen), 5)
         if accelerator.is_main_process:
             if step % config.log_every == 0 or step == total:
                 with log_path.open("a", encoding="utf-8") as fh:

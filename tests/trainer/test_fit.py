@@ -185,3 +185,46 @@ def test_lora_trains_an_adapter_that_the_engine_merges(toy, tmp_path):
     engine = Engine.load(base, adapter)
     assert "+" in engine.model_id and engine.prompt_detail == "compact"
     assert "lora" not in " ".join(n for n, _ in engine.model.named_modules())  # merged
+
+
+def test_the_warm_up_labels_only_the_first_answer_lines(toy, tmp_path):
+    from transformers import AutoProcessor
+
+    from scoring.rubric import default_rubric
+    from trainer.data import load_records, to_conversation
+    from trainer.fit import AnswerCollator
+    from trainer.tiny import TinySpec, build_tiny
+
+    base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
+    processor = AutoProcessor.from_pretrained(base)
+    records = load_records(toy / "train.jsonl")[:2]
+    collate = AnswerCollator(processor, default_rubric(), "compact", toy)
+    full = collate(records)
+    collate.lines = 2
+    batch = collate(records)
+    assert batch["input_ids"].shape[1] < full["input_ids"].shape[1]
+    for row, record in enumerate(records):
+        labels = batch["labels"][row]
+        text = processor.tokenizer.decode(labels[labels != -100].tolist())
+        answer = to_conversation(record, toy, detail="compact").answer
+        assert text == "".join(answer.splitlines(keepends=True)[:2])
+
+
+def test_the_vision_tower_gets_its_own_learning_rate(toy, tmp_path):
+    from trainer.fit import fit
+
+    config = load_config(
+        _micro_config(
+            tmp_path, toy, max_steps=2, vision_lr_mult=3.0, plane_warmup_steps=1, warmup_steps=0
+        )
+    )
+    run = fit(config).parent
+    log = _log(run)
+    assert len(log) == 2 and all(e["loss"] > 0 for e in log)
+    import torch
+
+    saved = torch.load(run / "state" / "optimizer.bin", weights_only=False)
+    lrs = sorted(g["lr"] for g in saved["param_groups"])
+    assert lrs[1] == pytest.approx(3.0 * lrs[0])
+    with pytest.raises(ConfigError, match="vision_lr_mult"):
+        load_config(Path("trainer/configs/demo_tiny.yaml"), ["vision_lr_mult=0"])

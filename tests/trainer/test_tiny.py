@@ -133,3 +133,46 @@ def test_an_image_becomes_the_configured_number_of_visual_tokens(loaded):
         n = int((batch["input_ids"] == model.config.image_token_id).sum())
         assert MICRO.min_tokens <= n <= MICRO.max_tokens
         assert "mm_token_type_ids" in batch
+
+
+def test_the_informative_init_centres_and_scales_the_visual_tokens(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+    from trainer.tiny import visual_tokens
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(6):  # dark frames with one bright block somewhere
+        a = np.full((112, 112, 3), 30, dtype=np.uint8)
+        x, y = rng.integers(0, 80, 2)
+        a[y : y + 30, x : x + 30] = 220
+        images.append(Image.fromarray(a))
+    spec = TinySpec(
+        **{**MICRO.__dict__, "max_tokens": 16, "min_tokens": 16},
+    )
+    spec = TinySpec(
+        **{
+            **spec.__dict__,
+            "image_mean": 0.15,
+            "image_std": 0.2,
+            "patch_init": "blocks",
+            "visual_norm_ratio": 1.0,
+        }
+    )
+    folder = build_tiny(tmp_path / "informed", spec=spec, n_random=100, images=images)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert processor.image_processor.image_mean == pytest.approx([0.15] * 3)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(folder)
+    tokens = visual_tokens(model, processor, images)
+    text = model.get_input_embeddings().weight.detach().norm(dim=-1).mean()
+    mean = tokens.mean(0)
+    spread = (tokens - mean).norm(dim=-1).mean()
+    assert spread == pytest.approx(float(text), rel=0.05)  # scaled to the text embeddings
+    assert float(mean.norm()) < 0.05 * float(spread)  # and zero-centred across tokens
+    # the patch embedding's first channels are sub-block means
+    w = model.model.visual.patch_embed.proj.weight
+    assert torch.allclose(w[0].sum(), torch.tensor(1.0), atol=1e-5)
+    assert float(w[0, :, :, 7:, :].abs().sum()) == 0.0
