@@ -31,6 +31,7 @@ import yaml
 
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
+from trainer.tiny import TinySpec
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' linear layers
@@ -51,28 +52,6 @@ class LoraSettings:
 
 
 @dataclass
-class TinySettings:
-    """Sizes of a fresh tiny model (``model: tiny``); see :class:`trainer.tiny.TinySpec`."""
-
-    vocab_size: int = 2048
-    hidden_size: int = 192
-    intermediate_size: int = 512
-    num_layers: int = 4
-    num_heads: int = 6
-    num_kv_heads: int = 2
-    vision_depth: int = 4
-    vision_dim: int = 128
-    vision_heads: int = 4
-    vision_mlp_ratio: int = 2
-    min_tokens: int = 64
-    max_tokens: int = 144
-    image_mean: float | None = None  # None: CLIP's normalisation
-    image_std: float | None = None
-    patch_init: Literal["random", "blocks"] = "random"
-    visual_norm_ratio: float | None = None  # calibrate visual tokens to this x text norm
-
-
-@dataclass
 class FitConfig:
     model: str  # checkpoint folder, or "tiny": build a fresh tiny Qwen2-VL first
     data: str  # folder holding the split files and the images they name
@@ -80,7 +59,7 @@ class FitConfig:
     mode: Literal["lora", "full"] = "lora"
     vision: Literal["frozen", "lora", "full"] = "lora"  # how the vision tower trains
     lora: LoraSettings = field(default_factory=LoraSettings)
-    tiny: TinySettings = field(default_factory=TinySettings)
+    tiny: TinySpec = field(default_factory=TinySpec)  # its prompt_detail follows prompt_detail
     train_split: str = "train.jsonl"
     limit: int | None = None  # use only the first N training records
     prompt_detail: Detail = "full"
@@ -295,11 +274,11 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
     base = Path(config.model)
     if config.model == "tiny":
         from scoring.records import record_to_answer
-        from trainer.tiny import TinySpec, build_tiny
+        from trainer.tiny import build_tiny
 
         base = out / "init"
         if accelerator.is_main_process and not (base / "config.json").is_file():
-            spec = TinySpec(**dataclasses.asdict(config.tiny), prompt_detail=config.prompt_detail)
+            spec = dataclasses.replace(config.tiny, prompt_detail=config.prompt_detail)
             answers = [record_to_answer(r, rubric) for r in records]
             images = [Path(config.data) / r.image for r in records[:64]]
             build_tiny(

@@ -28,7 +28,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from scoring.answer import Answer, Deduction, Structure, render
 from scoring.prompt import SYSTEM, Detail, build_prompt
@@ -99,7 +99,7 @@ class TinySpec:
     image_std: float | None = None
     # "blocks": part of the patch embedding starts as sub-block means of the patch (7 x 7 grid of
     # 2 x 2 px) and edge filters, so each patch token carries its intensity layout from step 0.
-    patch_init: str = "random"
+    patch_init: Literal["random", "blocks"] = "random"
     # Calibrate the merger's last layer on sample images: visual tokens zero-centred across
     # tokens and with this ratio of the mean text-embedding norm. None: leave the random init.
     visual_norm_ratio: float | None = None
