@@ -19,9 +19,7 @@ from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
 from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
-from abvlmq_web.review.selectors import effective_results
-from abvlmq_web.scans.models import Analysis
-from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
+from abvlmq_web.review.selectors import resident_results
 
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
 
@@ -76,16 +74,8 @@ def requirement_sets() -> QuerySet[RequirementSet]:
 
 
 def _plane_scans(resident: User) -> dict[str, list[CountedScan]]:
-    analyses = list(
-        Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
-        .exclude(model_id=NOT_ULTRASOUND_MODEL)
-        .select_related("scan")
-        .order_by("scan__created_at", "id")
-    )
-    effective = effective_results(analyses)
     by_plane: dict[str, list[CountedScan]] = {}
-    for a in analyses:
-        e = effective[a.pk]
+    for a, e in resident_results(resident):
         for plane in e.planes:
             by_plane.setdefault(plane, []).append(
                 CountedScan(

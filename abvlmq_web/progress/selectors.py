@@ -34,7 +34,7 @@ from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.selectors import assignment_progress
 from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
-from abvlmq_web.review.selectors import effective_results
+from abvlmq_web.review.selectors import effective_results, resident_results
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
@@ -168,14 +168,7 @@ def skill_decay(scores: list[float]) -> str | None:
 
 
 def _scored(resident: User) -> list[tuple[Analysis, object]]:
-    analyses = list(
-        Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
-        .exclude(model_id=NOT_ULTRASOUND_MODEL)
-        .select_related("scan")
-        .order_by("scan__created_at", "id")
-    )
-    effective = effective_results(analyses)
-    return [(a, effective[a.pk]) for a in analyses if effective[a.pk].score is not None]
+    return [(a, e) for a, e in resident_results(resident) if e.score is not None]
 
 
 def resident_planes(*, resident: User) -> list[PlaneProgress]:

@@ -115,6 +115,19 @@ def effective_results(analyses: Iterable[Analysis]) -> dict[int, Effective]:
     return out
 
 
+def resident_results(resident: User) -> list[tuple[Analysis, Effective]]:
+    """The resident's assessed scans, oldest first, each with its result as reviewed (a
+    correction in force counts over the AI's answer). Non-ultrasound uploads are left out."""
+    analyses = list(
+        Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
+        .exclude(model_id=NOT_ULTRASOUND_MODEL)
+        .select_related("scan")
+        .order_by("scan__created_at", "id")
+    )
+    effective = effective_results(analyses)
+    return [(a, effective[a.pk]) for a in analyses]
+
+
 # --------------------------------------------------------------------------- the queue
 
 
