@@ -54,8 +54,8 @@ DEMO := artifacts/demo
 demo-model: $(STAMP)
 	rm -rf $(DEMO)/run
 	# the phantoms are seeded: a folder already holding them is reused
-	test -f $(DEMO)/train/annotations.jsonl || { rm -rf $(DEMO)/train && \
-		$(PY) -m trainer.phantoms --out $(DEMO)/train --count 6000 --seed 1 --size 224 --workers 2; }
+	test -f $(DEMO)/train-24000/annotations.jsonl || { rm -rf $(DEMO)/train-24000 && \
+		$(PY) -m trainer.phantoms --out $(DEMO)/train-24000 --count 24000 --seed 1 --size 224 --workers 2; }
 	test -f $(DEMO)/test/annotations.jsonl || { rm -rf $(DEMO)/test && \
 		$(PY) -m trainer.phantoms --out $(DEMO)/test --count 400 --seed 2 --size 224 --workers 2; }
 	$(PY) -m trainer fit --config trainer/configs/demo_tiny.yaml

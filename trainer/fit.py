@@ -76,6 +76,14 @@ class FitConfig:
     # An auxiliary plane classifier on the mean of each image's visual tokens (a linear probe,
     # trained alongside and discarded): the vision tower learns plane features from step 0.
     aux_plane_weight: float = 0.0  # the vision tower and merger train at lr * vision_lr_mult
+    # Stage 1 (trainer.vision_stage): before the answer training, the vision tower and merger
+    # train alone for this many minutes (or ``vision_stage_steps`` steps) on dense per-token
+    # targets (planes, structure cells and boxes, items) through a discarded linear head.
+    # 0 and None: no stage 1. It does not count against ``time_budget_min``.
+    vision_stage_min: float = 0.0
+    vision_stage_steps: int | None = None
+    vision_stage_batch: int = 32
+    vision_stage_lr: float = 1e-3
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -113,11 +121,28 @@ class FitConfig:
         need(self.vision_lr_mult > 0, "vision_lr_mult", "must be > 0")
         need(self.aux_plane_weight >= 0, "aux_plane_weight", "must be >= 0")
         need(self.plane_warmup_steps >= 0, "plane_warmup_steps", "must be >= 0")
+        need(self.vision_stage_min >= 0, "vision_stage_min", "must be >= 0")
+        need(
+            self.vision_stage_steps is None or self.vision_stage_steps > 0,
+            "vision_stage_steps",
+            "must be > 0",
+        )
+        need(self.vision_stage_batch > 0, "vision_stage_batch", "must be > 0")
+        need(self.vision_stage_lr > 0, "vision_stage_lr", "must be > 0")
+        need(
+            not self.vision_stage or self.mode == "full",
+            "vision_stage_min",
+            "stage 1 trains the whole vision tower: mode must be full",
+        )
         need(self.warmup_lines > 0, "warmup_lines", "must be > 0")
         need(self.lr > 0 and 0 <= self.min_lr_ratio <= 1, "lr", "lr > 0, min_lr_ratio in [0,1]")
         need(self.warmup_steps >= 0 and self.save_every > 0, "warmup_steps", "or save_every")
         need(self.max_pixels is None or self.max_pixels >= 28 * 28, "max_pixels", ">= 784")
         need(self.mode == "full" or self.model != "tiny", "mode", "a fresh tiny model needs full")
+
+    @property
+    def vision_stage(self) -> bool:
+        return self.vision_stage_min > 0 or self.vision_stage_steps is not None
 
 
 # --------------------------------------------------------------------------- config I/O
@@ -322,6 +347,67 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
     return base, processor, model
 
 
+def _vision_stage(config: FitConfig, model, processor, records, rubric, accelerator, out: Path):
+    """Stage 1: the vision tower and merger alone on dense targets (trainer.vision_stage); then,
+    for a fresh tiny model, the visual tokens are calibrated again to the text-embedding norm.
+    Every process runs it on the same seeded batches; DDP then starts from rank 0's weights."""
+    from trainer.tiny import calibrate_visual_tokens
+    from trainer.vision_stage import DenseHead, pretrain_vision
+
+    model.to(accelerator.device)
+    visual = model.model.visual
+    frozen = [p for p in visual.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
+    head = DenseHead(model, rubric)
+    head.head.to(accelerator.device)
+    log_path = out / LOG_FILE
+    every = max(1, config.log_every)
+
+    def log(entry: dict[str, Any]) -> None:
+        if accelerator.is_main_process and entry["step"] % every == 0:
+            with log_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            if config.progress and entry["step"] % 50 == 0:
+                accelerator.print(
+                    f"vision stage: step {entry['step']} loss {entry['loss']:.4f} "
+                    f"({entry['elapsed_s']:.0f} s)"
+                )
+
+    try:
+        result = pretrain_vision(
+            head,
+            processor,
+            records,
+            Path(config.data),
+            minutes=config.vision_stage_min,
+            max_steps=config.vision_stage_steps,
+            batch_size=config.vision_stage_batch,
+            lr=config.vision_stage_lr,
+            seed=config.seed,
+            device=accelerator.device,
+            log=log,
+        )
+    finally:
+        head.remove()
+        for p in frozen:
+            p.requires_grad_(False)
+    if config.model == "tiny" and config.tiny.visual_norm_ratio is not None:
+        images = [Path(config.data) / r.image for r in records[:16]]
+        from PIL import Image
+
+        pil = []
+        for path in images:
+            with Image.open(path) as im:
+                pil.append(im.convert("RGB"))
+        calibrate_visual_tokens(model, processor, pil, config.tiny.visual_norm_ratio)
+    if accelerator.is_main_process:
+        summary = dataclasses.asdict(result)
+        (out / "vision_stage.json").write_text(json.dumps(summary), encoding="utf-8")
+    accelerator.print(f"vision stage: {result.steps} steps in {result.seconds:.0f} s")
+    return result
+
+
 def _lr_factor(config: FitConfig, step: int, progress: float) -> float:
     """Linear warm-up over ``warmup_steps``, then cosine from 1 to ``min_lr_ratio``."""
     if step < config.warmup_steps:
@@ -416,6 +502,12 @@ def fit(config: FitConfig) -> Path:
 
     # ---- setup
     base, processor, model = _setup_model(config, out, rubric, records, accelerator)
+    state_dir = out / STATE_DIR
+    resuming = (state_dir / "progress.json").is_file()
+    staged = False
+    if config.vision_stage and not resuming:  # a resumed run has stage 1 in its saved weights
+        _vision_stage(config, model, processor, records, rubric, accelerator, out)
+        staged = True
     collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
     probe = PlaneProbe(model, rubric) if config.aux_plane_weight > 0 else None
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -435,8 +527,9 @@ def fit(config: FitConfig) -> Path:
     model, optimizer = accelerator.prepare(model, optimizer)
 
     step, spent = 0, 0.0  # optimizer steps done, training seconds spent in earlier sessions
-    state_dir = out / STATE_DIR
-    if (state_dir / "progress.json").is_file():
+    if staged:  # stage 1 is not redone by a resumed run
+        _save_state(accelerator, state_dir, 0, 0.0)
+    elif resuming:
         accelerator.load_state(str(state_dir))
         saved = json.loads((state_dir / "progress.json").read_text())
         step, spent = saved["step"], saved.get("elapsed_s", 0.0)

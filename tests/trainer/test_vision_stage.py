@@ -1,0 +1,131 @@
+"""Stage 1 of the from-scratch recipe: the vision tower alone on dense targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("torchvision")
+
+from scoring.records import AppliedItem, BoxedStructure, Record
+from scoring.rubric import default_rubric
+from tests.trainer.test_fit import MICRO_TINY, _log, _micro_config
+from trainer.fit import ConfigError, load_config
+from trainer.vision_stage import dense_targets, layout_for
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    from trainer.tiny import toy_dataset
+
+    return toy_dataset(tmp_path_factory.mktemp("toy"), 8, seed=0)
+
+
+def _record() -> Record:
+    return Record(
+        image="x.png",
+        width=224,
+        height=112,
+        planes=("RKL",),
+        structures=(
+            BoxedStructure("right_lobe", (0, 0, 112, 112)),  # the left half
+            BoxedStructure("right_kidney", (168, 56, 224, 112)),  # bottom right quarter
+        ),
+        deductions=(AppliedItem("ATT.mild"),),
+        score=8.0,
+        grade="Excellent",
+    )
+
+
+def test_targets_mark_the_cells_inside_each_box_and_the_image_labels():
+    layout = layout_for(default_rubric())
+    t = dense_targets([_record()], [(4, 8)], layout)  # 4 rows x 8 columns of merged tokens
+    lobe, kidney = layout.structures.index("right_lobe"), layout.structures.index("right_kidney")
+    inside = t["inside"].reshape(4, 8, -1)
+    assert inside[:, :4, lobe].all() and not inside[:, 4:, lobe].any()
+    assert inside[2:, 6:, kidney].all() and inside[:, :, kidney].sum() == 4
+    assert inside.sum() == 16 + 4  # no other structure anywhere
+    assert t["planes"].shape == (1, len(layout.planes))
+    assert t["planes"][0].nonzero().flatten().tolist() == [layout.planes.index("RKL")]
+    assert t["items"][0].nonzero().flatten().tolist() == [layout.items.index("ATT.mild")]
+    assert t["present"][0].sum() == 2
+    boxes = t["boxes"].reshape(-1, 4)
+    assert boxes[lobe].tolist() == [0.0, 0.0, 0.5, 1.0]
+    assert boxes[kidney].tolist() == [0.75, 0.5, 1.0, 1.0]
+    assert t["mask"][0].sum() == 8  # four coordinates for each shown structure
+
+
+def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_path):
+    import torch
+    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+    from trainer.data import load_records
+    from trainer.tiny import TinySpec, build_tiny
+    from trainer.vision_stage import DenseHead, evaluate_head, pretrain_vision
+
+    torch.manual_seed(0)
+    base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
+    processor = AutoProcessor.from_pretrained(base)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(base)
+    language = {n: p.detach().clone() for n, p in model.model.language_model.named_parameters()}
+    visual = {n: p.detach().clone() for n, p in model.model.visual.named_parameters()}
+    records = load_records(toy / "train.jsonl", default_rubric())
+    head = DenseHead(model, default_rubric())
+    seen: list[dict] = []
+    result = pretrain_vision(
+        head, processor, records, toy, minutes=0, max_steps=40, batch_size=4, seed=0,
+        log=seen.append,
+    )  # fmt: skip
+    assert result.steps == 40 and [e["step"] for e in seen] == list(range(1, 41))
+    first = sum(e["loss"] for e in seen[:5]) / 5
+    last = sum(e["loss"] for e in seen[-5:]) / 5
+    assert last < 0.85 * first
+    for n, p in model.model.language_model.named_parameters():
+        assert torch.equal(p, language[n]), n
+    assert any(not torch.equal(p, visual[n]) for n, p in model.model.visual.named_parameters())
+    scores = evaluate_head(head, processor, records, toy)
+    assert 0.0 <= scores["plane_top1"] <= 1.0 and 0.0 <= scores["box_iou_mean"] <= 1.0
+    head.remove()
+    assert not model.model.visual.merger._forward_hooks
+
+
+def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_path):
+    from trainer.fit import fit
+
+    cfg = _micro_config(
+        tmp_path, toy, out="staged", max_steps=4, save_every=2, vision_stage_steps=6,
+        vision_stage_batch=4,
+    )  # fmt: skip
+    fit(load_config(cfg, ["stop_at=2"]))
+    run = tmp_path / "staged"
+    log = _log(run)
+    assert [e.get("stage") for e in log[:6]] == ["vision"] * 6
+    assert [e["step"] for e in log[6:]] == [1, 2] and "stage" not in log[6]
+    assert json.loads((run / "vision_stage.json").read_text())["steps"] == 6
+    fit(load_config(cfg))
+    log = _log(run)
+    assert sum(e.get("stage") == "vision" for e in log) == 6  # not run again
+    assert [e["step"] for e in log if "stage" not in e] == [1, 2, 3, 4]
+    assert (run / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("vision_stage_min=-1", "vision_stage_min"),
+        ("vision_stage_steps=0", "vision_stage_steps"),
+        ("vision_stage_batch=0", "vision_stage_batch"),
+        ("vision_stage_lr=0", "vision_stage_lr"),
+    ],
+)
+def test_bad_stage_settings_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Path("trainer/configs/demo_tiny.yaml"), [override])
+
+
+def test_stage_one_needs_full_training():
+    with pytest.raises(ConfigError, match="mode must be full"):
+        load_config(Path("trainer/configs/paper_lora_2b.yaml"), ["vision_stage_steps=5"])
