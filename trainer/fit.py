@@ -36,6 +36,7 @@ from trainer.tiny import TinySpec
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' linear layers
 STATE_DIR, FINAL_DIR, LOG_FILE, CONFIG_FILE = "state", "final", "log.jsonl", "config.yaml"
+VISION_HOLDOUT = 300  # records kept out of stage 1 to measure it
 
 
 class ConfigError(ValueError):
@@ -73,9 +74,10 @@ class FitConfig:
     plane_warmup_steps: int = 0
     warmup_lines: int = 2
     vision_lr_mult: float = 1.0
-    # An auxiliary plane classifier on the mean of each image's visual tokens (a linear probe,
-    # trained alongside and discarded): the vision tower learns plane features from step 0.
-    aux_plane_weight: float = 0.0  # the vision tower and merger train at lr * vision_lr_mult
+    # Stage 2 keeps stage 1's dense loss (trainer.vision_stage) on the vision tower, with this
+    # weight, so what it learnt there is kept while the answer's loss reaches it. With no stage 1
+    # the head starts from zero. The head is discarded after training.
+    aux_dense_weight: float = 0.0
     # Stage 1 (trainer.vision_stage): before the answer training, the vision tower and merger
     # train alone for this many minutes (or ``vision_stage_steps`` steps) on dense per-token
     # targets (planes, structure cells and boxes, items) through a discarded linear head.
@@ -119,7 +121,12 @@ class FitConfig:
         need(self.max_steps is None or self.max_steps > 0, "max_steps", "must be > 0")
         need(self.batch_size > 0 and self.grad_accum > 0, "batch_size", "and grad_accum > 0")
         need(self.vision_lr_mult > 0, "vision_lr_mult", "must be > 0")
-        need(self.aux_plane_weight >= 0, "aux_plane_weight", "must be >= 0")
+        need(self.aux_dense_weight >= 0, "aux_dense_weight", "must be >= 0")
+        need(
+            self.aux_dense_weight == 0 or self.vision != "frozen",
+            "aux_dense_weight",
+            "needs a vision tower that trains (vision: full or lora)",
+        )
         need(self.plane_warmup_steps >= 0, "plane_warmup_steps", "must be >= 0")
         need(self.vision_stage_min >= 0, "vision_stage_min", "must be >= 0")
         need(
@@ -347,20 +354,20 @@ def _setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelera
     return base, processor, model
 
 
-def _vision_stage(config: FitConfig, model, processor, records, rubric, accelerator, out: Path):
+def _vision_stage(config: FitConfig, model, processor, records, rubric, accelerator, out, head):
     """Stage 1: the vision tower and merger alone on dense targets (trainer.vision_stage); then,
     for a fresh tiny model, the visual tokens are calibrated again to the text-embedding norm.
-    Every process runs it on the same seeded batches; DDP then starts from rank 0's weights."""
+    The last ``VISION_HOLDOUT`` records (a tenth of a small set) are kept out of it and measure
+    it (plane top-1, box IoU) in ``vision_stage.json``. Every process runs it on the same
+    seeded batches; DDP then starts from rank 0's weights."""
     from trainer.tiny import calibrate_visual_tokens
-    from trainer.vision_stage import DenseHead, pretrain_vision
+    from trainer.vision_stage import evaluate_head, pretrain_vision
 
     model.to(accelerator.device)
     visual = model.model.visual
     frozen = [p for p in visual.parameters() if not p.requires_grad]
     for p in frozen:
         p.requires_grad_(True)
-    head = DenseHead(model, rubric)
-    head.head.to(accelerator.device)
     log_path = out / LOG_FILE
     every = max(1, config.log_every)
 
@@ -374,11 +381,13 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
                     f"({entry['elapsed_s']:.0f} s)"
                 )
 
+    held = min(VISION_HOLDOUT, len(records) // 10)
+    train, heldout = (records[:-held], records[-held:]) if held else (records, [])
     try:
         result = pretrain_vision(
             head,
             processor,
-            records,
+            train,
             Path(config.data),
             minutes=config.vision_stage_min,
             max_steps=config.vision_stage_steps,
@@ -389,9 +398,15 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
             log=log,
         )
     finally:
-        head.remove()
         for p in frozen:
             p.requires_grad_(False)
+    summary: dict[str, Any] = dataclasses.asdict(result)
+    if heldout:
+        visual.eval()
+        summary["heldout"] = {"images": len(heldout)} | evaluate_head(
+            head, processor, heldout, Path(config.data), device=accelerator.device
+        )
+        visual.train()
     if config.model == "tiny" and config.tiny.visual_norm_ratio is not None:
         images = [Path(config.data) / r.image for r in records[:16]]
         from PIL import Image
@@ -400,11 +415,13 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
         for path in images:
             with Image.open(path) as im:
                 pil.append(im.convert("RGB"))
-        calibrate_visual_tokens(model, processor, pil, config.tiny.visual_norm_ratio)
+        last = visual.merger.mlp[-1]
+        old_bias = last.bias.detach().clone()
+        scale = calibrate_visual_tokens(model, processor, pil, config.tiny.visual_norm_ratio)
+        head.follow_calibration(old_bias, last.bias.detach(), scale)
     if accelerator.is_main_process:
-        summary = dataclasses.asdict(result)
         (out / "vision_stage.json").write_text(json.dumps(summary), encoding="utf-8")
-    accelerator.print(f"vision stage: {result.steps} steps in {result.seconds:.0f} s")
+    accelerator.print(f"vision stage: {json.dumps(summary)}")
     return result
 
 
@@ -435,38 +452,6 @@ def _loss_step(model, batch):
     loss = F.cross_entropy(logits[mask], target[mask])
     correct = (logits[mask].argmax(-1) == target[mask]).sum()
     return loss, correct, mask.sum()
-
-
-class PlaneProbe:
-    """A linear plane classifier on the merger's output, mean-pooled per image (multi-label)."""
-
-    def __init__(self, model, rubric: Rubric) -> None:
-        import torch
-
-        inner = getattr(model, "model", model)
-        visual = inner.visual
-        self.codes = list(rubric.planes)
-        hidden = model.config.text_config.hidden_size
-        self.head = torch.nn.Linear(hidden, len(self.codes))
-        self.merge = visual.spatial_merge_size**2
-        self.seen = None
-        visual.merger.register_forward_hook(self._keep)
-
-    def _keep(self, _module, _inputs, output) -> None:
-        self.seen = output
-
-    def loss(self, grid, records):
-        import torch
-        import torch.nn.functional as F
-
-        counts = (grid.prod(-1) // self.merge).tolist()
-        pooled = torch.stack([t.float().mean(0) for t in self.seen.split(counts)])
-        target = torch.zeros(len(records), len(self.codes))
-        for b, record in enumerate(records):
-            for code in record.planes:
-                target[b, self.codes.index(code)] = 1.0
-        self.seen = None
-        return F.binary_cross_entropy_with_logits(self.head(pooled), target.to(pooled.device))
 
 
 def _order(n: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
@@ -504,12 +489,19 @@ def fit(config: FitConfig) -> Path:
     base, processor, model = _setup_model(config, out, rubric, records, accelerator)
     state_dir = out / STATE_DIR
     resuming = (state_dir / "progress.json").is_file()
-    staged = False
+    staged, head = False, None
+    if config.vision_stage or config.aux_dense_weight > 0:
+        from trainer.vision_stage import DenseHead
+
+        head = DenseHead(model, rubric)
+        head.head.to(accelerator.device)
     if config.vision_stage and not resuming:  # a resumed run has stage 1 in its saved weights
-        _vision_stage(config, model, processor, records, rubric, accelerator, out)
+        _vision_stage(config, model, processor, records, rubric, accelerator, out, head)
         staged = True
+    if head is not None and config.aux_dense_weight == 0:
+        head.remove()
+        head = None
     collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
-    probe = PlaneProbe(model, rubric) if config.aux_plane_weight > 0 else None
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     vision = [p for n, p in named if ".visual." in f".{n}"]
@@ -517,14 +509,15 @@ def fit(config: FitConfig) -> Path:
     groups = [{"params": others, "lr_mult": 1.0}]
     if vision:
         groups.append({"params": vision, "lr_mult": config.vision_lr_mult})
-    if probe is not None:
-        probe.head.to(accelerator.device)
-        groups.append({"params": list(probe.head.parameters()), "lr_mult": 1.0})
+    if head is not None:  # the dense head learns at the vision tower's rate
+        groups.append({"params": list(head.head.parameters()), "lr_mult": config.vision_lr_mult})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
     total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
     model, optimizer = accelerator.prepare(model, optimizer)
+    if head is not None:  # saved and restored with the training state
+        accelerator.register_for_checkpointing(head.head)
 
     step, spent = 0, 0.0  # optimizer steps done, training seconds spent in earlier sessions
     if staged:  # stage 1 is not redone by a resumed run
@@ -577,9 +570,9 @@ def fit(config: FitConfig) -> Path:
                 with accelerator.autocast():
                     loss, correct, n = _loss_step(model, batch)
                     total_loss = loss
-                    if probe is not None:
-                        aux = probe.loss(batch["image_grid_thw"], chunk)
-                        total_loss = loss + config.aux_plane_weight * aux
+                    if head is not None:
+                        aux, _parts = head.loss_for(batch["image_grid_thw"].cpu(), chunk)
+                        total_loss = loss + config.aux_dense_weight * aux
                         aux_seen.append(aux.item())
                 accelerator.backward(total_loss / config.grad_accum)
             sums += torch.tensor([loss.item() * n.item(), correct.item(), n.item()])
@@ -599,7 +592,7 @@ def fit(config: FitConfig) -> Path:
             "elapsed_s": round(time.monotonic() - started, 2),
         }
         if aux_seen:
-            entry["aux_plane_loss"] = round(sum(aux_seen) / len(aux_seen), 5)
+            entry["aux_dense_loss"] = round(sum(aux_seen) / len(aux_seen), 5)
         if accelerator.is_main_process:
             if step % config.log_every == 0 or step == total:
                 with log_path.open("a", encoding="utf-8") as fh:

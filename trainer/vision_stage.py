@@ -142,12 +142,37 @@ class DenseHead:
     def remove(self) -> None:
         self._hook.remove()
 
-    def logits(self, pixel_values, grid_thw):
-        """Per-token ``inside`` logits, and per-image logits of the global parts: the head on the
-        mean of each image's tokens (the same as the mean of its per-token outputs)."""
+    def follow_calibration(self, old_bias, new_bias, scale: float) -> None:
+        """Keep the head's predictions when the merger's last layer is recalibrated to
+        ``y' = (y - mu) * scale`` (``new_bias = (old_bias - mu) * scale``)."""
         import torch
 
+        with torch.no_grad():
+            mu = old_bias.float() - new_bias.float() / scale
+            w = self.head.weight
+            self.head.bias.add_(w @ mu.to(w.device))
+            w.div_(scale)
+
+    def loss_for(self, grid_thw, records: Sequence[Record]):
+        """The stage's loss on the merger output of the last forward pass and these records."""
+        out = self.from_seen(grid_thw)
+        target = dense_targets(records, merged_grid(grid_thw), self.layout)
+        target = {k: v.to(out["planes"].device) for k, v in target.items()}
+        return self.loss(out, target)
+
+    def logits(self, pixel_values, grid_thw):
+        """Run the vision tower on a processor batch and return :meth:`from_seen`."""
         self.visual(pixel_values, grid_thw=grid_thw)
+        return self.from_seen(grid_thw)
+
+    def from_seen(self, grid_thw):
+        """Per-token ``inside`` logits, and per-image logits of the global parts (the head on the
+        mean of each image's tokens, the same as the mean of its per-token outputs), from the
+        merger output of the last forward pass (the tower's own, or the whole model's)."""
+        import torch
+
+        if self.seen is None:
+            raise RuntimeError("no merger output captured: run the vision tower first")
         tokens, self.seen = self.seen, None
         per_token = self.layout.split(self.head(tokens.float()))
         counts = [h * w for h, w in merged_grid(grid_thw)]
@@ -252,10 +277,8 @@ def pretrain_vision(
                 order.extend(fresh)
             chunk, order = order[:batch_size], order[batch_size:]
             pixels, grid, recs = data.batch(chunk)
-            out = head.logits(pixels.to(device), grid.to(device))
-            target = dense_targets(recs, merged_grid(grid), head.layout)
-            target = {k: v.to(out["planes"].device) for k, v in target.items()}
-            loss, parts = head.loss(out, target)
+            head.visual(pixels.to(device), grid_thw=grid.to(device))
+            loss, parts = head.loss_for(grid, recs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

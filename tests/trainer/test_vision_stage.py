@@ -40,6 +40,35 @@ def _record() -> Record:
     )
 
 
+def test_the_head_follows_a_recalibrated_merger(toy, tmp_path):
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+    from trainer.tiny import TinySpec, build_tiny, calibrate_visual_tokens
+    from trainer.vision_stage import DenseHead
+
+    torch.manual_seed(0)
+    base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
+    processor = AutoProcessor.from_pretrained(base)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(base)
+    head = DenseHead(model, default_rubric())
+    torch.nn.init.normal_(head.head.weight)
+    images = [Image.open(p).convert("RGB") for p in sorted((toy / "images").glob("*.png"))[:4]]
+    pix = processor.image_processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        before = head.logits(pix["pixel_values"], pix["image_grid_thw"])
+        last = model.model.visual.merger.mlp[-1]
+        old = last.bias.clone()
+        scale = calibrate_visual_tokens(model, processor, images, 0.5)
+        head.follow_calibration(old, last.bias, scale)
+        after = head.logits(pix["pixel_values"], pix["image_grid_thw"])
+    assert scale != pytest.approx(1.0)
+    for name in before:
+        assert torch.allclose(before[name], after[name], atol=1e-3), name
+    head.remove()
+
+
 def test_targets_mark_the_cells_inside_each_box_and_the_image_labels():
     layout = layout_for(default_rubric())
     t = dense_targets([_record()], [(4, 8)], layout)  # 4 rows x 8 columns of merged tokens
@@ -95,10 +124,15 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
 def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_path):
     from trainer.fit import fit
 
-    cfg = _micro_config(
-        tmp_path, toy, out="staged", max_steps=4, save_every=2, vision_stage_steps=6,
-        vision_stage_batch=4,
-    )  # fmt: skip
+    settings = {
+        "max_steps": 4,
+        "save_every": 2,
+        "vision_stage_steps": 6,
+        "vision_stage_batch": 4,
+        "aux_dense_weight": 0.5,
+    }
+    fit(load_config(_micro_config(tmp_path, toy, out="whole", **settings)))
+    cfg = _micro_config(tmp_path, toy, out="staged", **settings)
     fit(load_config(cfg, ["stop_at=2"]))
     run = tmp_path / "staged"
     log = _log(run)
@@ -108,8 +142,29 @@ def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_pa
     fit(load_config(cfg))
     log = _log(run)
     assert sum(e.get("stage") == "vision" for e in log) == 6  # not run again
-    assert [e["step"] for e in log if "stage" not in e] == [1, 2, 3, 4]
+    answer = [e for e in log if "stage" not in e]
+    assert [e["step"] for e in answer] == [1, 2, 3, 4]
+    assert all(e["aux_dense_loss"] > 0 for e in answer)
+    # the dense head is saved with the training state: the resumed run matches an unbroken one
+    whole = [e for e in _log(tmp_path / "whole") if "stage" not in e]
+    for a, b in zip(whole, answer, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+        assert a["aux_dense_loss"] == pytest.approx(b["aux_dense_loss"], abs=1e-4)
     assert (run / "final" / "model.safetensors").is_file()
+
+
+def test_stage_one_is_measured_on_records_it_did_not_train_on(tmp_path):
+    from trainer.fit import VISION_HOLDOUT, fit
+    from trainer.tiny import toy_dataset
+
+    data = toy_dataset(tmp_path / "toy40", 40, seed=1)
+    cfg = _micro_config(
+        tmp_path, data, out="held", max_steps=1, vision_stage_steps=3, vision_stage_batch=4
+    )
+    fit(load_config(cfg))
+    summary = json.loads((tmp_path / "held" / "vision_stage.json").read_text())
+    assert summary["heldout"]["images"] == min(VISION_HOLDOUT, 40 // 10) == 4
+    assert 0 <= summary["heldout"]["plane_top1"] <= 1
 
 
 @pytest.mark.parametrize(
@@ -119,6 +174,8 @@ def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_pa
         ("vision_stage_steps=0", "vision_stage_steps"),
         ("vision_stage_batch=0", "vision_stage_batch"),
         ("vision_stage_lr=0", "vision_stage_lr"),
+        ("aux_dense_weight=-1", "aux_dense_weight"),
+        ("aux_dense_weight=1", "needs a vision tower that trains"),  # the demo's is frozen
     ],
 )
 def test_bad_stage_settings_are_refused(override, message):
