@@ -360,7 +360,7 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
     The last ``VISION_HOLDOUT`` records (a tenth of a small set) are kept out of it and measure
     it (plane top-1, box IoU) in ``vision_stage.json``. Every process runs it on the same
     seeded batches; DDP then starts from rank 0's weights."""
-    from trainer.tiny import calibrate_visual_tokens
+    from trainer.tiny import calibrate_visual_tokens, sample_images
     from trainer.vision_stage import evaluate_head, pretrain_vision
 
     model.to(accelerator.device)
@@ -408,13 +408,7 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
         )
         visual.train()
     if config.model == "tiny" and config.tiny.visual_norm_ratio is not None:
-        images = [Path(config.data) / r.image for r in records[:16]]
-        from PIL import Image
-
-        pil = []
-        for path in images:
-            with Image.open(path) as im:
-                pil.append(im.convert("RGB"))
+        pil = sample_images([Path(config.data) / r.image for r in records[:16]], config.seed)
         last = visual.merger.mlp[-1]
         old_bias = last.bias.detach().clone()
         scale = calibrate_visual_tokens(model, processor, pil, config.tiny.visual_norm_ratio)

@@ -372,7 +372,7 @@ def calibrate_visual_tokens(model, processor, images, ratio: float = 1.0) -> flo
     return scale
 
 
-def _sample_images(images: Sequence[Any], seed: int, n: int = 16, size: int = 224):
+def sample_images(images: Sequence[Any], seed: int, n: int = 16, size: int = 224):
     """PIL images from paths or images; random dark speckle when none are given."""
     import numpy as np
     from PIL import Image
@@ -429,7 +429,7 @@ def build_tiny(
         init_patch_blocks(model)
     if spec.visual_norm_ratio is not None:
         calibrate_visual_tokens(
-            model, processor, _sample_images(images, seed), spec.visual_norm_ratio
+            model, processor, sample_images(images, seed), spec.visual_norm_ratio
         )
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id,

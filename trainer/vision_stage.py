@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scoring.boxes import iou
 from scoring.records import Record
 from scoring.rubric import Rubric
 
@@ -301,14 +302,6 @@ def pretrain_vision(
     return StageResult(step, time.monotonic() - started, loss_value)
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def evaluate_head(head: DenseHead, processor, records: Sequence[Record], root: Path, device=None):
     """Plane top-1 accuracy and box IoU of a head on ``records`` (token logits averaged)."""
     import torch
@@ -333,7 +326,7 @@ def evaluate_head(head: DenseHead, processor, records: Sequence[Record], root: P
                         x2 / record.width,
                         y2 / record.height,
                     )
-                    ious.append(_iou(mean_box[k], truth))
+                    ious.append(iou(mean_box[k], truth))
     return {
         "plane_top1": hits / max(1, len(records)),
         "box_iou_mean": sum(ious) / max(1, len(ious)),
