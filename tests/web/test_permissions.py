@@ -55,9 +55,13 @@ def test_assignments_are_seen_by_their_cohort_only(people, assignment, actor):
     detail = client.get(f"/api/assignments/{assignment.pk}/")
     assert detail.status_code == status_for(actor, SEES_HER_ASSIGNMENT)
     listing = client.get("/api/assignments/")
-    if actor != "anonymous":
-        ids = [a["id"] for a in listing.json()]
-        assert (assignment.pk in ids) == (actor in SEES_HER_ASSIGNMENT)
+    if actor == "anonymous":
+        assert listing.status_code == 401
+        assert set(listing.json()) == {"detail"}  # an error, no assignments
+        return
+    assert listing.status_code == 200
+    ids = [a["id"] for a in listing.json()]
+    assert (assignment.pk in ids) == (actor in SEES_HER_ASSIGNMENT)
 
 
 @pytest.mark.parametrize(
