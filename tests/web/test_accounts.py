@@ -15,7 +15,6 @@ from abvlmq_web.review.models import ReviewPolicy
 from tests.web import images
 from tests.web.conftest import PASSWORD, api, token_for
 
-
 # --------------------------------------------------------------------------- the token
 
 
@@ -54,7 +53,8 @@ def test_a_page_post_without_the_csrf_token_is_refused(program_admin):
     assert not ReviewPolicy.objects.filter(sampling_rate=0.4).exists()
     client.get("/review/")  # the page sets the csrftoken cookie its form uses
     token = client.cookies["csrftoken"].value
-    response = client.post("/review/sampling/", {"sampling_rate": "40", "csrfmiddlewaretoken": token})
+    form = {"sampling_rate": "40", "csrfmiddlewaretoken": token}
+    response = client.post("/review/sampling/", form)
     assert response.status_code == 302
     assert ReviewPolicy.objects.get(pk=1).sampling_rate == pytest.approx(0.4)
 
