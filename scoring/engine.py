@@ -46,7 +46,9 @@ MAX_INPUT_SIDE = 4096  # larger inputs are shrunk with PIL before the processor 
 class ReviewPolicy:
     """When an assessment goes to a human: near a grade boundary, or not confident enough."""
 
-    boundary_margin: float = 0.5  # score within this of an inner grade boundary
+    # score within this of an inner grade boundary, inclusive: with half points a 7.5 is as
+    # much a Good as an Excellent, so a person decides
+    boundary_margin: float = 0.5
     min_confidence: float = 0.5  # any structure/plane/deduction line below this
 
 
@@ -155,7 +157,7 @@ def _review(result: Assessment, policy: ReviewPolicy, rubric: Rubric) -> None:
     near = False
     if result.score is not None:
         bounds = [g.min for g in rubric.grades[1:]]
-        near = any(abs(result.score - b) < policy.boundary_margin for b in bounds)
+        near = any(abs(result.score - b) <= policy.boundary_margin for b in bounds)
     result.needs_review = bool(result.needs_review or result.errors or low or near)
     if not result.complete:
         result.needs_review = True
