@@ -16,7 +16,7 @@ cp -r scoring "$WORK/"
 cp tests/__init__.py "$WORK/tests/"
 cp tests/scoring/__init__.py tests/scoring/strategies.py tests/scoring/test_answer_*.py \
   tests/scoring/test_boxes.py tests/scoring/test_rubric.py tests/scoring/test_score_and_grade.py \
-  tests/scoring/test_prompt.py "$WORK/tests/scoring/"
+  tests/scoring/test_prompt.py tests/scoring/test_scoring_contracts.py "$WORK/tests/scoring/"
 cat >"$WORK/setup.cfg" <<'CFG'
 [mutmut]
 source_paths = scoring
