@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ pytest.importorskip("torchvision")
 
 from trainer.fit import ConfigError, FitConfig, load_config
 
-CONFIGS = sorted((Path(__file__).parents[2] / "trainer" / "configs").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "trainer" / "configs").glob("*.yaml"))
 
 MICRO_TINY = {
     "vocab_size": 512,
@@ -79,7 +81,7 @@ def test_every_shipped_config_loads(path):
 
 
 def test_the_paper_config_is_the_papers_lora():
-    config = load_config(Path("trainer/configs/paper_lora_2b.yaml"))
+    config = load_config(ROOT / "trainer/configs/paper_lora_2b.yaml")
     assert (config.mode, config.lora.rank, config.lora.alpha) == ("lora", 16, 32)
     assert (config.lora.dropout, config.lora.bias, config.dtype) == (0.05, "none", "bf16")
     assert config.lr == 4e-5 and config.vision != "frozen"
@@ -92,7 +94,7 @@ def test_the_paper_config_is_the_papers_lora():
 
 def test_overrides_reach_nested_keys_and_are_typed():
     config = load_config(
-        Path("trainer/configs/paper_lora_2b.yaml"), ["lora.rank=8", "lr=1e-4", "out=/tmp/x"]
+        (ROOT / "trainer/configs/paper_lora_2b.yaml"), ["lora.rank=8", "lr=1e-4", "out=/tmp/x"]
     )
     assert config.lora.rank == 8 and config.lr == 1e-4 and config.out == "/tmp/x"
 
@@ -110,7 +112,7 @@ def test_overrides_reach_nested_keys_and_are_typed():
 )
 def test_a_bad_config_is_refused_with_the_key_named(override, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(Path("trainer/configs/paper_lora_2b.yaml"), [override])
+        load_config(ROOT / "trainer/configs/paper_lora_2b.yaml", [override])
 
 
 # ----------------------------------------------------------------- labels
@@ -144,8 +146,9 @@ def test_a_few_steps_lower_the_loss_with_expected_values(toy, tmp_path):
     final = fit(load_config(_micro_config(tmp_path, toy)))
     log = _log(tmp_path / "run")
     assert [e["step"] for e in log] == list(range(1, 13))
-    # fixed seed: the untrained micro model's first loss is ~ln(vocab); then it learns
-    assert log[0]["loss"] == pytest.approx(6.2638, abs=0.05)
+    # an untrained model guesses near-uniformly over the vocabulary: its first loss is about
+    # ln(vocab) whatever the torch version's random numbers; then it learns
+    assert log[0]["loss"] == pytest.approx(math.log(MICRO_TINY["vocab_size"]), abs=0.15)
     assert log[-1]["loss"] < log[0]["loss"] - 1.0
     assert log[-1]["token_accuracy"] > log[0]["token_accuracy"] + 0.2
     assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
@@ -220,11 +223,19 @@ def test_the_vision_tower_gets_its_own_learning_rate(toy, tmp_path):
     )
     run = fit(config).parent
     log = _log(run)
-    assert len(log) == 2 and all(e["loss"] > 0 for e in log)
+    assert [e["step"] for e in log] == [1, 2]
     import torch
+    from safetensors import safe_open
 
     saved = torch.load(run / "state" / "optimizer.bin", weights_only=False)
-    lrs = sorted(g["lr"] for g in saved["param_groups"])
-    assert lrs[1] == pytest.approx(3.0 * lrs[0])
+    groups = {g["lr_mult"]: g for g in saved["param_groups"]}
+    assert set(groups) == {1.0, 3.0}
+    assert groups[1.0]["lr"] > 0 and groups[3.0]["lr"] == pytest.approx(3.0 * groups[1.0]["lr"])
+    # the faster group is the vision tower, all of it and nothing else
+    with safe_open(run / "final" / "model.safetensors", "pt") as f:
+        names = list(f.keys())
+    visual = [n for n in names if ".visual." in f".{n}"]
+    assert len(groups[3.0]["params"]) == len(visual) > 0
+    assert len(groups[1.0]["params"]) == len(names) - len(visual)
     with pytest.raises(ConfigError, match="vision_lr_mult"):
-        load_config(Path("trainer/configs/demo_tiny.yaml"), ["vision_lr_mult=0"])
+        load_config(ROOT / "trainer/configs/demo_tiny.yaml", ["vision_lr_mult=0"])
