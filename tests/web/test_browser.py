@@ -5,9 +5,9 @@ worker. The screenshot is kept under artifacts/."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -92,9 +92,40 @@ def test_a_resident_logs_in_uploads_a_phantom_and_sees_boxes_and_a_score(
     assert len(items) == analysis.events.filter(type="deduction").count() >= 1
     assert all("Tip:" in item.text for item in items)
 
+    # the first box is drawn on the canvas, in the first colour, where the event put it
+    first = boxes[0].payload["box"]
+    edge = _pixel(browser, canvas, first[0], (first[1] + first[3]) / 2)
+    assert max(abs(c - v) for c, v in zip(edge, (0x00, 0xE5, 0xFF), strict=True)) < 60, edge
+
+    region = (
+        analysis.events.filter(type="deduction").order_by("seq").first().payload.get("box") or first
+    )
+    middle = ((region[0] + region[2]) / 2, (region[1] + region[3]) / 2)
+    before = _pixel(browser, canvas, *middle)
     ActionChains(browser).move_to_element(items[0]).perform()  # its region lights up
     assert "active" in items[0].get_attribute("class")
+    after = _pixel(browser, canvas, *middle)
+    redder = after[0] > before[0] + 20 and after[0] - after[2] > before[0] - before[2]
+    assert redder, (before, after)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "scan_page.png"
-    browser.save_screenshot(str(shot))
-    assert Path(shot).stat().st_size > 10_000
+    browser.save_screenshot(str(shot))  # for people to look at; the checks are above
+    with Image.open(shot) as img:
+        assert img.format == "PNG" and img.size == tuple(
+            browser.execute_script("return [window.innerWidth, window.innerHeight]")
+        )
+
+
+def _pixel(browser, canvas, x: float, y: float) -> tuple[int, int, int]:
+    """The canvas's RGB at a point given on the 0-1000 grid of the image."""
+    return tuple(
+        browser.execute_script(
+            "const [c, x, y] = arguments;"
+            "const d = c.getContext('2d').getImageData("
+            "  Math.round(x * c.width / 1000), Math.round(y * c.height / 1000), 1, 1).data;"
+            "return [d[0], d[1], d[2]];",
+            canvas,
+            x,
+            y,
+        )
+    )
