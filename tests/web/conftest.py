@@ -197,3 +197,28 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(interval)
+
+
+SENTINEL = {"type": "sentinel"}
+
+
+async def assert_nothing_before_a_sentinel(ws, scan_id: int, seq: int, worker=None) -> None:
+    """Prove that nothing more (no late duplicate) comes on ``ws`` from the worker: once the
+    worker's task has returned (its pushes are in the channel layer by then), push a sentinel
+    into the scan's group; the layer keeps order, so the very next message must be it."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from abvlmq_web.scans.events import scan_group
+
+    if worker is not None:
+        for _ in range(600):
+            if " succeeded in " in worker.text() or " raised " in worker.text():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise TimeoutError("the worker's task did not return")
+    message = {"type": "scan.event", "seq": seq, "event": SENTINEL}
+    await get_channel_layer().group_send(scan_group(scan_id), message)
+    assert await ws.receive_json_from(timeout=10) == {**SENTINEL, "seq": seq}

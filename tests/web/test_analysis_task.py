@@ -105,14 +105,6 @@ def test_a_scan_that_keeps_killing_workers_ends_failed_instead_of_looping(reside
     assert analysis.status == "failed" and "tried 3 times" in analysis.failure_reason
 
 
-def test_the_task_is_built_to_survive_a_dying_worker():
-    assert run_analysis.acks_late and run_analysis.reject_on_worker_lost
-    assert run_analysis.soft_time_limit and run_analysis.time_limit > run_analysis.soft_time_limit
-    assert run_analysis.max_retries == django_settings.ABVLMQ_TASK_MAX_ATTEMPTS - 1
-    route = django_settings.CELERY_TASK_ROUTES[run_analysis.name]
-    assert route["queue"] == django_settings.ABVLMQ_INFERENCE_QUEUE
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_queues_its_analysis_only_after_commit(resident, monkeypatch):
     queued = []

@@ -17,7 +17,7 @@ from channels.testing import WebsocketCommunicator
 
 from scoring.engine import model_identity
 from tests.web import images
-from tests.web.conftest import ORIGIN, api, session_cookie
+from tests.web.conftest import ORIGIN, api, assert_nothing_before_a_sentinel, session_cookie
 
 pytestmark = pytest.mark.ml
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
@@ -52,7 +52,7 @@ def test_the_demo_model_streams_a_phantoms_assessment_in_grammar_order(
         received = []
         while not received or received[-1]["type"] != "done":
             received.append(await ws.receive_json_from(timeout=120))
-        assert await ws.receive_nothing(timeout=0.3)
+        await assert_nothing_before_a_sentinel(ws, scan_id, len(received) + 1, worker)
         await ws.disconnect()
         return received
 

@@ -13,7 +13,7 @@ from PIL import Image
 from abvlmq_web.scans.events import scan_group
 from abvlmq_web.scans.models import AnalysisEvent
 from tests.web import images, scripted
-from tests.web.conftest import ORIGIN, session_cookie, upload
+from tests.web.conftest import ORIGIN, assert_nothing_before_a_sentinel, session_cookie, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)  # channels closes the test's connection
 
@@ -51,7 +51,7 @@ def test_a_late_page_gets_the_saved_events_then_only_new_live_ones(resident):
                 scan_group(scan.pk), {"type": "scan.event", "seq": seq, "event": events[seq - 1]}
             )
         seen += [await ws.receive_json_from() for _ in range(3)]
-        assert await ws.receive_nothing(timeout=0.2)
+        await assert_nothing_before_a_sentinel(ws, scan.pk, 7)  # no duplicate of 2-6 after
         await ws.disconnect()
         return seen
 
