@@ -9,7 +9,10 @@ import os
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret")
-os.environ.setdefault("ABVLMQ_VAR_DIR", tempfile.mkdtemp(prefix="abvlmq-test-"))
+if not os.environ.get("ABVLMQ_VAR_DIR"):  # subprocesses of the tests inherit the parent's
+    os.environ["ABVLMQ_VAR_DIR"] = tempfile.mkdtemp(prefix="abvlmq-test-")
+    # this process made it, so this process removes it (tests/conftest.py, at session end)
+    os.environ["ABVLMQ_TEST_OWNS_VAR_DIR"] = f"{os.getpid()}:{os.environ['ABVLMQ_VAR_DIR']}"
 # A queue and channel prefix of this run's own: a `make run` worker or another test run on the
 # same Redis never takes these tests' analyses.
 os.environ.setdefault("ABVLMQ_INFERENCE_QUEUE", f"inference-test-{os.getpid()}")
