@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
-mkdir -p var var/seed var/staticfiles
+VAR="${ABVLMQ_VAR_DIR:-var}"  # the database, media, seed images, logs (settings read it too)
+mkdir -p "$VAR" "$VAR/seed" "$VAR/staticfiles"
 export DJANGO_SETTINGS_MODULE=abvlmq_web.settings
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
-  [ -s var/secret_key ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key
-  DJANGO_SECRET_KEY="$(cat var/secret_key)"
+  [ -s "$VAR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$VAR/secret_key"
+  DJANGO_SECRET_KEY="$(cat "$VAR/secret_key")"
   export DJANGO_SECRET_KEY
 fi
 
@@ -35,16 +36,16 @@ if [ ! -d models/demo ]; then
   echo "warning: models/demo is missing; analyses will fail until a model is there" >&2
   echo "         (or set ABVLMQ_MODEL_DIR to a Qwen2-VL checkpoint folder)" >&2
 fi
-if ! ls var/seed/images/*.png >/dev/null 2>&1; then
-  "$PY" -m trainer phantoms --out var/seed --count 4 --seed 11 >/dev/null \
+if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
+  "$PY" -m trainer phantoms --out "$VAR/seed" --count 4 --seed 11 >/dev/null \
     || echo "warning: could not draw phantoms; seeding without scans" >&2
 fi
-"$PY" manage.py seed_demo --images var/seed/images --count 4 --assess
+"$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
 
 .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
-  --concurrency 1 --loglevel INFO --without-gossip --without-mingle >var/worker.log 2>&1 &
+  --concurrency 1 --loglevel INFO --without-gossip --without-mingle >"$VAR/worker.log" 2>&1 &
 PIDS+=($!)
-.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application >var/web.log 2>&1 &
+.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application >"$VAR/web.log" 2>&1 &
 PIDS+=($!)
 
 for _ in $(seq 100); do
@@ -54,6 +55,6 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: var/web.log, var/worker.log. Ctrl-C stops everything."
+echo "Logs: $VAR/web.log, $VAR/worker.log. Ctrl-C stops everything."
 # Wait for any child to exit (or Ctrl-C); then cleanup stops the rest.
 wait -n "${PIDS[@]}" || true
