@@ -18,9 +18,14 @@ from scoring.engine import Engine, ReviewPolicy, _review, line_confidence
 from scoring.rubric import default_rubric
 
 DEMO = Path(__file__).parents[2] / "models" / "demo"
-needs_demo = pytest.mark.skipif(
+_demo_built = pytest.mark.skipif(
     not (DEMO / "model.safetensors").is_file(), reason="models/demo not built (make demo-model)"
 )
+
+
+def needs_demo(test):
+    """Runs the committed demo model: skipped when it is not built, slow when it is."""
+    return pytest.mark.slow(_demo_built(test))
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +170,7 @@ def test_the_assess_cli_prints_json_with_the_documented_keys(tmp_path, phantoms,
 # ----------------------------------------------------------------- garbage in, events out
 
 
+@pytest.mark.slow
 def test_a_random_model_gives_error_events_and_review(random_engine):
     img = Image.new("RGB", (64, 48), (90, 10, 10))
     stream = random_engine.stream(img)
@@ -174,6 +180,7 @@ def test_a_random_model_gives_error_events_and_review(random_engine):
     assert stream.assessment == random_engine.assess([img])[0]
 
 
+@pytest.mark.slow
 def test_a_generation_failure_is_an_engine_error_event(random_engine, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("CUDA out of memory (simulated)")
@@ -231,6 +238,7 @@ def test_near_a_grade_boundary_or_unsure_goes_to_review(score, confidence, expec
     assert result.needs_review is expected
 
 
+@pytest.mark.slow
 def test_leaving_a_stream_early_stops_generation(random_engine):
     import threading
 
@@ -246,6 +254,7 @@ def test_leaving_a_stream_early_stops_generation(random_engine):
         assert not t.is_alive()
 
 
+@pytest.mark.slow
 def test_the_gpu_bench_smoke_runs_on_cpu():
     from bench.gpu_engine import run
 

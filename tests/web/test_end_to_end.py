@@ -24,6 +24,8 @@ from tests.web.conftest import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow  # real processes (Celery worker, daphne, Chromium)
+
 
 def test_a_phantom_uploaded_through_the_api_streams_its_assessment_live(
     worker_factory, resident, cohort

@@ -14,7 +14,7 @@ from abvlmq_web.scans.models import Analysis
 from tests.web import images
 from tests.web.conftest import upload
 
-pytestmark = pytest.mark.ml
+pytestmark = [pytest.mark.ml, pytest.mark.slow]
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 
