@@ -48,6 +48,7 @@ def _check_outputs(out: Path) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_the_cli_writes_json_markdown_and_pngs(tmp_path, capsys):
     pred = _write(tmp_path / "pred.jsonl", PRED)
     truth = _write(tmp_path / "truth.jsonl", TRUTH)
@@ -61,6 +62,7 @@ def test_the_cli_writes_json_markdown_and_pngs(tmp_path, capsys):
     assert "3 images (1 missing)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_python_dash_m_trainer_evaluate_runs(tmp_path):
     pred = _write(tmp_path / "pred.jsonl", PRED)
     truth = _write(tmp_path / "truth.jsonl", TRUTH)

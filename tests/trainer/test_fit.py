@@ -140,6 +140,7 @@ def test_only_the_answer_and_its_end_token_are_labelled(toy, tmp_path):
 # ----------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss_with_expected_values(toy, tmp_path):
     from trainer.fit import fit
 
@@ -156,6 +157,7 @@ def test_a_few_steps_lower_the_loss_with_expected_values(toy, tmp_path):
     assert resolved["lr"] == 3e-3 and resolved["tiny"]["hidden_size"] == 64
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_where_it_left_off(toy, tmp_path):
     from trainer.fit import fit
 
@@ -171,6 +173,7 @@ def test_a_stopped_run_resumes_where_it_left_off(toy, tmp_path):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_lora_trains_an_adapter_that_the_engine_merges(toy, tmp_path):
     from scoring.engine import Engine
     from trainer.fit import fit
@@ -213,6 +216,7 @@ def test_the_warm_up_labels_only_the_first_answer_lines(toy, tmp_path):
         assert text == "".join(answer.splitlines(keepends=True)[:2])
 
 
+@pytest.mark.slow
 def test_the_vision_tower_gets_its_own_learning_rate(toy, tmp_path):
     from trainer.fit import fit
 

@@ -87,6 +87,7 @@ def test_targets_mark_the_cells_inside_each_box_and_the_image_labels():
     assert t["mask"][0].sum() == 8  # four coordinates for each shown structure
 
 
+@pytest.mark.slow
 def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_path):
     import torch
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
@@ -121,6 +122,7 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
     assert not model.model.visual.merger._forward_hooks
 
 
+@pytest.mark.slow
 def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_path):
     from trainer.fit import fit
 
@@ -153,6 +155,7 @@ def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_pa
     assert (run / "final" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_stage_one_is_measured_on_records_it_did_not_train_on(tmp_path):
     from trainer.fit import VISION_HOLDOUT, fit
     from trainer.tiny import toy_dataset

@@ -72,6 +72,7 @@ def test_a_reconnected_page_replays_everything_once(scan, resident):
     assert [m["seq"] for m in first] == list(range(1, 8))
 
 
+@pytest.mark.slow
 def test_a_page_waiting_longer_than_redis_blocking_pop_still_gets_its_events(redis_layer, resident):
     """channels_redis blocks 5 s per pop; a first event that takes longer (a cold model) must
     still arrive over the real Redis layer."""
