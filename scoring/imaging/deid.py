@@ -58,7 +58,7 @@ def _walk(ds: Dataset) -> None:
             for item in elem.value:
                 _walk(item)
     profile.anonymize_dataset(ds, delete_private_tags=True, base_rules_gen=_actions)
-    for keyword, elem in kept.items():
+    for elem in kept.values():
         ds[elem.tag] = elem
 
 
