@@ -11,4 +11,5 @@ BENCHES: list[str] = [
     "bench.engine",
     "bench.web",
     "bench.abstention",
+    "bench.deid",
 ]
