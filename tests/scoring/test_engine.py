@@ -91,8 +91,11 @@ def test_the_demo_model_assesses_a_phantom_of_every_plane(demo, phantoms):
     assert len(results) == len(phantoms)
     for result in results:
         _check_valid(result)
-    # greedy decoding of fixed phantoms: the committed model finishes every answer
-    assert [r.complete for r in results] == [True] * len(phantoms)
+    # greedy decoding of fixed phantoms: every answer is finished, unless the model declined
+    # the image as unlike its training data (scoring.ood), which makes it incomplete on purpose
+    assert [r.complete or r.abstained for r in results] == [True] * len(phantoms)
+    assert not any(r.complete and r.abstained for r in results)
+    assert sum(r.abstained for r in results) <= 1  # today: its CBD phantom only
     # Accuracy is measured by `make demo-model` (models/demo/eval/report.md), not here.
 
 

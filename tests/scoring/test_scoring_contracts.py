@@ -72,6 +72,8 @@ def test_to_dict_is_what_the_web_stores():
         "complete": True,
         "needs_review": False,
         "errors": [],
+        "ood_score": None,  # this parse had no image to score
+        "abstained": False,
     }
     no_box = Answer(ANSWER.structures, ("GB",), (Deduction("GAIN.high", 1, "Too bright"),))
     assert parse(render(no_box)).to_dict()["deductions"][0]["box"] is None
