@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import clean_run, leftover_redis_keys
 from tests.web.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,14 @@ def test_make_run_starts_serves_seeds_and_stops_on_ctrl_c(tmp_path):
             for pid in left:  # never leave them running, even when the test fails
                 os.kill(pid, signal.SIGKILL)
             out.close()
+            clean_run(
+                env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                env["ABVLMQ_INFERENCE_QUEUE"],
+                env["ABVLMQ_CHANNEL_PREFIX"],
+            )  # its worker's queue bindings and channel keys
     assert left == [], f"still running after Ctrl-C: {left}"
     assert not _listening(port)
     assert "stopping..." in Path(out.name).read_text(errors="replace")
+    redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    queue, prefix = env["ABVLMQ_INFERENCE_QUEUE"], env["ABVLMQ_CHANNEL_PREFIX"]
+    assert leftover_redis_keys(redis_url, queue, prefix) == []
