@@ -34,7 +34,10 @@ def grade_at_least(grade: str | None, minimum: str) -> bool:
 
 
 def assignment_progress(*, assignment: Assignment, resident: User) -> Progress:
-    # Imported here: scans depends on curriculum, not the other way round at import time.
+    """Counted on each scan as reviewed: an instructor's correction in force counts over the
+    AI's grade and plane (review.selectors.effective_results)."""
+    # Imported here: scans and review depend on curriculum, not the other way round.
+    from abvlmq_web.review.selectors import effective_results
     from abvlmq_web.scans.models import Analysis, Scan
 
     scans = Scan.objects.filter(assignment=assignment, owner=resident)
@@ -42,7 +45,7 @@ def assignment_progress(*, assignment: Assignment, resident: User) -> Progress:
     targets = set(assignment.target_planes)
     passed = sum(
         1
-        for planes, grade in done.values_list("planes", "grade")
-        if targets & set(planes or []) and grade_at_least(grade, assignment.min_grade)
+        for e in effective_results(done).values()
+        if targets & set(e.planes) and grade_at_least(e.grade, assignment.min_grade)
     )
     return Progress(submitted=scans.count(), passed=passed, required=assignment.scan_count)
