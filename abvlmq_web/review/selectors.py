@@ -298,6 +298,7 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
         item = rubric.items.get(item_id)
         return item.condition if item else item_id
 
+    ai_reasons = {d.item: d.reason for d in ai.deductions}
     deductions = []
     for n, d in enumerate(c.deductions, start=1):
         item = rubric.items.get(d["item"])
@@ -309,6 +310,10 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
                 "points": item.points if item else 0.0,
                 "condition": item.condition if item else d["item"],
                 "reason": d.get("reason") or "",
+                # whose words the reason is: the model's, kept by the reviewer, or hers
+                "reason_by": "Model"
+                if (d.get("reason") or "") == ai_reasons.get(d["item"])
+                else c.reviewer.display_name,
                 "tip": item.tip if item else "",
                 "structure": item.structure if item else None,
                 "box": d.get("box"),

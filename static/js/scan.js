@@ -90,7 +90,7 @@
       if (ev.reason && ev.condition && ev.reason !== ev.condition) {
         const reason = document.createElement("span");
         reason.className = "reason";
-        reason.textContent = `Model: “${ev.reason}”`;
+        reason.textContent = `${ev.reason_by || "Model"}: “${ev.reason}”`;
         parts.push(reason);
       }
       const tip = document.createElement("span");
@@ -242,5 +242,5 @@
   }
   connect();
   // The teaching panel (static/js/teaching.js) edits boxes through these.
-  window.abvlmqScan = { canvas, state, draw };
+  window.abvlmqScan = { canvas, state, draw, renderLegend };
 })();

@@ -247,6 +247,7 @@
     $("edit-score").textContent = String(score);
     $("edit-grade").textContent = grade;
     S().state.highlight = selected >= 0 && edit.structures[selected] ? edit.structures[selected].box : null;
+    S().renderLegend();
     S().draw();
   }
 
