@@ -68,7 +68,7 @@ def test_the_scan_page_shows_the_panel_each_role_needs(client, world, people):
     assert 'id="review-start"' in page and "why not 10" in page
     client.force_login(people["resident"])
     page = client.get(f"/scans/{a.scan_id}/").content.decode()
-    assert 'id="ai-said"' in page and 'data-review=' in page and 'id="review-start"' not in page
+    assert 'id="ai-said"' in page and "data-review=" in page and 'id="review-start"' not in page
     assert 'href="/remediation/GB.wall_unclear/?scan=' in page
     assert 'id="dispute-open"' in client.get(f"/scans/{b.scan_id}/").content.decode()
 
