@@ -208,6 +208,10 @@ def test_an_admin_activates_a_rubric_and_exports_a_pdf_packet(
     summary = wait.until(lambda d: d.find_element(By.ID, "diff-summary"))
     assert "item ATT.mild: -2 -> -3" in summary.text
     browser.find_element(By.ID, "activate").click()
+    confirm = wait.until(lambda d: d.find_element(By.ID, "confirm"))
+    assert "Change: item ATT.mild: -2 -> -3" in confirm.text
+    assert not RubricVersion.objects.get().is_active  # not before the second step
+    browser.find_element(By.ID, "confirm-yes").click()
     wait.until(lambda d: d.find_elements(By.ID, "is-active"))
     assert RubricVersion.objects.get().is_active
 

@@ -110,6 +110,6 @@ def test_admins_register_and_activate_a_model_through_the_page(client, program_a
         )
     model = ModelVersion.objects.get()
     assert model.evaluation_report == {"plane": {"accuracy": 0.99}}
-    client.post(f"/administration/models/{model.pk}/activate/")
+    client.post(f"/administration/models/{model.pk}/activate/", {"confirm": "yes"})
     page = client.get("/administration/models/").content.decode()
     assert str(tmp_path) in page and "<strong>active</strong>" in page
