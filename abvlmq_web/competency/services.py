@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
@@ -20,6 +21,8 @@ from abvlmq_web.competency.models import (
     SignOff,
     SignOffRequest,
 )
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
 
 TEMPLATES_DIR = Path(__file__).parent / "data"
 
@@ -224,6 +227,10 @@ def signoff_create(
             "counts": attested["counts"],
         },
     )
+    notify(
+        user=resident, kind=Kind.SIGNOFF, url=reverse("competency-resident", args=[resident.pk]),
+        text=f"{user.display_name} signed off {requirement.plane} ({req_set.name}).",
+    )  # fmt: skip
     return signoff
 
 
@@ -248,6 +255,12 @@ def signoff_undo(*, user: User, signoff: SignOff, reason: str) -> None:
             "reason": reason.strip(),
         },
     )
+    notify(
+        user=signoff.resident, kind=Kind.SIGNOFF,
+        url=reverse("competency-resident", args=[signoff.resident_id]),
+        text=f"{user.display_name} took back the sign-off of {signoff.requirement.plane}: "
+        f"{reason.strip()}",
+    )  # fmt: skip
     signoff.delete()
 
 
@@ -282,6 +295,12 @@ def signoff_request(
         subject=resident,
         details={"plane": requirement.plane, "instructor": instructor.display_name},
     )
+    notify(
+        user=instructor, kind=Kind.SIGNOFF_REQUEST,
+        url=reverse("competency-signoff", args=[resident.pk, requirement.pk]),
+        text=f"{resident.display_name} asks you to sign off {requirement.plane} "
+        f"({requirement.requirement_set.name}).",
+    )  # fmt: skip
     return row
 
 

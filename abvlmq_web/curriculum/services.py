@@ -10,6 +10,8 @@ from django.db import transaction
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.curriculum.models import Assignment
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
 from scoring.rubric import default_rubric
 
 
@@ -64,7 +66,7 @@ def assignment_create(
         user=created_by, cohort=cohort, resident=resident, title=title,
         target_planes=target_planes, scan_count=scan_count, min_grade=min_grade,
     )  # fmt: skip
-    return Assignment.objects.create(
+    assignment = Assignment.objects.create(
         cohort=cohort,
         resident=resident,
         title=title.strip(),
@@ -75,6 +77,14 @@ def assignment_create(
         due_date=due_date,
         created_by=created_by,
     )
+    due = f", due {due_date:%Y-%m-%d}" if due_date else ""
+    for r in [resident] if resident is not None else cohort.residents.all():
+        notify(
+            user=r, kind=Kind.ASSIGNMENT, url="/",
+            text=f"New assignment “{assignment.title}”: {scan_count} × "
+            f"{', '.join(target_planes)} at {min_grade} or better{due}.",
+        )  # fmt: skip
+    return assignment
 
 
 @transaction.atomic

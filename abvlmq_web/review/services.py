@@ -7,11 +7,14 @@ import json
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.administration.selectors import rubric_for_version
 from abvlmq_web.competency.services import audit_record
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
 from abvlmq_web.review.assessments import (
     ai_assessment,
     as_record,
@@ -114,9 +117,18 @@ def correction_create(
         confirmed=cmp.confirmed,
         note=note.strip(),
     )
-    Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
+    answered = Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
         status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
     )
+    verb = "confirmed" if correction.confirmed else "corrected"
+    result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
+    notify(
+        user=scan.owner,
+        kind=Kind.DISPUTE_ANSWERED if answered else Kind.REVIEWED,
+        text=(f"{reviewer.display_name} answered your dispute of scan #{scan.pk}: {verb}, {result}."
+              if answered else f"{reviewer.display_name} {verb} scan #{scan.pk}: {result}."),
+        url=reverse("scan", args=[scan.pk]),
+    )  # fmt: skip
     return correction
 
 
