@@ -20,6 +20,7 @@ from abvlmq_web.review.models import Correction
 from abvlmq_web.scans.models import Scan
 from tests.teaching.test_browser_flows import log_in
 from tests.web import images
+from tests.web.a11y import horizontal_overflow
 from tests.web.live import ROOT, free_port, start_server
 
 DOCS = ROOT / "docs" / "screenshots"
@@ -33,9 +34,7 @@ def shot(browser, name: str) -> None:
 
 
 def no_horizontal_scroll(browser) -> bool:
-    return browser.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth"
-    )
+    return horizontal_overflow(browser) == ""
 
 
 @pytest.fixture
