@@ -151,7 +151,11 @@
   const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error"]);
   function handle(ev) {
     if (review && AI_TYPES.has(ev.type)) {
-      if (ev.type === "structure") state.aiStructures.push(ev);
+      if (ev.type === "structure") {
+        state.aiStructures.push(ev);
+        const toggle = el("toggle-ai-boxes");
+        if (toggle) toggle.dataset.aiBoxes = String(state.aiStructures.length);
+      }
       return;
     }
     (handlers[ev.type] || (() => {}))(ev);

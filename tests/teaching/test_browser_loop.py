@@ -4,7 +4,8 @@ events go through the real parser, task, channel layer and websocket):
 
 upload -> live result (the panel appears without a reload) -> the instructor corrects it with
 the keyboard beside the image (a plane change takes out what no longer applies) -> the resident
-sees the reviewed answer as the headline, at 1280 px and at 390 px.
+sees the reviewed answer as the headline, at 1280 px and at 390 px -> she is notified -> she
+asks her instructor for a sign-off -> he is notified and attests after a confirmation.
 
 Screenshots of each step are written to docs/screenshots/loop_*.png.
 """
@@ -16,6 +17,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from abvlmq_web.competency.models import SignOff
+from abvlmq_web.competency.services import requirement_set_save
 from abvlmq_web.review.models import Correction
 from abvlmq_web.scans.models import Scan
 from tests.teaching.test_browser_flows import log_in
@@ -48,8 +51,10 @@ def live(settings, worker_factory, log_dir):
 
 
 def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
-    live, browser, resident, instructor, cohort, assignment, tmp_path
+    live, browser, resident, instructor, program_admin, cohort, assignment, tmp_path
 ):
+    rule = {"plane": "LPV", "min_count": 1, "min_grade": "Good", "verified_count": 1}
+    requirement_set_save(user=program_admin, name="Core", cohorts=[cohort], requirements=[rule])
     wait = WebDriverWait(browser, 60)
     phantom = tmp_path / "phantom.png"
     phantom.write_bytes(images.phantom())
@@ -118,7 +123,9 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "1"
         ai_said = browser.find_element(By.ID, "ai-said").text
         assert "Plane: GB → LPV" in ai_said and "Score: 6 Good → 8 Excellent" in ai_said
-        browser.find_element(By.ID, "toggle-ai-boxes").click()  # the AI's boxes, on demand
+        toggle = browser.find_element(By.ID, "toggle-ai-boxes")
+        wait.until(lambda d: toggle.get_attribute("data-ai-boxes") == "2")  # replayed
+        toggle.click()  # the AI's boxes, on demand
         assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "2"
         browser.find_element(By.ID, "toggle-ai-boxes").click()
         shot(browser, f"3_resident_reviewed_{width}px")
@@ -128,3 +135,40 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         assert "LPV" in row.text and "8 · Excellent" in row.text
         assert no_horizontal_scroll(browser), f"horizontal scroll on My work at {width} px"
     browser.set_window_size(1280, 860)
+
+    # 4. The notification: in the nav, then on its page, linking to the scan.
+    browser.get(f"{live}/")
+    assert browser.find_element(By.ID, "unread-count").text == "2"  # the assignment, the review
+    browser.find_element(By.ID, "nav-notifications").click()
+    note = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#notifications li"))
+    assert f"Ian corrected scan #{scan.pk}: LPV, 8 Excellent." in note.text
+    shot(browser, "4_resident_notification")
+
+    # 5. Attestation: Rita asks Ian by name; Ian is told, attests after a confirmation.
+    browser.get(f"{live}/competency/residents/{resident.pk}/")
+    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]'))
+    assert "met" in row.text
+    Select(row.find_element(By.TAG_NAME, "select")).select_by_visible_text("Ian")
+    row.find_element(By.CSS_SELECTOR, "button.request-signoff").click()
+    wait.until(
+        lambda d: "asked Ian" in d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]').text
+    )
+    shot(browser, "5_resident_requests_signoff")
+    log_in(browser, live, "ian")
+    browser.find_element(By.ID, "nav-notifications").click()
+    wait.until(lambda d: "Rita asks you to sign off LPV (Core)" in d.page_source)
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Rita asks you").click()
+    attest = wait.until(lambda d: d.find_element(By.ID, "attest"))
+    assert "Core" in attest.text and f"#{scan.pk}" in attest.text
+    shot(browser, "6_instructor_attests")
+    assert not SignOff.objects.exists()
+    browser.find_element(By.ID, "confirm-yes").click()
+    wait.until(
+        lambda d: "signed off" in d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]').text
+    )
+    assert SignOff.objects.get().attested["requirement_set"]["name"] == "Core"
+    log_in(browser, live, "rita")
+    browser.get(f"{live}/competency/residents/{resident.pk}/")
+    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]'))
+    assert "signed off" in row.text and "Ian" in row.text
+    shot(browser, "7_resident_signed_off")
