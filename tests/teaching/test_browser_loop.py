@@ -123,9 +123,10 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "1"
         ai_said = browser.find_element(By.ID, "ai-said").text
         assert "Plane: GB → LPV" in ai_said and "Score: 6 Good → 8 Excellent" in ai_said
-        toggle = browser.find_element(By.ID, "toggle-ai-boxes")
-        wait.until(lambda d: toggle.get_attribute("data-ai-boxes") == "2")  # replayed
-        toggle.click()  # the AI's boxes, on demand
+        wait.until(  # the AI's events replayed
+            lambda d: d.find_element(By.ID, "toggle-ai-boxes").get_attribute("data-ai-boxes") == "2"
+        )
+        browser.find_element(By.ID, "toggle-ai-boxes").click()  # the AI's boxes, on demand
         assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "2"
         browser.find_element(By.ID, "toggle-ai-boxes").click()
         shot(browser, f"3_resident_reviewed_{width}px")

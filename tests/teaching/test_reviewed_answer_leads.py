@@ -156,3 +156,11 @@ def test_the_panel_fragment_is_the_panel_a_reload_shows(client, analysis, reside
     assert 'id="dispute-form"' in fragment
     client.force_login(other_resident)
     assert client.get(f"/scans/{analysis.scan_id}/panel/").status_code == 404
+
+
+def test_an_outsider_gets_the_styled_not_found_page(client, analysis, other_resident):
+    client.force_login(other_resident)
+    response = client.get(f"/scans/{analysis.scan_id}/")
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert 'id="not-found"' in page and 'href="/static/css/app.css"' in page
