@@ -151,9 +151,9 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     assert "met" in row.text
     Select(row.find_element(By.TAG_NAME, "select")).select_by_visible_text("Ian")
     row.find_element(By.CSS_SELECTOR, "button.request-signoff").click()
-    wait.until(
-        lambda d: "asked Ian" in d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]').text
-    )
+    # page_source, not an element: the page is being replaced (POST, then redirect)
+    wait.until(lambda d: "Asked Ian to sign off LPV." in d.page_source)
+    assert "asked Ian" in browser.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]').text
     shot(browser, "5_resident_requests_signoff")
     log_in(browser, live, "ian")
     browser.find_element(By.ID, "nav-notifications").click()
@@ -164,9 +164,7 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     shot(browser, "6_instructor_attests")
     assert not SignOff.objects.exists()
     browser.find_element(By.ID, "confirm-yes").click()
-    wait.until(
-        lambda d: "signed off" in d.find_element(By.CSS_SELECTOR, 'tr[data-plane="LPV"]').text
-    )
+    wait.until(lambda d: "LPV signed off." in d.page_source)  # the redirect's message
     assert SignOff.objects.get().attested["requirement_set"]["name"] == "Core"
     log_in(browser, live, "rita")
     browser.get(f"{live}/competency/residents/{resident.pk}/")
