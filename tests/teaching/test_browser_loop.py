@@ -13,6 +13,7 @@ Screenshots of each step are written to docs/screenshots/loop_*.png.
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -55,7 +56,9 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
 ):
     rule = {"plane": "LPV", "min_count": 1, "min_grade": "Good", "verified_count": 1}
     requirement_set_save(user=program_admin, name="Core", cohorts=[cohort], requirements=[rule])
-    wait = WebDriverWait(browser, 60)
+    # a lookup that races a navigation can fail with a WebDriverException ("node does not
+    # belong to the document"): the wait retries it like a stale element, until its timeout
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,))
     phantom = tmp_path / "phantom.png"
     phantom.write_bytes(images.phantom())
 
