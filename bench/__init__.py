@@ -10,4 +10,6 @@ from __future__ import annotations
 BENCHES: list[str] = [
     "bench.engine",
     "bench.web",
+    "bench.abstention",
+    "bench.deid",
 ]

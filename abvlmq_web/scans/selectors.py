@@ -49,6 +49,8 @@ def status_text(analysis: Analysis, reviewed: dict | None = None) -> str:
     if reviewed is not None:
         verb = "confirmed" if reviewed["confirmed"] else "corrected"
         return f"{verb} by {reviewed['reviewer']}"
+    if analysis.status == Analysis.Status.DONE and getattr(analysis, "abstained", False):
+        return "not assessed · sent to an instructor"
     if analysis.status == Analysis.Status.DONE and analysis.needs_review:
         return "done · needs instructor review"
     return analysis.status

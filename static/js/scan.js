@@ -126,6 +126,17 @@
       el("rubric-version").textContent = ev.rubric_version;
       if (!el("deductions").children.length) el("no-deductions").hidden = false;
     },
+    abstain(ev) {
+      // The model declined: no grade, no findings; say why, plainly, where the grade would be.
+      state.abstained = true;
+      el("plane").textContent = "not assessed";
+      const badge = el("score-badge");
+      badge.className = "badge abstained";
+      badge.textContent = "—";
+      const note = el("abstain-reason");
+      note.textContent = ev.reason;
+      note.hidden = false;
+    },
     error(ev) {
       const li = document.createElement("li");
       li.textContent = ev.message;
@@ -137,7 +148,9 @@
       hideQueue();
       if (review) return;  // the pill already says who reviewed it
       const status = el("status");
-      status.textContent = ev.status === "failed" ? "failed" : (ev.needs_review ? "done · needs instructor review" : "done");
+      status.textContent = ev.status === "failed" ? "failed"
+        : state.abstained ? "not assessed · sent to an instructor"
+        : (ev.needs_review ? "done · needs instructor review" : "done");
       status.className = "status status-" + ev.status;
       if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
       fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" } })
@@ -148,7 +161,7 @@
   };
 
   // The AI's events: drawn as the headline, unless a person's answer leads.
-  const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error"]);
+  const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error", "abstain"]);
   function handle(ev) {
     if (review && AI_TYPES.has(ev.type)) {
       if (ev.type === "structure") {
