@@ -29,7 +29,7 @@ from tests.web.live import ROOT, free_port, start_server
 
 DOCS = ROOT / "docs" / "screenshots"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # Chromium
 
 
 def shot(browser, name: str) -> None:

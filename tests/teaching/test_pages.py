@@ -54,7 +54,7 @@ SHOWS = {
     "/review/": "#{scan_b} Rita",  # the disputed scan waits in the queue
     "/review/agreement/": "All 1 0% 100% 100% 1.00",  # one correction, items changed
     "/progress/cohorts/": "Cohort A",
-    "/progress/cohorts/{cohort}/": "Rhys 4.0 Rita 8.0",
+    "/progress/cohorts/{cohort}/": "no scans 4.0 no scans Rita",  # Rhys's SPL, then Rita
     "/progress/residents/{rita}/": "GB Gallbladder longitudinal 2 9 8 Excellent 8.0",
     "/progress/": "GB Gallbladder longitudinal 2 9 8 Excellent 8.0",
     "/competency/": "Cohort A",
@@ -64,12 +64,12 @@ SHOWS = {
     "/competency/requirements/new/": "Cohorts: Cohort A",
     "/competency/audit/": "Audit log",
     "/administration/rubrics/": "Active: r-",
-    "/administration/models/": "None registered.",
+    "/administration/models/": "None registered:",
     "/remediation/ATT.mild/?scan={scan_a}": "ATT.mild · −2 points · GB",
     "/remediation/ATT.mild/?scan={scan_b}": "back to scan #{scan_b}",
     "/remediation/GB.wall_unclear/?scan={scan_a}": "back to scan #{scan_a}",
     "/remediation/GB.right_lobe.missing/": "GB.right_lobe.missing · −3 points",
-    "/scans/{scan_a}/": "Instructor correction Ian",
+    "/scans/{scan_a}/": "Score: 6 Good → 7 Good",  # Ian's correction of it
     "/scans/{scan_b}/": "Scan #{scan_b} Rita",
 }
 
