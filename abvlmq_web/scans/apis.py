@@ -18,8 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.curriculum.selectors import assignments_for
+from abvlmq_web.progress.selectors import score_concealed
 from abvlmq_web.scans.selectors import scans_for
-from abvlmq_web.scans.services import scan_upload
+from abvlmq_web.scans.services import UploadQuotaExceeded, scan_upload
+from abvlmq_web.throttling import AnonThrottle, UploadThrottle, UserThrottle
 from scoring.imaging import IntakeError
 
 
@@ -75,12 +77,28 @@ class ScanDetailSerializer(ScanSerializer):
     analysis = AnalysisWithEvents()
 
 
-def _detail(scan) -> dict:
-    return ScanDetailSerializer(scan).data
+def _detail(scan, user) -> dict:
+    data = ScanDetailSerializer(scan).data
+    if score_concealed(user=user, analysis=scan.analysis):
+        # "self-assess first": the API keeps the answer back as the page does
+        data["analysis"].update(score=None, grade=None, planes=[], needs_review=False, events=[])
+        data["analysis"]["concealed"] = True
+    return data
+
+
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: ["A whole number is required."]}) from None
 
 
 class ScanListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [AnonThrottle, UserThrottle, UploadThrottle]
 
     class ScanUploadSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM", allow_empty_file=True)
@@ -96,14 +114,12 @@ class ScanListApi(APIView):
     )
     def get(self, request):
         scans = scans_for(user=request.user)
-        for name, lookup in (
-            ("owner", "owner_id"),
-            ("assignment", "assignment_id"),
-            ("status", "analysis__status"),
-        ):
-            value = request.query_params.get(name)
-            if value:
+        for name, lookup in (("owner", "owner_id"), ("assignment", "assignment_id")):
+            value = _int_param(request, name)
+            if value is not None:
                 scans = scans.filter(**{lookup: value})
+        if request.query_params.get("status"):
+            scans = scans.filter(analysis__status=request.query_params["status"])
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
@@ -114,6 +130,10 @@ class ScanListApi(APIView):
             201: ScanDetailSerializer,
             400: inline_serializer(
                 "IntakeRefusal",
+                {"code": serializers.CharField(), "detail": serializers.CharField()},
+            ),
+            429: inline_serializer(
+                "UploadRefusal",
                 {"code": serializers.CharField(), "detail": serializers.CharField()},
             ),
         },
@@ -140,14 +160,20 @@ class ScanListApi(APIView):
             return Response(
                 {"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST
             )
-        return Response(_detail(scans_for(user=request.user).get(pk=scan.pk)), status=201)
+        except UploadQuotaExceeded as exc:
+            return Response(
+                {"code": exc.code, "detail": exc.message},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        scan = scans_for(user=request.user).get(pk=scan.pk)
+        return Response(_detail(scan, request.user), status=201)
 
 
 class ScanDetailApi(APIView):
     @extend_schema(responses=ScanDetailSerializer)
     def get(self, request, scan_id: int):
         scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
-        return Response(_detail(scan))
+        return Response(_detail(scan, request.user))
 
 
 class ScanImageApi(APIView):

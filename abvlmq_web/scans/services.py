@@ -1,9 +1,11 @@
 """Writes on scans: the upload, and each step of an analysis' life.
 
 Upload: intake (scoring.imaging) validates and de-identifies; only the de-identified image is
-stored; the analysis is queued once the transaction commits. Analysis: start -> record each
-event -> finish or fail. Every step is idempotent so that a retried or redelivered task neither
-duplicates events nor undoes a finished analysis.
+stored; the analysis is queued in the database and handed to the broker once the transaction
+commits (scans/queueing.py: a broker that is down then leaves it for the sweeper; the upload is
+accepted all the same). A user may have ``ABVLMQ_MAX_PENDING_PER_USER`` unfinished analyses.
+Analysis: start -> record each event -> finish or fail. Every step is idempotent so that a
+retried or redelivered task neither duplicates events nor undoes a finished analysis.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.scans.deid import strip_dicom_identifiers
 from abvlmq_web.scans.events import push_event
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
+from abvlmq_web.scans.queueing import analyses_dispatch, pending
 from scoring.answer import Assessment
 from scoring.events import DoneEvent, Event, PlaneEvent, error_event
 from scoring.imaging import IntakeError, IntakeLimits, load_scan
@@ -36,6 +39,19 @@ def intake_limits() -> IntakeLimits:
         max_pixels=settings.ABVLMQ_MAX_PIXELS,
         max_frames=settings.ABVLMQ_MAX_FRAMES,
     )
+
+
+class UploadQuotaExceeded(Exception):
+    """The user has as many unfinished analyses as one may have; the upload is refused."""
+
+    code = "quota"
+
+    def __init__(self, limit: int) -> None:
+        self.message = (
+            f"You have {limit} scans waiting for their assessment, the most one may have. "
+            "Upload more once some of them are scored."
+        )
+        super().__init__(self.message)
 
 
 def _read_upload(file: IO[bytes], limits: IntakeLimits) -> bytes:
@@ -65,6 +81,9 @@ def scan_upload(
     A readable image that is clearly not ultrasound is stored and answered at once as
     non-standard, with intake's message, and never reaches the model.
     """
+    limit = settings.ABVLMQ_MAX_PENDING_PER_USER
+    if limit and pending(owner_id=user.pk) >= limit:
+        raise UploadQuotaExceeded(limit)
     limits = intake_limits()
     data = _read_upload(file, limits)
     result = load_scan(data, limits=limits)  # raises IntakeError
@@ -87,9 +106,8 @@ def scan_upload(
     rubric = default_rubric()
     analysis = Analysis.objects.create(scan=scan, rubric_version=rubric.version)
     if result.is_ultrasound and queue:
-        from abvlmq_web.scans.tasks import run_analysis  # tasks import services
-
-        transaction.on_commit(lambda: run_analysis.delay(analysis.pk))
+        # robust: a broker that is down must not turn the committed upload into an error
+        transaction.on_commit(lambda: analyses_dispatch(owner_id=user.pk), robust=True)
     elif not result.is_ultrasound:
         _answer_not_ultrasound(analysis)
     return scan
@@ -139,7 +157,10 @@ def analysis_start(
             analysis.model_id = model_id
             analysis.rubric_version = rubric_version
             analysis.started_at = analysis.started_at or timezone.now()
-            analysis.save(update_fields=["status", "model_id", "rubric_version", "started_at"])
+            analysis.heartbeat_at = timezone.now()
+            analysis.save(
+                update_fields=["status", "model_id", "rubric_version", "started_at", "heartbeat_at"]
+            )
     if exhausted:
         analysis_fail(
             analysis_id=analysis_id,
@@ -185,8 +206,16 @@ def analysis_finish(*, analysis: Analysis, assessment: Assessment, next_seq: int
         AnalysisEvent.objects.get_or_create(
             analysis=analysis, seq=next_seq, defaults={"type": "done", "payload": done}
         )
+        _dispatch_next_of(analysis)
     push_event(scan_id=analysis.scan_id, seq=next_seq, event=done)
     return analysis
+
+
+def _dispatch_next_of(analysis: Analysis) -> None:
+    """The owner's share has room again: send her next waiting analysis once this commits."""
+    owner_id = Scan.objects.filter(pk=analysis.scan_id).values_list("owner_id", flat=True).first()
+    if owner_id is not None:
+        transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
 
 
 def analysis_fail(*, analysis_id: int, reason: str) -> Analysis | None:
@@ -204,6 +233,7 @@ def analysis_fail(*, analysis_id: int, reason: str) -> Analysis | None:
         done: DoneEvent = {"type": "done", "status": "failed", "needs_review": True}
         AnalysisEvent.objects.create(analysis=analysis, seq=last + 1, type="error", payload=error)
         AnalysisEvent.objects.create(analysis=analysis, seq=last + 2, type="done", payload=done)
+        _dispatch_next_of(analysis)
     push_event(scan_id=analysis.scan_id, seq=last + 1, event=error)
     push_event(scan_id=analysis.scan_id, seq=last + 2, event=done)
     return analysis
