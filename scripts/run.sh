@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # `make run`: the whole application on its embedded default, on one machine.
-# SQLite under var/, a Redis server (started here when none answers on REDIS_URL), one Celery
-# worker on the inference queue, the ASGI server (daphne) on $PORT (default 8000), the demo
-# model from models/demo. Seeds a demo cohort on first run. Ctrl-C stops all it started.
+# SQLite under var/ ($ABVLMQ_VAR_DIR), a Redis server with AOF persistence (started here when
+# none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference and
+# maintenance queues, Celery beat (the sweeper that re-queues stuck analyses), the ASGI server
+# (daphne) on $PORT (default 8000), the demo model from models/demo. Seeds a demo cohort on
+# first run. Every process is supervised: one that dies is started again (pids in var/run/).
+# Ctrl-C stops all it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
-mkdir -p var var/seed var/staticfiles
+VAR="${ABVLMQ_VAR_DIR:-var}"
+export ABVLMQ_VAR_DIR="$VAR"
+export SUPERVISE_DIR="$VAR/run"
+WORKERS="${ABVLMQ_WORKERS:-1}"
+mkdir -p "$VAR" "$VAR/seed" "$VAR/staticfiles" "$VAR/run"
 export DJANGO_SETTINGS_MODULE=abvlmq_web.settings
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
-  [ -s var/secret_key ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key
-  DJANGO_SECRET_KEY="$(cat var/secret_key)"
+  # manage.py reads the same file (settings.py), so it works beside `make run` as it is
+  [ -s "$VAR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$VAR/secret_key"
+  DJANGO_SECRET_KEY="$(cat "$VAR/secret_key")"
   export DJANGO_SECRET_KEY
 fi
 
@@ -26,6 +34,11 @@ trap cleanup INT TERM EXIT
 
 # shellcheck source=scripts/redis.sh
 source scripts/redis.sh
+# shellcheck source=scripts/supervise.sh
+source scripts/supervise.sh
+REDIS_DIR="${REDIS_DIR:-$VAR/redis}"
+mkdir -p "$REDIS_DIR"
+export REDIS_DIR
 ensure_redis
 [ -n "$REDIS_STARTED_PID" ] && PIDS+=("$REDIS_STARTED_PID")
 
@@ -35,17 +48,26 @@ if [ ! -d models/demo ]; then
   echo "warning: models/demo is missing; analyses will fail until a model is there" >&2
   echo "         (or set ABVLMQ_MODEL_DIR to a Qwen2-VL checkpoint folder)" >&2
 fi
-if ! ls var/seed/images/*.png >/dev/null 2>&1; then
-  "$PY" -m trainer phantoms --out var/seed --count 4 --seed 11 >/dev/null \
+if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
+  "$PY" -m trainer phantoms --out "$VAR/seed" --count 4 --seed 11 >/dev/null \
     || echo "warning: could not draw phantoms; seeding without scans" >&2
 fi
-"$PY" manage.py seed_demo --images var/seed/images --count 4 --assess
+"$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
 
-.venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
-  --concurrency 1 --loglevel INFO --without-gossip --without-mingle >var/worker.log 2>&1 &
-PIDS+=($!)
-.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application >var/web.log 2>&1 &
-PIDS+=($!)
+QUEUES="${ABVLMQ_INFERENCE_QUEUE:-inference},${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}"
+for i in $(seq "$WORKERS"); do
+  log="$VAR/worker.log"
+  [ "$i" = 1 ] || log="$VAR/worker-$i.log"
+  supervise "worker-$i" "$log" .venv/bin/celery -A abvlmq_web worker -Q "$QUEUES" \
+    -n "worker$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
+  PIDS+=("$SUPERVISOR_PID")
+done
+supervise beat "$VAR/beat.log" .venv/bin/celery -A abvlmq_web beat --loglevel INFO \
+  --schedule "$VAR/celerybeat-schedule"
+PIDS+=("$SUPERVISOR_PID")
+supervise web "$VAR/web.log" \
+  .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
+PIDS+=("$SUPERVISOR_PID")
 
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
@@ -54,6 +76,10 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: var/web.log, var/worker.log. Ctrl-C stops everything."
-# Wait for any child to exit (or Ctrl-C); then cleanup stops the rest.
-wait -n "${PIDS[@]}" || true
+echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/beat.log. Ctrl-C stops everything."
+echo "manage.py works beside it as it is (same key), e.g. .venv/bin/python manage.py createsuperuser"
+# The supervisors keep the site and the workers up; this waits until Ctrl-C (or TERM).
+while true; do
+  sleep 5 &
+  wait $! || true
+done
