@@ -77,13 +77,18 @@ class ScanDetailSerializer(ScanSerializer):
     analysis = AnalysisWithEvents()
 
 
-def _detail(scan, user) -> dict:
-    data = ScanDetailSerializer(scan).data
+def _conceal(data: dict, scan, user) -> dict:
+    """ "Self-assess first": until she has, the API keeps the answer back as the page does."""
     if score_concealed(user=user, analysis=scan.analysis):
-        # "self-assess first": the API keeps the answer back as the page does
-        data["analysis"].update(score=None, grade=None, planes=[], needs_review=False, events=[])
+        data["analysis"].update(score=None, grade=None, planes=[], needs_review=False)
+        if "events" in data["analysis"]:
+            data["analysis"]["events"] = []
         data["analysis"]["concealed"] = True
     return data
+
+
+def _detail(scan, user) -> dict:
+    return _conceal(ScanDetailSerializer(scan).data, scan, user)
 
 
 def _int_param(request, name: str) -> int | None:
@@ -122,7 +127,8 @@ class ScanListApi(APIView):
             scans = scans.filter(analysis__status=request.query_params["status"])
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(scans, request, view=self)
-        return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
+        rows = [_conceal(ScanSerializer(s).data, s, request.user) for s in page]
+        return paginator.get_paginated_response(rows)
 
     @extend_schema(
         request=ScanUploadSerializer,
