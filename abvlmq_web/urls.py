@@ -1,3 +1,5 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -20,8 +22,15 @@ api = [
     path("", include("abvlmq_web.competency.api_urls")),
     path("", include("abvlmq_web.administration.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # the split view serves its script as a file: the page keeps to the CSP
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its script as a file; Swagger UI still writes <style> elements,
+    # so this page alone allows inline styles (never inline scripts).
+    path(
+        "docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
 ]
 
 urlpatterns = [

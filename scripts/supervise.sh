@@ -11,6 +11,7 @@ supervise() {
   shift 2
   mkdir -p "$SUPERVISE_DIR"
   (
+    set +e  # a child's non-zero exit is what we are here for, not a reason to stop
     child=""
     stopping=""
     stop() {
