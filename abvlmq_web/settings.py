@@ -100,14 +100,24 @@ ASGI_APPLICATION = "abvlmq_web.asgi.application"
 
 
 # --------------------------------------------------------------------------- database
+_SQLITE_OPTIONS = {
+    # WAL lets the web process read while a worker writes an analysis' events.
+    "init_command": "PRAGMA journal_mode=WAL;",
+    "timeout": 20,
+    # A transaction that reads and then writes (the upload's quota check, a worker's start)
+    # takes the write lock up front: upgrading a read lock later fails at once ("database is
+    # locked") when another process wrote meanwhile, where a waiting writer just waits.
+    "transaction_mode": "IMMEDIATE",
+}
+
+
 def _database(url: str) -> dict:
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # WAL lets the web process read while a worker writes an analysis' events.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+            "OPTIONS": _SQLITE_OPTIONS,
         }
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -115,7 +125,7 @@ def _database(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {exc}") from exc
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
-        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+        config["OPTIONS"] = dict(_SQLITE_OPTIONS)
     return config
 
 
@@ -193,7 +203,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a GPU worker takes one analysis at a ti
 CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The durable queue (scans/queueing.py): per-user share of the broker, the pending quota, and
-# the sweeper that re-queues what a dead worker or a restarted broker left behind.
+# the sweeper that re-queues what a dead worker or a restarted broker left behind. The sweeper
+# is its own light process, never behind an analysis: `celery -A abvlmq_web worker -B -Q
+# maintenance --pool solo` (beat embedded: run exactly one).
 ABVLMQ_MAINTENANCE_QUEUE = env_str("ABVLMQ_MAINTENANCE_QUEUE", "maintenance")
 CELERY_TASK_ROUTES["abvlmq_web.scans.tasks.sweep_analyses"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
@@ -207,7 +219,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "abvlmq_web.scans.tasks.sweep_analyses",
         "schedule": float(ABVLMQ_SWEEP_INTERVAL),
         # a sweep nobody took in time is dropped: the next one does the same work
-        "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL)},
+        "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL * 3)},
     }
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {

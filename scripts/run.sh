@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the whole application on its embedded default, on one machine.
 # SQLite under var/ ($ABVLMQ_VAR_DIR), a Redis server with AOF persistence (started here when
-# none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference and
-# maintenance queues, Celery beat (the sweeper that re-queues stuck analyses), the ASGI server
+# none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference
+# queue, the sweeper (Celery beat + the maintenance queue: re-queues stuck analyses), the ASGI server
 # (daphne) on $PORT (default 8000), the demo model from models/demo. Seeds a demo cohort on
 # first run. Every process is supervised: one that dies is started again (pids in var/run/).
 # Ctrl-C stops all it started.
@@ -54,16 +54,22 @@ if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
 fi
 "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
 
-QUEUES="${ABVLMQ_INFERENCE_QUEUE:-inference},${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}"
+# The workers share the cores rather than each taking them all (torch's default).
+THREADS=$(( $(nproc 2>/dev/null || echo 2) / WORKERS ))
+[ "$THREADS" -ge 1 ] || THREADS=1
 for i in $(seq "$WORKERS"); do
   log="$VAR/worker.log"
   [ "$i" = 1 ] || log="$VAR/worker-$i.log"
-  supervise "worker-$i" "$log" .venv/bin/celery -A abvlmq_web worker -Q "$QUEUES" \
+  supervise "worker-$i" "$log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-$THREADS}" \
+    .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
     -n "worker$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
   PIDS+=("$SUPERVISOR_PID")
 done
-supervise beat "$VAR/beat.log" .venv/bin/celery -A abvlmq_web beat --loglevel INFO \
-  --schedule "$VAR/celerybeat-schedule"
+# The sweeper: Celery beat and the maintenance queue in one light process, never behind an
+# analysis; it re-queues what a dead worker or a restarted Redis left behind.
+supervise sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
+  -Q "${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}" -n "sweeper@%h" --pool solo --loglevel INFO \
+  --without-gossip --without-mingle --schedule "$VAR/celerybeat-schedule"
 PIDS+=("$SUPERVISOR_PID")
 supervise web "$VAR/web.log" \
   .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
@@ -76,7 +82,7 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/beat.log. Ctrl-C stops everything."
+echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log. Ctrl-C stops everything."
 echo "manage.py works beside it as it is (same key), e.g. .venv/bin/python manage.py createsuperuser"
 # The supervisors keep the site and the workers up; this waits until Ctrl-C (or TERM).
 while true; do

@@ -48,12 +48,16 @@ def _worker(log_dir, *queues: str, **env: str) -> Process:
     return Process("worker", argv, child_env(**env), ready="ready.", log_dir=log_dir)
 
 
-def _beat(log_dir, tmp_path, **env: str) -> Process:
+def _sweeper(log_dir, tmp_path, **env: str) -> Process:
+    """As `make run` and compose start it: beat embedded in a worker of the maintenance queue."""
     argv = [
-        sys.executable, "-m", "celery", "-A", "abvlmq_web", "beat", "--loglevel=INFO",
+        sys.executable, "-m", "celery", "-A", "abvlmq_web", "worker", "-B",
+        "-Q", settings.ABVLMQ_MAINTENANCE_QUEUE, "--pool=solo", "--without-gossip",
+        "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
+        "-n", f"sweeper-{uuid.uuid4().hex[:8]}@%h",
         "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"),
     ]  # fmt: skip
-    return Process("beat", argv, child_env(**env), ready="beat: Starting", log_dir=log_dir)
+    return Process("sweeper", argv, child_env(**env), ready="ready.", log_dir=log_dir)
 
 
 @pytest.fixture
@@ -137,8 +141,8 @@ def test_one_residents_burst_waits_behind_her_share_not_in_front_of_the_cohort(
 def test_a_killed_workers_analysis_finishes_within_a_minute_of_a_live_worker(
     transactional_db, redis_layer, log_dir, tmp_path, processes, resident
 ):
-    queues = (settings.ABVLMQ_INFERENCE_QUEUE, settings.ABVLMQ_MAINTENANCE_QUEUE)
-    processes.append(_worker(log_dir, queues[0], ABVLMQ_SCRIPTED_DELAY="0.4", **FAST_SWEEP))
+    inference = settings.ABVLMQ_INFERENCE_QUEUE
+    processes.append(_worker(log_dir, inference, ABVLMQ_SCRIPTED_DELAY="0.4", **FAST_SWEEP))
     response = api(resident).post(
         "/api/scans/", {"file": images.file("p.png", images.phantom())}, format="multipart"
     )
@@ -147,15 +151,15 @@ def test_a_killed_workers_analysis_finishes_within_a_minute_of_a_live_worker(
     processes[0].kill()  # SIGKILL, worker and pool: the message stays unacked for 6 minutes
     assert Analysis.objects.get(pk=analysis_id).status == "running"
 
-    processes.append(_worker(log_dir, *queues, ABVLMQ_SCRIPTED_DELAY="0.05", **FAST_SWEEP))
-    processes.append(_beat(log_dir, tmp_path, **FAST_SWEEP))
+    processes.append(_worker(log_dir, inference, ABVLMQ_SCRIPTED_DELAY="0.05", **FAST_SWEEP))
+    processes.append(_sweeper(log_dir, tmp_path, **FAST_SWEEP))
     analysis = wait_until(
         lambda: Analysis.objects.filter(pk=analysis_id, status="done").first(), timeout=60
     )
     assert analysis.attempts == 2
     events = list(analysis.events.order_by("seq").values_list("seq", "type"))
     assert events == list(enumerate([*scripted.EXPECTED_TYPES, "done"], start=1))
-    assert "sweep_analyses" in processes[1].text()
+    assert "'revived': 1" in processes[2].text()
 
 
 def _multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
@@ -218,9 +222,8 @@ def test_an_upload_while_the_broker_is_down_is_accepted_and_assessed_once_it_is_
 
     server = _redis_server(port, tmp_path)
     try:
-        queues = (settings.ABVLMQ_INFERENCE_QUEUE, settings.ABVLMQ_MAINTENANCE_QUEUE)
-        processes.append(_worker(log_dir, *queues, **broker))
-        processes.append(_beat(log_dir, tmp_path, **broker))
+        processes.append(_worker(log_dir, settings.ABVLMQ_INFERENCE_QUEUE, **broker))
+        processes.append(_sweeper(log_dir, tmp_path, **broker))
         done = wait_until(
             lambda: Analysis.objects.filter(pk=analysis.pk, status="done").first(), timeout=60
         )

@@ -142,15 +142,14 @@ def test_the_redis_we_start_and_compose_keep_an_append_only_file():
 def test_compose_runs_the_sweeper_and_caps_request_bodies_in_front_of_the_app():
     compose = yaml.safe_load((ROOT / "docker/compose.yaml").read_text())
     services = compose["services"]
-    assert "beat" in services["beat"]["command"]
-    assert "maintenance" in " ".join(services["worker"]["command"])
+    assert {"-B", "maintenance"} <= set(services["sweeper"]["command"])
     assert "ports" not in services["web"], "the app is reached through nginx only"
     assert "client_max_body_size 51m;" in (ROOT / "docker/nginx.conf").read_text()
 
 
-def test_make_run_supervises_workers_beat_and_web():
+def test_make_run_supervises_workers_the_sweeper_and_web():
     run = (ROOT / "scripts/run.sh").read_text()
-    assert 'supervise "worker-$i"' in run and "supervise beat" in run and "supervise web" in run
+    assert 'supervise "worker-$i"' in run and "supervise sweeper" in run and "supervise web" in run
     assert "wait -n" not in run, "one process dying must not stop the others"
 
 
