@@ -20,6 +20,7 @@ from scoring.imaging.base import Box
 SIGNAL_MARGIN = 10  # above the background level: clears JPEG ringing on a black canvas
 CELL_FILL = 0.5  # a cell is "tissue" when this share of its pixels carries signal
 MIN_SECTOR_SHARE = 0.01  # of the frame; anything smaller is furniture, not a scan
+MAX_FLAT_SHARE = 0.4  # a cell with this share of pixels at its median level is flat, not tissue
 
 
 def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
@@ -43,7 +44,14 @@ def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
     if gh < 5 or gw < 5:
         return full
     fill = signal[: gh * c, : gw * c].reshape(gh, c, gw, c).mean(axis=(1, 3))  # (gh, gw)
-    cells = _dilate(_erode(fill >= CELL_FILL))  # opening: drop thin lines of text and ticks
+    # Tissue is speckled: a cell mostly of one flat colour (a title bar, a side panel, a logo,
+    # even with text on it) is not, so a bar drawn right above the sector does not join it.
+    # Speckle puts only a few per cent of a cell's pixels within one level of its median.
+    block = value[: gh * c, : gw * c].reshape(gh, c, gw, c).transpose(0, 2, 1, 3)
+    block = block.reshape(gh, gw, c * c).astype(np.int16)  # (gh, gw, c*c)
+    median = np.median(block, axis=2, keepdims=True)
+    flat = (np.abs(block - median) <= 1).mean(axis=2) >= MAX_FLAT_SHARE  # (gh, gw)
+    cells = _dilate(_erode((fill >= CELL_FILL) & ~flat))  # opening: drop thin text and ticks
     cells = _erode(_dilate(cells))  # closing: join speckle patches split by dark structures
     sector = _largest_component(cells)
     if sector.sum() < MIN_SECTOR_SHARE * gh * gw:
