@@ -4,24 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scans', '0002_analysis_abstention'),
+        ("scans", "0002_analysis_abstention"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='analysis',
-            name='enqueued_at',
+            model_name="analysis",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='analysis',
-            name='heartbeat_at',
+            model_name="analysis",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='analysis',
-            index=models.Index(fields=['status', 'enqueued_at'], name='analysis_status_sent'),
+            model_name="analysis",
+            index=models.Index(fields=["status", "enqueued_at"], name="analysis_status_sent"),
         ),
     ]
