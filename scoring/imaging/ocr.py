@@ -82,18 +82,30 @@ def read_words(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]
 
 
 def mask_words(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
-    """Mask every word Tesseract reads on ``rgb``; returns the image and the count masked."""
+    """Mask every word Tesseract reads on ``rgb``, then read again: what a fill left readable
+    (a word split by the mask into shorter ones) is blacked out. Returns the image and the
+    count of words masked."""
+    out, count = _mask_once(rgb, sector, read_words(rgb), fill=True)
+    if count:
+        out, again = _mask_once(out, sector, read_words(out), fill=False)
+        count += again
+    return out, count
+
+
+def _mask_once(rgb: np.ndarray, sector: np.ndarray, words, *, fill: bool) -> tuple:
     from scoring.imaging.sector import _inpaint  # the same fill as the pixel rules use
 
-    words = read_words(rgb)
     if not words:
         return rgb, 0
     h, w = rgb.shape[:2]
     hole = np.zeros((h, w), bool)
     for (x0, y0, x1, y1), _ in words:
         hole[max(y0 - PAD, 0) : min(y1 + PAD, h), max(x0 - PAD, 0) : min(x1 + PAD, w)] = True
-    out = _inpaint(rgb, hole & sector, sector & ~hole) if (hole & sector).any() else rgb.copy()
-    out[hole & ~sector] = 0
+    if fill and (hole & sector).any():
+        out = _inpaint(rgb, hole & sector, sector & ~hole)
+    else:
+        out = rgb.copy()
+    out[hole & ~sector if fill else hole] = 0
     log.warning(
         "OCR found %d word(s) of text after masking, at %s; masked them",
         len(words),
