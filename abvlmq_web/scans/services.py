@@ -71,7 +71,6 @@ def _png(image) -> bytes:
     return buf.getvalue()
 
 
-@transaction.atomic
 def scan_upload(
     *, user: User, file: IO[bytes], assignment: Assignment | None = None, queue: bool = True
 ) -> Scan:
@@ -79,7 +78,9 @@ def scan_upload(
 
     ``queue=False`` leaves the analysis queued in the database only (the caller runs it).
     A readable image that is clearly not ultrasound is refused (IntakeError "not_ultrasound")
-    and nothing of it is stored.
+    and nothing of it is stored. Intake (decoding, de-identification, OCR, the PNG) runs before
+    the transaction: the database is held only for writing the two rows (on SQLite a
+    transaction holds the whole database, and a burst of uploads must not queue behind it).
     """
     limit = settings.ABVLMQ_MAX_PENDING_PER_USER
     if limit and pending(owner_id=user.pk) >= limit:
@@ -106,12 +107,13 @@ def scan_upload(
     if settings.ABVLMQ_KEEP_ORIGINALS:
         kept = deidentify_dicom(data) if result.kind == "dicom" else data
         scan.original.save("original", ContentFile(kept), save=False)
-    scan.save()
-    rubric = default_rubric()
-    Analysis.objects.create(scan=scan, rubric_version=rubric.version)
-    if queue:
-        # robust: a broker that is down must not turn the committed upload into an error
-        transaction.on_commit(lambda: analyses_dispatch(owner_id=user.pk), robust=True)
+    rubric_version = default_rubric().version
+    with transaction.atomic():
+        scan.save()
+        Analysis.objects.create(scan=scan, rubric_version=rubric_version)
+        if queue:
+            # robust: a broker that is down must not turn the committed upload into an error
+            transaction.on_commit(lambda: analyses_dispatch(owner_id=user.pk), robust=True)
     return scan
 
 
