@@ -134,9 +134,10 @@ def _upload(base: str, token: str, png: bytes, tally: Tally) -> None:
 
 def _resident(base, token, pngs, tally, until, interval, rng) -> None:
     while True:
-        time.sleep(rng.expovariate(1 / interval))
-        if time.monotonic() >= until:
-            return
+        gap = rng.expovariate(1 / interval)
+        if time.monotonic() + gap >= until:
+            return  # her next upload would fall after the window
+        time.sleep(gap)
         _upload(base, token, rng.choice(pngs), tally)
 
 
