@@ -39,6 +39,8 @@ urlpatterns = [
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
+    path("assignments/", include("abvlmq_web.curriculum.urls")),
+    path("notifications/", include("abvlmq_web.notifications.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),
     path("administration/", include("abvlmq_web.administration.urls")),
     path("", include("abvlmq_web.progress.urls")),
