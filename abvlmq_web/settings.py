@@ -144,7 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before checking it
+    # django-axes: refuses a locked-out login before checking it (accounts/authentication.py)
+    "abvlmq_web.accounts.authentication.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Lockout (django-axes) on every login: the page, the API token and the admin. A username is

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
@@ -21,3 +22,15 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         if token_expired(token):
             raise AuthenticationFailed("The token has expired; ask for a new one.")
         return user, token
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for every login that comes with a request (the login page, the
+    token endpoint, the admin). A call with no request is server-side code (a management
+    command, the test client): there is no client to lock out, so it passes to the next
+    backend instead of failing."""
+
+    def authenticate(self, request=None, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
