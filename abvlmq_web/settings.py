@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "abvlmq_web.review",
     "abvlmq_web.progress",
     "abvlmq_web.competency",
+    "abvlmq_web.receiving",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,16 @@ ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 # even then). Off by default: only the de-identified image is stored.
 ABVLMQ_KEEP_ORIGINALS = env_bool("ABVLMQ_KEEP_ORIGINALS", False)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --------------------------------------------------------------------------- DICOM receiving
+# The C-STORE listener (`manage.py dicom_listener`) and DICOMweb STOW-RS (/dicomweb/studies).
+ABVLMQ_DICOM_AE_TITLE = env_str("ABVLMQ_DICOM_AE_TITLE", "ABVLMQ")
+ABVLMQ_DICOM_HOST = env_str("ABVLMQ_DICOM_HOST", "127.0.0.1")
+ABVLMQ_DICOM_PORT = env_int("ABVLMQ_DICOM_PORT", 11112)
+# Calling AE titles allowed to send (comma-separated); empty: any scanner that can reach the port.
+ABVLMQ_DICOM_CALLING_AETS = env_list("ABVLMQ_DICOM_CALLING_AETS", [])
+# Unclaimed received scans older than this are deleted (with an audit entry).
+ABVLMQ_INBOX_MAX_AGE_DAYS = env_int("ABVLMQ_INBOX_MAX_AGE_DAYS", 30)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --------------------------------------------------------------------------- API
