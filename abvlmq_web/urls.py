@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from abvlmq_web.accounts.apis import MeApi, TokenObtainApi
 from abvlmq_web.curriculum.apis import AssignmentDetailApi, AssignmentListApi
+from abvlmq_web.receiving.apis import StowApi
 from abvlmq_web.scans.apis import ScanDetailApi, ScanImageApi, ScanListApi
 
 api = [
@@ -18,6 +19,7 @@ api = [
     path("", include("abvlmq_web.progress.api_urls")),
     path("", include("abvlmq_web.competency.api_urls")),
     path("", include("abvlmq_web.administration.api_urls")),
+    path("", include("abvlmq_web.receiving.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -25,9 +27,11 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("dicomweb/studies", StowApi.as_view(), name="dicomweb-stow"),
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
+    path("inbox/", include("abvlmq_web.receiving.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),
     path("administration/", include("abvlmq_web.administration.urls")),
     path("", include("abvlmq_web.progress.urls")),

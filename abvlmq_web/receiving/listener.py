@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from django.db import close_old_connections, connection
 from pydicom.dataset import Dataset
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from abvlmq_web.receiving.models import InboxEntry

@@ -26,13 +26,17 @@ from abvlmq_web.competency.services import audit_record
 from abvlmq_web.receiving.matching import header_names, name_key
 from abvlmq_web.receiving.models import InboxEntry, ScannerName
 from abvlmq_web.scans.models import Scan
-from abvlmq_web.scans.services import scan_upload
+from abvlmq_web.scans.services import intake_limits, scan_upload
 
 
 @dataclass(frozen=True)
 class Received:
     scan: Scan
     resident: User | None  # None: no registered name matched; the scan waits in the inbox
+
+
+def intake_max_bytes() -> int:
+    return intake_limits().max_bytes
 
 
 def resident_for_names(names: list[str]) -> User | None:

@@ -6,16 +6,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scans', '0001_initial'),
+        ("scans", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='scan',
-            name='owner',
-            field=models.ForeignKey(blank=True, help_text='None while a scan received over DICOM waits in the inbox (receiving app)', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='scans', to=settings.AUTH_USER_MODEL),
+            model_name="scan",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="None while a scan received over DICOM waits in the inbox (receiving app)",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="scans",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]
