@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the whole application on its embedded default, on one machine.
 # SQLite under var/, a Redis server (started here when none answers on REDIS_URL), one Celery
-# worker on the inference queue, the ASGI server (daphne) on $PORT (default 8000), the demo
+# worker on the inference queue, the ASGI server (daphne) on $PORT (default 8000), the DICOM
+# listener (C-STORE) on $ABVLMQ_DICOM_PORT (default 11112), the demo
 # model from models/demo. Seeds a demo cohort on first run. Ctrl-C stops all it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,9 @@ fi
 PIDS+=($!)
 .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application >var/web.log 2>&1 &
 PIDS+=($!)
+# The DICOM receiver scanners send to (C-STORE; ABVLMQ_DICOM_AE_TITLE / _HOST / _PORT).
+"$PY" manage.py dicom_listener >var/dicom.log 2>&1 &
+PIDS+=($!)
 
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
@@ -54,6 +58,7 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: var/web.log, var/worker.log. Ctrl-C stops everything."
+echo "DICOM: send C-STORE to AE ${ABVLMQ_DICOM_AE_TITLE:-ABVLMQ} at ${ABVLMQ_DICOM_HOST:-127.0.0.1}:${ABVLMQ_DICOM_PORT:-11112}; STOW-RS at http://127.0.0.1:$PORT/dicomweb/studies"
+echo "Logs: var/web.log, var/worker.log, var/dicom.log. Ctrl-C stops everything."
 # Wait for any child to exit (or Ctrl-C); then cleanup stops the rest.
 wait -n "${PIDS[@]}" || true
