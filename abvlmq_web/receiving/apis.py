@@ -4,9 +4,10 @@ assign) and the resident's scanner names."""
 from __future__ import annotations
 
 import logging
+from io import BytesIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -22,9 +23,11 @@ from abvlmq_web.receiving.services import (
     inbox_assign,
     inbox_claim,
     instance_receive,
+    scan_dicom_export,
     scanner_name_add,
     scanner_name_remove,
 )
+from abvlmq_web.scans.selectors import scans_for
 from scoring.imaging import IntakeError
 
 log = logging.getLogger(__name__)
@@ -176,3 +179,41 @@ class ScannerNameDetailApi(APIView):
         except Http404:
             return Response(status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- results as DICOM
+
+
+def _dicom_response(ds, filename: str) -> HttpResponse:
+    buf = BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    response = HttpResponse(buf.getvalue(), content_type="application/dicom")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class ScanReportApi(APIView):
+    """The assessment as a DICOM Comprehensive 3D SR referencing the de-identified image
+    (``image.dcm``); 409 until the analysis has finished."""
+
+    @extend_schema(responses={(200, "application/dicom"): OpenApiTypes.BINARY})
+    def get(self, request, scan_id: int):
+        scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+        try:
+            _, sr = scan_dicom_export(scan=scan)
+        except ValidationError as exc:
+            return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
+        return _dicom_response(sr, f"scan-{scan.pk}-report.dcm")
+
+
+class ScanImageDicomApi(APIView):
+    """The de-identified image as DICOM Secondary Capture: the instance the SR references."""
+
+    @extend_schema(responses={(200, "application/dicom"): OpenApiTypes.BINARY})
+    def get(self, request, scan_id: int):
+        scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+        try:
+            image, _ = scan_dicom_export(scan=scan)
+        except ValidationError as exc:
+            return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
+        return _dicom_response(image, f"scan-{scan.pk}-image.dcm")

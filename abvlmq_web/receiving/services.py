@@ -18,6 +18,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from PIL import Image
+from pydicom.dataset import Dataset
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
@@ -171,3 +173,29 @@ def scanner_name_remove(*, resident: User, name_id: int) -> None:
     deleted, _ = ScannerName.objects.filter(pk=name_id, resident=resident).delete()
     if not deleted:
         raise Http404("No such name.")
+
+
+# --------------------------------------------------------------------------- results as DICOM
+
+
+def scan_dicom_export(*, scan: Scan) -> tuple[Dataset, Dataset]:
+    """(the de-identified image, the SR of its finished assessment) as DICOM data sets.
+    Raises ValidationError when the analysis has not finished with a result."""
+    from abvlmq_web.administration.selectors import rubric_for_version
+    from abvlmq_web.receiving.report import Uids, image_dataset, structured_report
+
+    analysis = scan.analysis
+    if analysis.status != analysis.Status.DONE or not analysis.result:
+        raise ValidationError("The assessment has not finished; there is nothing to export.")
+    uids = Uids.for_scan(f"{scan.pk}:{scan.created_at.isoformat()}")
+    with scan.image.open("rb") as fh:
+        image = image_dataset(Image.open(fh).convert("RGB"), uids, scan.created_at)
+    sr = structured_report(
+        image=image,
+        result=analysis.result,
+        rubric=rubric_for_version(analysis.rubric_version),
+        uids=uids,
+        model_id=analysis.model_id,
+        when=analysis.finished_at or timezone.now(),
+    )
+    return image, sr
