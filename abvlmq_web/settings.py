@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "abvlmq_web.progress",
     "abvlmq_web.competency",
     "abvlmq_web.receiving",
+    "abvlmq_web.cine",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,9 @@ ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 # Keep the uploaded file beside the de-identified image (DICOM identifying tags are removed
 # even then). Off by default: only the de-identified image is stored.
 ABVLMQ_KEEP_ORIGINALS = env_bool("ABVLMQ_KEEP_ORIGINALS", False)
+# Cine clips (multi-frame DICOM, MP4/MOV/AVI): frames are limited by ABVLMQ_MAX_FRAMES too.
+ABVLMQ_CLIP_MAX_SECONDS = env_int("ABVLMQ_CLIP_MAX_SECONDS", 60)
+ABVLMQ_CLIP_SAMPLE = env_int("ABVLMQ_CLIP_SAMPLE", 8)  # frames assessed, in one batch
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --------------------------------------------------------------------------- DICOM receiving

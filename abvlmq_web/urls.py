@@ -20,6 +20,7 @@ api = [
     path("", include("abvlmq_web.competency.api_urls")),
     path("", include("abvlmq_web.administration.api_urls")),
     path("", include("abvlmq_web.receiving.api_urls")),
+    path("", include("abvlmq_web.cine.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

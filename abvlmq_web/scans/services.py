@@ -67,6 +67,10 @@ def scan_upload(
     """
     limits = intake_limits()
     data = _read_upload(file, limits)
+    from abvlmq_web.cine.services import clip_upload, is_clip  # cine imports this module
+
+    if is_clip(data):  # a video, or a multi-frame DICOM: every frame de-identified
+        return clip_upload(user=user, data=data, assignment=assignment, queue=queue)
     result = load_scan(data, limits=limits)  # raises IntakeError
     scan = Scan(
         owner=user,
