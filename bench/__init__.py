@@ -10,4 +10,5 @@ from __future__ import annotations
 BENCHES: list[str] = [
     "bench.engine",
     "bench.web",
+    "bench.clip",
 ]
