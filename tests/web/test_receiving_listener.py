@@ -1,10 +1,16 @@
 """The DICOM listener as a scanner meets it: `manage.py dicom_listener` runs as its own process,
 pynetdicom's SCU sends to it over a real association on 127.0.0.1, and what arrives is a scan of
-the resident whose scanner name it carries (assessed by a real worker), or an inbox entry."""
+the resident whose scanner name it carries (assessed by a real worker), or an inbox entry.
+Last, a file goes through Debian's Orthanc to the listener, as a hospital would route it."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import pytest
+import requests
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
@@ -14,7 +20,7 @@ from abvlmq_web.scans.models import Analysis, Scan
 from abvlmq_web.scans.selectors import scans_for
 from tests.web import dicoms, scripted
 from tests.web.conftest import wait_until
-from tests.web.live import free_port, start_listener
+from tests.web.live import Process, free_port, start_listener
 from tests.web.scu import echo, send
 
 
@@ -103,3 +109,45 @@ def test_what_intake_refuses_is_refused_to_the_scanner_with_its_reason(listener,
     assert status.Status == 0xC000
     assert "holds no image" in status.ErrorComment
     assert not Scan.objects.exists()
+
+
+@pytest.fixture
+def orthanc(listener, log_dir, tmp_path):
+    """Debian's Orthanc (installed by scripts/test.sh) with the listener declared as a
+    modality, as a hospital's router would have it."""
+    binary = shutil.which("Orthanc")
+    assert binary, "scripts/test.sh installs Debian's orthanc package"
+    http_port, dicom_port = free_port(), free_port()
+    config = {
+        "Name": "router",
+        "StorageDirectory": str(tmp_path / "orthanc"),
+        "IndexDirectory": str(tmp_path / "orthanc"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": "ROUTER",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [],
+        "DicomModalities": {"abvlmq": ["ABVLMQ", "127.0.0.1", listener.port]},
+    }
+    path = tmp_path / "orthanc.json"
+    path.write_text(json.dumps(config))
+    process = Process(
+        "orthanc", [binary, str(path)], dict(os.environ), "Orthanc has started", log_dir
+    )
+    yield f"http://127.0.0.1:{http_port}"
+    process.stop()
+
+
+def test_an_instance_routed_through_orthanc_reaches_the_resident(orthanc, resident, cohort):
+    scanner_name_add(resident=resident, name="Rita Smith")
+    data = dicoms.encode(dicoms.vendor_dataset("US1_UNCR.dcm", operator="SMITH^RITA"))
+    stored = requests.post(f"{orthanc}/instances", data=data, timeout=30)
+    assert stored.status_code == 200, stored.text
+
+    sent = requests.post(f"{orthanc}/modalities/abvlmq/store", data=stored.json()["ID"], timeout=60)
+
+    assert sent.status_code == 200, sent.text
+    scan = wait_until(lambda: Scan.objects.filter(owner=resident).first())
+    assert (scan.kind, scan.intake["modality"]) == ("dicom", "US")
+    _no_identifiers_kept(scan)
