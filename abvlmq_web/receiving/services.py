@@ -117,6 +117,14 @@ def inbox_assign(*, user: User, entry_id: int, resident_id: int) -> Scan:
     return scan
 
 
+def _files_of(scan: Scan) -> list:
+    files = [scan.image, scan.original]
+    clip = getattr(scan, "clip", None)  # a cine clip: the video and its sampled frames
+    if clip is not None:
+        files += [clip.video, *(frame.image for frame in clip.sampled.all())]
+    return files
+
+
 def inbox_purge(*, max_age: dt.timedelta | None = None, now: dt.datetime | None = None) -> int:
     """Delete unclaimed scans received more than ``max_age`` ago (default: the setting), their
     files included; one audit entry says how many went. Returns the number deleted."""
@@ -132,7 +140,7 @@ def inbox_purge(*, max_age: dt.timedelta | None = None, now: dt.datetime | None 
         if not scans:
             return 0
         ids = [s.pk for s in scans]
-        files = [f for s in scans for f in (s.image, s.original) if f]
+        files = [f for s in scans for f in _files_of(s) if f]
         Scan.objects.filter(pk__in=ids).delete()  # the entry and analysis go with it
         AuditLog.objects.create(
             actor=None,

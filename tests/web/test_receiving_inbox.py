@@ -219,3 +219,20 @@ def test_orphans_older_than_the_age_are_purged_with_an_audit_entry(
     assert audit.details == {"deleted": 1, "scans": [old.pk], "older_than_days": 7.0}
     assert inbox_purge() == 0
     assert AuditLog.objects.filter(action="inbox.purge").count() == 1
+
+
+def test_a_purged_clip_takes_its_video_and_frames_with_it(db, django_capture_on_commit_callbacks):
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file("examples_ybr_color.dcm")).read_bytes()  # 30-frame cine
+    scan = instance_receive(data=data, source="c-store").scan
+    files = [scan.clip.video.path, *(f.image.path for f in scan.clip.sampled.all())]
+    assert len(files) == 9 and all(os.path.exists(p) for p in files)
+    InboxEntry.objects.update(received_at=timezone.now() - dt.timedelta(days=365))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbox_purge() == 1
+
+    assert not any(os.path.exists(p) for p in files)
