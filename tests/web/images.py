@@ -6,14 +6,12 @@ import struct
 import zlib
 from functools import lru_cache
 from io import BytesIO
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tests import dicom_samples
 from trainer.phantoms import generate
 
-ROOT = Path(__file__).resolve().parents[2]
-REALDATA = ROOT.parent / "shared" / "realdata" / "dicom"
 PATIENT_TEXT = "DOE^JANE  MRN 0012345"
 
 
@@ -81,7 +79,8 @@ def huge_png(side: int = 30000) -> bytes:
 
 
 def dicom(name: str) -> bytes:
-    return (REALDATA / name).read_bytes()
+    """A real vendor DICOM sample (from pydicom-data or pydicom's test files)."""
+    return dicom_samples.read(name)
 
 
 def file(name: str, data: bytes):
