@@ -40,7 +40,7 @@ def clip_kind(data: bytes) -> str | None:
     bytes), None for anything else (a still goes the still's way)."""
     if len(data) >= 12 and data[4:8] == b"ftyp":
         brand = data[8:12]
-        if brand in (b"heic", b"heix", b"mif1", b"msf1"):
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"):  # photos
             return None
         return "mov" if brand in _QT_BRANDS else "mp4"
     if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
