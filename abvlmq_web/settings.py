@@ -176,7 +176,13 @@ ABVLMQ_DEMO_BANNER = env_bool(
 
 # --------------------------------------------------------------------------- uploads
 ABVLMQ_MAX_UPLOAD_MB = env_int("ABVLMQ_MAX_UPLOAD_MB", 50)
-ABVLMQ_MAX_PIXELS = env_int("ABVLMQ_MAX_PIXELS", 40_000_000)
+# 16 MP per frame: above any scanner's screen (4K is 8.3 MP); checked from the header.
+ABVLMQ_MAX_PIXELS = env_int("ABVLMQ_MAX_PIXELS", 16_000_000)
+# Tesseract reads every image before it is stored and masks any word it finds: "required"
+# (refuse uploads when Tesseract is missing), "optional" (skip the check then) or "off".
+ABVLMQ_OCR = env_str("ABVLMQ_OCR", "required")
+if ABVLMQ_OCR not in ("required", "optional", "off"):
+    raise ImproperlyConfigured("ABVLMQ_OCR must be required, optional or off")
 ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 # Keep the uploaded file beside the de-identified image (DICOM identifying tags are removed
 # even then). Off by default: only the de-identified image is stored.

@@ -10,5 +10,7 @@ from __future__ import annotations
 BENCHES: list[str] = [
     "bench.engine",
     "bench.web",
+    "bench.abstention",
+    "bench.deid",
     "bench.clip",
 ]

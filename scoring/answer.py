@@ -89,6 +89,10 @@ class Assessment:
     complete: bool = False
     needs_review: bool = False
     plane_confidence: float | None = None
+    # Out-of-distribution score of the image (scoring.ood; None when the checkpoint has no
+    # statistics) and whether the model declined to assess it because of that score.
+    ood_score: float | None = None
+    abstained: bool = False
 
     @property
     def answer(self) -> Answer:
@@ -118,6 +122,8 @@ class Assessment:
             "complete": self.complete,
             "needs_review": self.needs_review,
             "errors": list(self.errors),
+            "ood_score": self.ood_score,
+            "abstained": self.abstained,
         }
 
 

@@ -29,11 +29,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
+from scoring import ood
 from scoring.answer import AnswerParser, Assessment
-from scoring.events import Event, error_event
+from scoring.events import AbstainEvent, Event, abstain_event, error_event
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
 
@@ -237,6 +239,14 @@ class AssessmentStream:
         if self._started:
             return
         self._started = True
+        score = self._engine.ood_scores([self._image])[0]
+        result = self._decoder.assessment
+        result.ood_score = score
+        stats = self._engine.ood_stats
+        if score is not None and stats is not None and stats.abstains(score):
+            yield _abstain(result, score, stats)
+            self._done = True
+            return
         recorder = _ProbRecorder()
         streamer = _QueueStreamer(recorder)
         cancel = _Cancelled()
@@ -286,8 +296,10 @@ class Engine:
         prompt_detail: Detail = "full",
         max_new_tokens: int = 512,
         review: ReviewPolicy | None = None,
+        ood_stats: ood.OodStats | None = None,
     ) -> None:
         self.model = model
+        self.ood_stats = ood_stats  # None: this checkpoint cannot tell what it does not know
         self.processor = processor
         self.model_id = model_id
         self.rubric = rubric or default_rubric()
@@ -345,8 +357,11 @@ class Engine:
             model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         model.to(dev).eval()
         info = _read_info(model_dir)
+        stats = ood.OodStats.load(model_dir)
         if adapter_dir is not None:
             info.update(_read_info(Path(adapter_dir)))
+            # an adapter changes the vision tower: only its own statistics describe it
+            stats = ood.OodStats.load(adapter_dir)
         return cls(
             model,
             processor,
@@ -355,9 +370,71 @@ class Engine:
             prompt_detail=info.get("prompt_detail", "full"),
             max_new_tokens=max_new_tokens,
             review=review,
+            ood_stats=stats,
         )
 
     # -------------------------------------------------------------- public API
+
+    @torch.inference_mode()
+    def features(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The vision tower's summary of each image (N, D): see :func:`scoring.ood.summarise`.
+
+        The visual tokens the language model reads (from the same processor settings), plus the
+        patch embedding and up to four blocks of the tower, caught with forward hooks.
+        """
+        batch = self.processor.image_processor(
+            images=[self._prepare(im) for im in images], return_tensors="pt"
+        )
+        pixels = batch["pixel_values"].to(self.device)
+        grid = batch["image_grid_thw"].to(self.device)  # (N, 3): t, h, w in patches
+        visual = self.model.model.visual
+        depth = len(visual.blocks)
+        picked = sorted({depth * (i + 1) // 4 - 1 for i in range(4) if depth * (i + 1) // 4})
+        caught: list[torch.Tensor] = []
+        hooks = [visual.patch_embed.register_forward_hook(lambda m, a, o: caught.append(o))]
+        hooks += [
+            visual.blocks[i].register_forward_hook(lambda m, a, o: caught.append(o)) for i in picked
+        ]
+        try:
+            tokens = self.model.get_image_features(pixels, grid).pooler_output  # N x (T_i, d)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        merge = int(self.model.config.vision_config.spatial_merge_size)
+        sizes = grid.prod(-1).tolist()  # patches per image
+        layers = [torch.split(c.float().cpu(), sizes) for c in caught]  # L x N x (P_i, e)
+        cfg = self.model.config.vision_config
+        shape = (-1, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size)
+        patches = torch.split(pixels.float().cpu().reshape(shape), sizes)  # N x (P_i, C, T, p, p)
+        rows = []
+        for n, (tok, (t, h, w)) in enumerate(zip(tokens, grid.tolist(), strict=True)):
+            per_frame = tok.float().cpu().numpy().reshape(t, (h // merge) * (w // merge), -1)
+            own = [layer[n].numpy() for layer in layers]
+            rows.append(
+                ood.summarise(
+                    per_frame.mean(axis=0), (h // merge, w // merge), own, patches[n].numpy()
+                )
+            )
+        return np.stack(rows)
+
+    def feature_bounds(self) -> tuple[int, ...]:
+        """Group boundaries of :meth:`features`' columns (see :func:`scoring.ood.fit`)."""
+        cfg = self.model.config.vision_config
+        d = int(self.model.config.text_config.hidden_size)
+        depth = len(self.model.model.visual.blocks)
+        n_blocks = len({depth * (i + 1) // 4 - 1 for i in range(4) if depth * (i + 1) // 4})
+        return ood.feature_bounds(d, [int(cfg.embed_dim)] * (1 + n_blocks), pixels=True)
+
+    def ood_scores(self, images: Sequence[Image.Image]) -> list[float | None]:
+        """Each image's out-of-distribution score; None when the checkpoint has no statistics
+        or the vision tower cannot read the image (generation then reports the failure)."""
+        if self.ood_stats is None or not images:
+            return [None] * len(images)
+        try:
+            scores = self.ood_stats.score(self.features(images))
+        except (RuntimeError, ValueError):
+            return [None] * len(images)
+        return [round(float(x), 4) for x in scores]
 
     def assess(
         self,
@@ -415,6 +492,23 @@ class Engine:
         )
 
     def _assess_batch(self, images: list[Image.Image], max_new_tokens: int) -> list[Assessment]:
+        scores = self.ood_scores(images)
+        stats = self.ood_stats
+        declined = [s is not None and stats is not None and stats.abstains(s) for s in scores]
+        keep = [im for im, d in zip(images, declined, strict=True) if not d]
+        answered = iter(self._generate_batch(keep, max_new_tokens) if keep else [])
+        results: list[Assessment] = []
+        for score, d in zip(scores, declined, strict=True):
+            if d:
+                result = Assessment(rubric_version=self.rubric.version)
+                _abstain(result, score, stats)  # type: ignore[arg-type]
+            else:
+                result = next(answered)
+            result.ood_score = score
+            results.append(result)
+        return results
+
+    def _generate_batch(self, images: list[Image.Image], max_new_tokens: int) -> list[Assessment]:
         recorder = _ProbRecorder()
         failure: str | None = None
         try:
@@ -440,6 +534,15 @@ class Engine:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _abstain(result: Assessment, score: float, stats: ood.OodStats) -> AbstainEvent:
+    """Turn ``result`` into the model's refusal: no findings, no grade, an instructor's look."""
+    result.ood_score = score
+    result.abstained = True
+    result.needs_review = True
+    result.complete = False
+    return abstain_event(score, stats.threshold)
 
 
 def cap_pixels(processor, max_pixels: int) -> None:

@@ -77,6 +77,18 @@ class ErrorEvent(TypedDict):
     line: int | None
 
 
+class AbstainEvent(TypedDict):
+    """The model declines: the image is unlike anything it was trained on (see scoring.ood).
+
+    Sent instead of the answer's events; no structure, plane, deduction or score follows.
+    """
+
+    type: Literal["abstain"]
+    reason: str  # for the resident and the instructor queue
+    ood_score: float  # about 1 for images like the training ones
+    threshold: float  # scores above this abstain
+
+
 class DoneEvent(TypedDict):
     """Sent by the worker after the last event of an analysis (never by the parser)."""
 
@@ -85,9 +97,32 @@ class DoneEvent(TypedDict):
     needs_review: bool
 
 
-Event = StructureEvent | PlaneEvent | DeductionEvent | ScoreEvent | ErrorEvent | DoneEvent
+Event = (
+    StructureEvent
+    | PlaneEvent
+    | DeductionEvent
+    | ScoreEvent
+    | ErrorEvent
+    | AbstainEvent
+    | DoneEvent
+)
 
-EVENT_TYPES = ("structure", "plane", "deduction", "score", "error", "done")
+EVENT_TYPES = ("structure", "plane", "deduction", "score", "error", "abstain", "done")
+
+ABSTAIN_REASON = (
+    "This model cannot assess this image: it does not look like the scans the model was "
+    "trained on (another organ or modality, an unusual view, or a screen it cannot read). "
+    "No grade is given; an instructor will look at it."
+)
+
+
+def abstain_event(ood_score: float, threshold: float) -> AbstainEvent:
+    return {
+        "type": "abstain",
+        "reason": ABSTAIN_REASON,
+        "ood_score": round(float(ood_score), 4),
+        "threshold": round(float(threshold), 4),
+    }
 
 
 def error_event(code: str, message: str, line: int | None = None) -> ErrorEvent:

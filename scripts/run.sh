@@ -16,6 +16,18 @@ if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
   export DJANGO_SECRET_KEY
 fi
 
+# Tesseract OCR: uploads are refused without it (every stored image passes an OCR check).
+if ! command -v tesseract >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "run: installing Debian's tesseract-ocr (OCR check of stored images)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr) \
+      >/dev/null
+  else
+    echo "warning: tesseract is missing: uploads will be refused until it is installed" >&2
+    echo "         (apt-get install tesseract-ocr)" >&2
+  fi
+fi
+
 PIDS=()
 cleanup() {
   trap - INT TERM EXIT

@@ -11,6 +11,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
+# Tesseract OCR: every stored image passes an OCR check for text (scoring/imaging/ocr.py).
+if ! command -v tesseract >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test: installing Debian's tesseract-ocr" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr) \
+      >/dev/null
+  else
+    echo "test: tesseract missing and cannot apt-get install it (not root)" >&2
+  fi
+fi
+
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing Debian's chromium and chromium-driver" >&2

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tiny": ("trainer.tiny", "build a randomly initialised tiny Qwen2-VL checkpoint"),
     "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
     "phantoms": ("trainer.phantoms", "write a synthetic phantom data set (images + JSONL)"),
+    "ood": ("trainer.ood", "fit or measure a checkpoint's abstention (OOD) statistics"),
 }
 
 

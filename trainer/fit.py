@@ -101,6 +101,10 @@ class FitConfig:
     log_every: int = 1
     torch_threads: int | None = None
     progress: bool = True
+    # After saving: fit the abstention statistics (scoring.ood) of the final checkpoint on this
+    # many fresh phantoms passed through intake, stored beside it. 0: skip (a checkpoint
+    # without them never abstains; `python -m trainer ood fit` adds them later).
+    ood_reference: int = 2000
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -128,6 +132,11 @@ class FitConfig:
             "needs a vision tower that trains (vision: full or lora)",
         )
         need(self.plane_warmup_steps >= 0, "plane_warmup_steps", "must be >= 0")
+        need(
+            self.ood_reference == 0 or self.ood_reference >= 20,
+            "ood_reference",
+            "0 (skip) or at least 20 reference images",
+        )
         need(self.vision_stage_min >= 0, "vision_stage_min", "must be >= 0")
         need(
             self.vision_stage_steps is None or self.vision_stage_steps > 0,
@@ -616,10 +625,25 @@ def fit(config: FitConfig) -> Path:
             rubric=rubric,
             extra={"base": str(base), "mode": config.mode, "steps": step},
         )
+        if config.ood_reference:
+            _fit_abstention(final, base if config.mode == "lora" else None, config)
     # ---- cleanup
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
+
+
+def _fit_abstention(final: Path, base: Path | None, config: FitConfig) -> None:
+    """Abstention statistics of the saved checkpoint (or adapter over ``base``), beside it."""
+    from scoring.engine import Engine
+    from trainer.ood import fit_stats
+
+    engine = (
+        Engine.load(final, device="cpu")
+        if base is None
+        else Engine.load(base, adapter_dir=final, device="cpu")
+    )
+    fit_stats(engine, final, count=config.ood_reference, seed=config.seed + 7)
 
 
 def _save_state(accelerator, state_dir: Path, step: int, elapsed: float) -> None:

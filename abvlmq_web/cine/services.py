@@ -21,6 +21,7 @@ from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.scans.models import Analysis, Scan
 from scoring.answer import AnswerParser, Assessment, render
 from scoring.frames import best_frame, confidence
+from scoring.imaging import IntakeError
 from scoring.imaging.clip import ClipResult, clip_kind, load_clip
 from scoring.rubric import default_rubric
 
@@ -48,7 +49,12 @@ def clip_upload(
         limits=intake_limits(),
         max_seconds=settings.ABVLMQ_CLIP_MAX_SECONDS,
         sample=settings.ABVLMQ_CLIP_SAMPLE,
+        ocr=settings.ABVLMQ_OCR,
     )
+    if not clip.is_ultrasound:  # refused like a still that is no scan: nothing stored
+        raise IntakeError(
+            "not_ultrasound", clip.middle.message or "This is not an ultrasound clip."
+        )
     shown = clip.samples[len(clip.samples) // 2]
     scan = Scan(
         owner=user,
@@ -65,14 +71,10 @@ def clip_upload(
     scan.save()
     _store_clip(scan, clip)
     analysis = Analysis.objects.create(scan=scan, rubric_version=default_rubric().version)
-    if clip.is_ultrasound and queue:
+    if queue:
         from abvlmq_web.scans.tasks import run_analysis
 
         transaction.on_commit(lambda: run_analysis.delay(analysis.pk))
-    elif not clip.is_ultrasound:
-        from abvlmq_web.scans.services import _answer_not_ultrasound
-
-        _answer_not_ultrasound(analysis)
     return scan
 
 

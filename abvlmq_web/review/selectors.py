@@ -117,7 +117,8 @@ def effective_results(analyses: Iterable[Analysis]) -> dict[int, Effective]:
 
 def resident_results(resident: User) -> list[tuple[Analysis, Effective]]:
     """The resident's assessed scans, oldest first, each with its result as reviewed (a
-    correction in force counts over the AI's answer). Non-ultrasound uploads are left out."""
+    correction in force counts over the AI's answer). Non-ultrasound uploads are left out, and
+    so are scans the model declined to assess, until a person has assessed them."""
     analyses = list(
         Analysis.objects.filter(scan__owner=resident, status=Analysis.Status.DONE)
         .exclude(model_id=NOT_ULTRASOUND_MODEL)
@@ -125,7 +126,11 @@ def resident_results(resident: User) -> list[tuple[Analysis, Effective]]:
         .order_by("scan__created_at", "id")
     )
     effective = effective_results(analyses)
-    return [(a, effective[a.pk]) for a in analyses]
+    return [
+        (a, effective[a.pk])
+        for a in analyses
+        if not a.abstained or effective[a.pk].verified_by is not None
+    ]
 
 
 # --------------------------------------------------------------------------- the queue
@@ -134,7 +139,7 @@ def resident_results(resident: User) -> list[tuple[Analysis, Effective]]:
 @dataclass(frozen=True)
 class QueueItem:
     analysis: Analysis
-    reasons: tuple[str, ...]  # "disputed", "flagged by the model", "sampled"
+    reasons: tuple[str, ...]  # "disputed", "the model could not assess it", "flagged by ...", ...
     dispute: Dispute | None
 
 
@@ -159,7 +164,9 @@ def review_queue(*, user: User, cohort: Cohort | None = None) -> list[QueueItem]
             reasons.append("disputed")
         elif a.pk in reviewed:
             continue
-        if a.needs_review:
+        if a.abstained:
+            reasons.append("the model could not assess it")
+        elif a.needs_review:
             reasons.append("flagged by the model")
         if is_sampled(a.pk, rate):
             reasons.append("sampled")

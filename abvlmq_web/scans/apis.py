@@ -29,6 +29,8 @@ class AnalysisSerializer(serializers.Serializer):
     grade = serializers.SerializerMethodField()
     planes = serializers.ListField(child=serializers.CharField())
     needs_review = serializers.BooleanField()
+    abstained = serializers.BooleanField()
+    ood_score = serializers.FloatField(allow_null=True)
     model_id = serializers.CharField()
     rubric_version = serializers.CharField()
     failure_reason = serializers.CharField()
@@ -137,9 +139,9 @@ class ScanListApi(APIView):
                 user=request.user, file=serializer.validated_data["file"], assignment=assignment
             )
         except IntakeError as exc:
-            return Response(
-                {"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST
-            )
+            # the server's fault (no OCR to check the image with): 503, try again later
+            code = 503 if exc.code == "ocr_unavailable" else status.HTTP_400_BAD_REQUEST
+            return Response({"code": exc.code, "detail": exc.message}, status=code)
         return Response(_detail(scans_for(user=request.user).get(pk=scan.pk)), status=201)
 
 

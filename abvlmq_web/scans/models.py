@@ -70,6 +70,13 @@ class Analysis(models.Model):
     score = models.FloatField(null=True, blank=True)
     grade = models.CharField(max_length=40, blank=True)
     needs_review = models.BooleanField(default=False)
+    abstained = models.BooleanField(
+        default=False,
+        help_text="The model declined: the image is unlike its training data (no grade given)",
+    )
+    ood_score = models.FloatField(
+        null=True, blank=True, help_text="Out-of-distribution score (1 = typical training image)"
+    )
     result = models.JSONField(default=dict, help_text="Assessment.to_dict() of the answer")
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

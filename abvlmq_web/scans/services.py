@@ -19,15 +19,15 @@ from django.utils import timezone
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.curriculum.models import Assignment
-from abvlmq_web.scans.deid import strip_dicom_identifiers
 from abvlmq_web.scans.events import push_event
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
 from scoring.answer import Assessment
-from scoring.events import DoneEvent, Event, PlaneEvent, error_event
+from scoring.events import DoneEvent, Event, error_event
 from scoring.imaging import IntakeError, IntakeLimits, load_scan
+from scoring.imaging.deid import deidentify_dicom
 from scoring.rubric import default_rubric
 
-NOT_ULTRASOUND_MODEL = "intake-screen"  # what "scored" a file that is no scan: nothing
+NOT_ULTRASOUND_MODEL = "intake-screen"  # rows from before non-scans were refused at upload
 
 
 def intake_limits() -> IntakeLimits:
@@ -62,8 +62,8 @@ def scan_upload(
     """Store the de-identified scan and queue its analysis. Raises IntakeError for refusals.
 
     ``queue=False`` leaves the analysis queued in the database only (the caller runs it).
-    A readable image that is clearly not ultrasound is stored and answered at once as
-    non-standard, with intake's message, and never reaches the model.
+    A readable image that is clearly not ultrasound is refused (IntakeError "not_ultrasound")
+    and nothing of it is stored.
     """
     limits = intake_limits()
     data = _read_upload(file, limits)
@@ -71,7 +71,11 @@ def scan_upload(
 
     if is_clip(data):  # a video, or a multi-frame DICOM: every frame de-identified
         return clip_upload(user=user, data=data, assignment=assignment, queue=queue)
-    result = load_scan(data, limits=limits)  # raises IntakeError
+    result = load_scan(data, limits=limits, ocr=settings.ABVLMQ_OCR)  # raises IntakeError
+    if not result.is_ultrasound:
+        # Refused, never stored: its pixels are a document, a photo or another modality, with
+        # whatever text is on them (intake masks text only inside a scan's sector).
+        raise IntakeError("not_ultrasound", result.message or "This is not an ultrasound scan.")
     scan = Scan(
         owner=user,
         assignment=assignment,
@@ -85,37 +89,16 @@ def scan_upload(
     )
     scan.image.save("scan.png", ContentFile(_png(result.image)), save=False)
     if settings.ABVLMQ_KEEP_ORIGINALS:
-        kept = strip_dicom_identifiers(data) if result.kind == "dicom" else data
+        kept = deidentify_dicom(data) if result.kind == "dicom" else data
         scan.original.save("original", ContentFile(kept), save=False)
     scan.save()
     rubric = default_rubric()
     analysis = Analysis.objects.create(scan=scan, rubric_version=rubric.version)
-    if result.is_ultrasound and queue:
+    if queue:
         from abvlmq_web.scans.tasks import run_analysis  # tasks import services
 
         transaction.on_commit(lambda: run_analysis.delay(analysis.pk))
-    elif not result.is_ultrasound:
-        _answer_not_ultrasound(analysis)
     return scan
-
-
-def _answer_not_ultrasound(analysis: Analysis) -> None:
-    rubric = default_rubric()
-    non_standard = [c for c, p in rubric.planes.items() if not p.standard][:1] or ["NS"]
-    plane: PlaneEvent = {
-        "type": "plane",
-        "planes": non_standard,
-        "names": [rubric.planes[c].name for c in non_standard if c in rubric.planes],
-        "line": 0,
-    }
-    done: DoneEvent = {"type": "done", "status": "done", "needs_review": False}
-    analysis.status = Analysis.Status.DONE
-    analysis.model_id = NOT_ULTRASOUND_MODEL
-    analysis.planes = non_standard
-    analysis.started_at = analysis.finished_at = timezone.now()
-    analysis.save()
-    for seq, event in enumerate((plane, done), start=1):
-        AnalysisEvent.objects.create(analysis=analysis, seq=seq, type=event["type"], payload=event)
 
 
 # --------------------------------------------------------------------------- analysis life
@@ -181,6 +164,8 @@ def analysis_finish(*, analysis: Analysis, assessment: Assessment, next_seq: int
         analysis.score = assessment.score
         analysis.grade = assessment.grade or ""
         analysis.needs_review = bool(assessment.needs_review)
+        analysis.abstained = bool(getattr(assessment, "abstained", False))
+        analysis.ood_score = getattr(assessment, "ood_score", None)
         analysis.result = assessment.to_dict()
         analysis.rubric_version = assessment.rubric_version or analysis.rubric_version
         analysis.finished_at = timezone.now()

@@ -15,10 +15,13 @@ torch: this runs in the web process, the worker and the trainer alike.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from PIL import Image
 
-from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
+from scoring.imaging import ocr as ocr_check
+from scoring.imaging.base import MAX_WORK_SIDE, Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded
 from scoring.imaging.dicom import decode_dicom
 from scoring.imaging.raster import decode_raster
@@ -48,6 +51,8 @@ METADATA_KEYS = frozenset(
         "crop_box",
         "region_source",  # "dicom_region", "pixels" or "whole_frame"
         "text_pixels_masked",
+        "ocr_words_masked",
+        "downscale",
         "mode",
         "modality",
         "transfer_syntax",
@@ -58,14 +63,24 @@ METADATA_KEYS = frozenset(
 _MIN_TRUSTED_MASK = 0.2  # inside a DICOM region, use a pixel-found mask only when this large
 
 
+OcrMode = Literal["required", "optional", "off"]
+
+
 def load_scan(
-    data: bytes, *, limits: IntakeLimits | None = None, frame: int | None = None
+    data: bytes,
+    *,
+    limits: IntakeLimits | None = None,
+    frame: int | None = None,
+    ocr: OcrMode = "required",
 ) -> IntakeResult:
     """Validate, decode and de-identify one uploaded scan.
 
     ``frame`` picks a frame of a multi-frame file (default: the middle one). Raises
     :class:`IntakeError` for files we refuse; returns ``is_ultrasound=False`` with a message
-    for readable images that are clearly not a scan.
+    for readable images that are clearly not a scan (their ``image`` must not be stored).
+    ``ocr``: after the pixel rules, Tesseract reads the result and any word it finds is masked
+    (``scoring.imaging.ocr``); "required" refuses the upload when Tesseract is missing,
+    "optional" skips the check then, "off" (bulk phantom work in ``trainer``) never runs it.
     """
     limits = limits or IntakeLimits()
     if len(data) > limits.max_bytes:
@@ -80,10 +95,24 @@ def load_scan(
         decoded = decode_dicom(data, limits, frame)
     else:
         decoded = decode_raster(data, kind, limits, frame)
-    return _deidentify(decoded, kind)
+    return _deidentify(decoded, kind, ocr)
 
 
-def _deidentify(d: Decoded, kind: str) -> IntakeResult:
+def _shrink(d: Decoded) -> int:
+    """Shrink a frame larger than MAX_WORK_SIDE by an integer factor; returns the factor."""
+    h, w = d.rgb.shape[:2]
+    factor = -(-max(h, w) // MAX_WORK_SIDE)
+    if factor <= 1:
+        return 1
+    d.rgb = np.asarray(Image.fromarray(d.rgb).reduce(factor), dtype=np.uint8)
+    if d.region is not None:
+        d.region = _box(tuple(v // factor for v in d.region))  # type: ignore[arg-type]
+    return factor
+
+
+def _deidentify(d: Decoded, kind: str, ocr: OcrMode = "required") -> IntakeResult:
+    original = (d.rgb.shape[1], d.rgb.shape[0])  # (W, H) as decoded
+    factor = _shrink(d)
     rgb = d.rgb  # (H, W, 3)
     h, w = rgb.shape[:2]
     if d.region is not None:
@@ -97,6 +126,7 @@ def _deidentify(d: Decoded, kind: str) -> IntakeResult:
         box, sector = find_scan_area(rgb)
         source = "whole_frame" if sector.all() else "pixels"
     reason = d.not_ultrasound or not_ultrasound_reason(rgb, float(sector.mean()))
+    ocr_words = 0
     if reason is not None:
         box, text_pixels = (0, 0, w, h), 0
         out = rgb
@@ -106,23 +136,27 @@ def _deidentify(d: Decoded, kind: str) -> IntakeResult:
         out = rgb[y0:y1, x0:x1] * inside[:, :, None]  # furniture outside the sector goes
         out, text = mask_text(out, inside)
         text_pixels = int(text.sum())
+        if ocr == "required" or (ocr == "optional" and ocr_check.available()):
+            out, ocr_words = ocr_check.mask_words(np.ascontiguousarray(out, np.uint8), inside)
     metadata: dict[str, str | int] = {
         **d.metadata,
         "kind": kind,
         "frames": d.frames,
         "frame_index": d.frame_index,
-        "original_width": w,
-        "original_height": h,
-        "crop_box": ",".join(map(str, box)),
+        "original_width": original[0],
+        "original_height": original[1],
+        "crop_box": ",".join(str(v * factor) for v in box),
+        "downscale": factor,
         "region_source": source,
         "text_pixels_masked": text_pixels,
+        "ocr_words_masked": ocr_words,
     }
     return IntakeResult(
         image=Image.fromarray(np.ascontiguousarray(out, dtype=np.uint8)),  # (H, W, 3): RGB
         kind=kind,  # type: ignore[arg-type]
         frames=d.frames,
-        original_size=(w, h),
-        crop_box=_box(box),
+        original_size=original,
+        crop_box=_box(tuple(v * factor for v in box)),  # type: ignore[arg-type]
         is_ultrasound=reason is None,
         message=None if reason is None else _not_ultrasound_message(reason),
         metadata={k: v for k, v in metadata.items() if k in METADATA_KEYS},

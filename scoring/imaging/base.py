@@ -10,6 +10,11 @@ from PIL import Image
 Kind = Literal["png", "jpeg", "bmp", "dicom"]
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, right/bottom exclusive
 
+# Frames larger than this (longest side, pixels) are shrunk right after decoding, before any
+# other work: a scan needs no more, and the sector search and masking then cost a bounded
+# amount of memory whatever the upload (JPEG is even decoded at reduced scale).
+MAX_WORK_SIDE = 2048
+
 ACCEPTED_HINT = "Upload a PNG, JPEG, BMP or DICOM scan."
 
 
@@ -18,7 +23,7 @@ class IntakeLimits:
     """What one upload may cost us. The defaults suit a teaching site; tests pass smaller ones."""
 
     max_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 40_000_000  # per frame, checked from the header before decoding
+    max_pixels: int = 16_000_000  # per frame, checked from the header before decoding
     max_frames: int = 300
 
     def __post_init__(self) -> None:
@@ -31,7 +36,8 @@ class IntakeError(ValueError):
     """An upload we refuse. ``code`` is stable for machines, ``message`` is for the resident.
 
     Codes: ``empty``, ``too_large``, ``unsupported_type``, ``corrupt``, ``too_many_pixels``,
-    ``too_many_frames``, ``bad_frame``.
+    ``too_many_frames``, ``bad_frame``, ``not_ultrasound`` (raised by the upload service
+    for a readable image that intake judged not to be a scan).
     """
 
     def __init__(self, code: str, message: str) -> None:

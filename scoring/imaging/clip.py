@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from scoring.imaging import _deidentify
+from scoring.imaging import OcrMode, _deidentify
 from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded, check_dimensions
 from scoring.imaging.dicom import decode_dicom
@@ -89,7 +89,12 @@ def sample_indices(frames: int, sample: int) -> list[int]:
 
 
 def load_clip(
-    data: bytes, *, limits: IntakeLimits | None = None, max_seconds: float = 60, sample: int = 8
+    data: bytes,
+    *,
+    limits: IntakeLimits | None = None,
+    max_seconds: float = 60,
+    sample: int = 8,
+    ocr: OcrMode = "required",
 ) -> ClipResult:
     limits = limits or IntakeLimits()
     if len(data) > limits.max_bytes:
@@ -115,8 +120,9 @@ def load_clip(
     for index, decoded in enumerate(source):
         if index >= frames:  # a video with more frames than its header said
             raise IntakeError("too_many_frames", _too_many(limits.max_frames))
-        result = _deidentify(decoded, "dicom" if kind == "dicom" else "png")
-        deidentified.append((result.image, result.crop_box))
+        result = _deidentify(decoded, "dicom" if kind == "dicom" else "png", ocr)
+        scale = int(result.metadata.get("downscale", 1) or 1)  # crop_box is in source pixels
+        deidentified.append((result.image, tuple(v // scale for v in result.crop_box)))
         if index in chosen or index == middle_index:
             results[index] = result
     frames = len(deidentified)

@@ -7,7 +7,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from scoring.imaging.base import IntakeError, IntakeLimits
+from scoring.imaging.base import MAX_WORK_SIDE, IntakeError, IntakeLimits
 from scoring.imaging.decoded import Decoded, check_dimensions, choose_frame, gray_to_rgb, to_uint8
 
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "bmp": "BMP"}
@@ -34,6 +34,10 @@ def decode_raster(data: bytes, kind: str, limits: IntakeLimits, frame: int | Non
         try:
             if index:
                 im.seek(index)
+            if kind == "jpeg" and max(im.size) > MAX_WORK_SIDE:
+                # decode at 1/2, 1/4 or 1/8 scale straight from the DCT: never the full frame
+                scale = max(im.size) / MAX_WORK_SIDE
+                im.draft("RGB", (int(im.width / scale), int(im.height / scale)))
             im.load()
             if kind == "jpeg":
                 im = ImageOps.exif_transpose(im)  # phone photos of a screen come rotated

@@ -20,6 +20,11 @@ from scoring.imaging.base import Box
 SIGNAL_MARGIN = 10  # above the background level: clears JPEG ringing on a black canvas
 CELL_FILL = 0.5  # a cell is "tissue" when this share of its pixels carries signal
 MIN_SECTOR_SHARE = 0.01  # of the frame; anything smaller is furniture, not a scan
+FAINT_MARGIN = 3  # above the background level: faint speckle of a dim far field
+FAINT_FILL = 0.3  # a cell of faint speckle, next to the sector, is sector too
+FAINT_MAX = 120  # faint speckle is dim; text strokes are bright
+PART_SHARE = 0.15  # pieces of the sector at least this share of the largest are kept
+MAX_FLAT_SHARE = 0.4  # a cell with this share of pixels at its median level is flat, not tissue
 
 
 def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
@@ -43,14 +48,38 @@ def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
     if gh < 5 or gw < 5:
         return full
     fill = signal[: gh * c, : gw * c].reshape(gh, c, gw, c).mean(axis=(1, 3))  # (gh, gw)
-    cells = _dilate(_erode(fill >= CELL_FILL))  # opening: drop thin lines of text and ticks
-    cells = _erode(_dilate(cells))  # closing: join speckle patches split by dark structures
-    sector = _largest_component(cells)
-    if sector.sum() < MIN_SECTOR_SHARE * gh * gw:
+    # Tissue is speckled: a cell mostly of one flat colour (a title bar, a side panel, a logo,
+    # even with text on it) is not, so a bar drawn right above the sector does not join it.
+    # Speckle puts only a few per cent of a cell's pixels within one level of its median.
+    block = value[: gh * c, : gw * c].reshape(gh, c, gw, c).transpose(0, 2, 1, 3)
+    block = block.reshape(gh, gw, c * c).astype(np.int16)  # (gh, gw, c*c)
+    median = np.median(block, axis=2, keepdims=True)
+    flat = (np.abs(block - median) <= 1).mean(axis=2) >= MAX_FLAT_SHARE  # (gh, gw)
+    parts = _cell_parts((fill >= CELL_FILL) & ~flat)
+    if not parts or parts[0].sum() < MIN_SECTOR_SHARE * gh * gw:
+        # no speckle anywhere (a flat test pattern, a rendered diagram): flat areas count
+        flat = np.zeros_like(flat)
+        parts = _cell_parts(fill >= CELL_FILL)
+    if not parts or parts[0].sum() < MIN_SECTOR_SHARE * gh * gw:
         return full
+    # A full bladder or a dark band can cut one sector into pieces: keep every large piece.
+    sector = np.logical_or.reduce([p for p in parts if p.sum() >= PART_SHARE * parts[0].sum()])
+    # Dim edges: grow into cells of faint speckle (an attenuated far field, the fan's rim),
+    # never into flat canvas or panels, so what is kept is the whole sector.
+    faint = value > min(level, int(np.percentile(value[::4, ::4], 5)) + FAINT_MARGIN)
+    # faint *and* dim: the grey continuum of weak speckle, not the bright strokes of text
+    dim = faint & (value <= FAINT_MAX)
+    weak_fill = dim[: gh * c, : gw * c].reshape(gh, c, gw, c).mean(axis=(1, 3))
+    weak = (weak_fill >= FAINT_FILL) & ~flat
+    weak[: int(np.nonzero(sector.any(axis=1))[0][0])] = False  # never up: bars sit above
+    for _ in range(gh + gw):
+        grown = sector | (_dilate(sector) & weak)
+        if (grown == sector).all():
+            break
+        sector = grown
     # Back to pixels: the signal within one cell of the sector, then its convex hull.
     near = np.repeat(np.repeat(_dilate(sector), c, axis=0), c, axis=1)
-    solid = _rank(_rank(signal, 3, np.minimum), 3, np.maximum)
+    solid = _rank(_rank(faint, 3, np.minimum), 3, np.maximum)
     points = np.zeros((h, w), bool)  # thin marks next to the sector (arrows, ticks) left out
     points[: gh * c, : gw * c] = solid[: gh * c, : gw * c] & near
     if not points.any():
@@ -145,12 +174,19 @@ def _dilate(m: np.ndarray) -> np.ndarray:
     return np.logical_or.reduce([p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)])
 
 
-def _largest_component(m: np.ndarray) -> np.ndarray:
-    """The largest 4-connected component of a small boolean grid (breadth-first search)."""
+def _cell_parts(tissue: np.ndarray) -> list[np.ndarray]:
+    """Connected pieces of tissue cells after an opening (drops thin text and ticks) and a
+    closing (joins speckle patches split by dark structures), largest first."""
+    cells = _dilate(_erode(tissue))
+    return _components(_erode(_dilate(cells)))
+
+
+def _components(m: np.ndarray) -> list[np.ndarray]:
+    """The 4-connected components of a small boolean grid, largest first (breadth-first)."""
     h, w = m.shape
     flat = m.ravel()
     seen = np.zeros(flat.size, bool)
-    best: list[int] = []
+    found: list[list[int]] = []
     for start in np.flatnonzero(flat):
         if seen[start]:
             continue
@@ -169,11 +205,13 @@ def _largest_component(m: np.ndarray) -> np.ndarray:
                 if inside and flat[j] and not seen[j]:
                     seen[j] = True
                     queue.append(j)
-        if len(comp) > len(best):
-            best = comp
-    out = np.zeros(flat.size, bool)
-    out[best] = True
-    return out.reshape(h, w)
+        found.append(comp)
+    out = []
+    for comp in sorted(found, key=len, reverse=True):
+        mask = np.zeros(flat.size, bool)
+        mask[comp] = True
+        out.append(mask.reshape(h, w))
+    return out
 
 
 def _hull_mask(points: np.ndarray) -> np.ndarray:

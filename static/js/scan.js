@@ -103,6 +103,17 @@
       el("rubric-version").textContent = ev.rubric_version;
       if (!el("deductions").children.length) el("no-deductions").hidden = false;
     },
+    abstain(ev) {
+      // The model declined: no grade, no findings; say why, plainly, where the grade would be.
+      state.abstained = true;
+      el("plane").textContent = "not assessed";
+      const badge = el("score-badge");
+      badge.className = "badge abstained";
+      badge.textContent = "—";
+      const note = el("abstain-reason");
+      note.textContent = ev.reason;
+      note.hidden = false;
+    },
     error(ev) {
       const li = document.createElement("li");
       li.textContent = ev.message;
@@ -111,7 +122,9 @@
     done(ev) {
       state.finished = true;
       const status = el("status");
-      status.textContent = ev.status === "failed" ? "failed" : (ev.needs_review ? "done · needs instructor review" : "done");
+      status.textContent = ev.status === "failed" ? "failed"
+        : state.abstained ? "not assessed · sent to an instructor"
+        : (ev.needs_review ? "done · needs instructor review" : "done");
       status.className = "status status-" + ev.status;
       if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
       fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" } })

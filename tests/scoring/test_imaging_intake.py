@@ -133,7 +133,7 @@ def test_its_own_pixel_limit_holds_even_with_pillows_guard_switched_off(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     error = refusal(forged_png(30000, 30000))
     assert error.code == "too_many_pixels"
-    assert "40 megapixels" in error.message
+    assert "16 megapixels" in error.message
 
 
 def test_it_applies_a_smaller_pixel_limit_from_the_header() -> None:
@@ -199,3 +199,22 @@ def test_garbage_only_ever_raises_an_intake_error(head: bytes, tail: bytes) -> N
         assert error.message
     else:
         assert result.image.mode == "RGB"
+
+
+def test_the_default_cap_refuses_a_5409_by_6299_tile_from_its_header() -> None:
+    """34 MP is over the 16 MP default: refused before a single pixel is decoded."""
+    error = refusal(forged_png(5409, 6299))
+    assert error.code == "too_many_pixels" and "5409 x 6299" in error.message
+
+
+def test_a_large_accepted_frame_is_shrunk_before_the_work_and_reported_in_its_own_pixels() -> None:
+    from trainer.phantoms import generate
+
+    img, _ = generate(index=6, seed=0, size=512)
+    big = img.convert("RGB").resize((4096, 3072))  # 12.6 MP: accepted, worked on at 1/2
+    result = load_scan(encode(big, "PNG"), ocr="off")
+    assert result.metadata["downscale"] == 2
+    assert result.original_size == (4096, 3072)
+    x0, y0, x1, y1 = result.crop_box  # in the upload's pixels
+    assert x1 - x0 == 2 * result.image.width and y1 - y0 == 2 * result.image.height
+    assert x1 <= 4096 and y1 <= 3072

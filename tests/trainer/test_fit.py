@@ -49,6 +49,7 @@ def _micro_config(tmp_path: Path, data: Path, out: str = "run", **extra) -> Path
         "save_every": 6,
         "progress": False,
         "seed": 0,
+        "ood_reference": 0,  # the abstention statistics have their own test
         **extra,
     }
     path = tmp_path / f"{out}.yaml"
@@ -228,3 +229,25 @@ def test_the_vision_tower_gets_its_own_learning_rate(toy, tmp_path):
     assert lrs[1] == pytest.approx(3.0 * lrs[0])
     with pytest.raises(ConfigError, match="vision_lr_mult"):
         load_config(Path("trainer/configs/demo_tiny.yaml"), ["vision_lr_mult=0"])
+
+
+def test_fit_stores_abstention_statistics_that_the_engine_loads(toy, tmp_path):
+    """`ood_reference` > 0: the final checkpoint carries its OOD statistics, and the engine
+    loaded from it scores images with them (so any checkpoint fit writes can abstain)."""
+    from scoring.engine import Engine
+    from scoring.ood import STATS_FILE
+    from trainer.fit import fit
+
+    final = fit(load_config(_micro_config(tmp_path, toy, max_steps=2, ood_reference=30)))
+    assert (final / STATS_FILE).is_file()
+    info = json.loads((final / "abvlmq.json").read_text())["ood"]
+    assert info["file"] == STATS_FILE and info["n_fit"] + info["n_holdout"] == 30
+    engine = Engine.load(final)
+    assert engine.ood_stats is not None and engine.ood_stats.threshold == pytest.approx(
+        info["threshold"], rel=1e-5
+    )
+    from trainer.phantoms import generate
+
+    img, _ = generate(index=0, seed=123, size=112)
+    [score] = engine.ood_scores([img])
+    assert score is not None and score > 0

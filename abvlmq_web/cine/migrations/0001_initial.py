@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("scans", "0002_alter_scan_owner"),
+        ("scans", "0003_alter_scan_owner"),
     ]
 
     operations = [

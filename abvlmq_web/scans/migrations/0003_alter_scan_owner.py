@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scans", "0001_initial"),
+        ("scans", "0002_analysis_abstention"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
