@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "abvlmq_web.competency",
     "abvlmq_web.receiving",
     "abvlmq_web.cine",
+    "abvlmq_web.notifications",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +69,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "abvlmq_web.scans.context_processors.model_banner",
+                "abvlmq_web.notifications.context_processors.unread",
             ]
         },
     }
@@ -227,6 +229,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --------------------------------------------------------------------------- email
+# Notifications and password reset go through Django's email framework. By default (and under
+# `make run`) messages are printed on the console; set DJANGO_EMAIL_BACKEND and EMAIL_* for SMTP.
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AbVLM-Q <no-reply@localhost>")
+ABVLMQ_SITE_URL = env_str("ABVLMQ_SITE_URL", "http://localhost:8000")
 
 LOGGING = {
     "version": 1,

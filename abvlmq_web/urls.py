@@ -33,6 +33,8 @@ urlpatterns = [
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
     path("inbox/", include("abvlmq_web.receiving.urls")),
+    path("assignments/", include("abvlmq_web.curriculum.urls")),
+    path("notifications/", include("abvlmq_web.notifications.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),
     path("administration/", include("abvlmq_web.administration.urls")),
     path("", include("abvlmq_web.progress.urls")),

@@ -42,6 +42,17 @@ if ! command -v Orthanc >/dev/null; then
   fi
 fi
 
+# axe-core (npm) for the browser tests' accessibility checks, pinned in package.json.
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+  if command -v npm >/dev/null; then
+    echo "test: installing axe-core from npm (package.json)" >&2
+    npm install --no-audit --no-fund --silent >/dev/null 2>&1 \
+      || echo "test: npm install failed: the accessibility tests will fail" >&2
+  else
+    echo "test: npm missing: cannot install axe-core for the accessibility tests" >&2
+  fi
+fi
+
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT

@@ -57,6 +57,11 @@ class ModelVersion(Activatable):
         default=dict, blank=True, help_text="trainer's evaluation report (JSON)"
     )
     note = models.TextField(blank=True)
+    probe = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the registration check found: the model loaded and its probe answer",
+    )
 
     class Meta(Activatable.Meta):
         constraints = [

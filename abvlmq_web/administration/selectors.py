@@ -164,3 +164,32 @@ def worker_runtime() -> Runtime:
 def path_problems(path: str) -> str | None:
     """A warning (not an error: workers may run on other machines) when a folder is absent."""
     return None if Path(path).is_dir() else f"{path} is not a folder on this machine"
+
+
+@dataclass(frozen=True)
+class SettingsModel:
+    """The model the settings name (``ABVLMQ_MODEL_DIR``, models/demo by default): in use
+    whenever no registered model is active, and the row to roll back to."""
+
+    model_dir: str
+    adapter_dir: str | None
+    in_use: bool
+
+
+def settings_model() -> SettingsModel:
+    adapter = settings.ABVLMQ_ADAPTER_DIR
+    return SettingsModel(
+        model_dir=str(settings.ABVLMQ_MODEL_DIR),
+        adapter_dir=str(adapter) if adapter else None,
+        in_use=active_model_version() is None,
+    )
+
+
+def previous_model() -> ModelVersion | None:
+    """The model active before the current one, the one "Roll back" goes to: the registered
+    model activated most recently that is not active now; None means the settings' model."""
+    return (
+        ModelVersion.objects.filter(is_active=False, activated_at__isnull=False)
+        .order_by("-activated_at", "-id")
+        .first()
+    )

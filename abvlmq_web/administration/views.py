@@ -9,13 +9,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from abvlmq_web.administration import selectors
 from abvlmq_web.administration.models import ModelVersion, RubricVersion
 from abvlmq_web.administration.services import (
     model_activate,
+    model_delete,
     model_register,
+    model_use_settings,
+    rubric_use_shipped,
     rubric_version_activate,
     rubric_version_create,
 )
@@ -70,16 +73,61 @@ def rubric_detail(request, rubric_id: int):
     )
 
 
+def _confirmed(request) -> bool:
+    """A change that matters takes two steps: the first POST (or a GET) shows what it will do,
+    the second, with ``confirm``, does it."""
+    return request.method == "POST" and request.POST.get("confirm") == "yes"
+
+
+def _confirm_page(request, *, title: str, consequences: list[str], cancel: str, action: str):
+    return render(
+        request,
+        "administration/confirm.html",
+        {"title": title, "consequences": consequences, "cancel": cancel, "action": action},
+    )
+
+
 @login_required
-@require_POST
 def rubric_activate(request, rubric_id: int):
     _admin(request)
     row = get_object_or_404(RubricVersion, pk=rubric_id)
+    if not _confirmed(request):
+        diff = selectors.rubric_diff(rubric_version=row)
+        return _confirm_page(
+            request,
+            title=f"Activate rubric {row.version}?",
+            consequences=[
+                "Workers score every new analysis with it from their next task.",
+                "Analyses already scored keep the version they were scored under.",
+                *(f"Change: {c}" for c in diff.changes[:12]),
+            ],
+            cancel=reverse("admin-rubric", args=[row.pk]),
+            action="Activate this rubric",
+        )
     rubric_version_activate(user=request.user, rubric_version=row)
     messages.success(
         request, f"Rubric {row.version} is active: workers score with it from their next task."
     )
     return redirect("admin-rubric", rubric_id=row.pk)
+
+
+@login_required
+def rubric_shipped(request):
+    _admin(request)
+    if not _confirmed(request):
+        return _confirm_page(
+            request,
+            title="Go back to the shipped rubric?",
+            consequences=[
+                "Workers score new analyses with the rubric shipped with the code.",
+                "Stored versions stay stored; any of them can be activated again.",
+            ],
+            cancel=reverse("admin-rubrics"),
+            action="Use the shipped rubric",
+        )
+    rubric_use_shipped(user=request.user)
+    messages.success(request, "The shipped rubric is in use again.")
+    return redirect("admin-rubrics")
 
 
 @login_required
@@ -99,11 +147,12 @@ def models(request):
                 adapter_path=form.get("adapter_path", ""), evaluation_report=report_text,
                 note=form.get("note", ""),
             )  # fmt: skip
-            for path in filter(None, (model.base_path, model.adapter_path)):
-                warning = selectors.path_problems(path)
-                if warning:
-                    messages.warning(request, f"{warning}: make sure the workers have it.")
-            messages.success(request, f"Model {model.name} registered.")
+            p = model.probe
+            messages.success(
+                request,
+                f"Model {model.name} registered: it loaded and named a phantom scan "
+                f"{' + '.join(p['planes'])}, {p['score']:g} {p['grade']}.",
+            )
             return redirect("admin-models")
         except ValidationError as exc:
             errors = exc.messages
@@ -114,15 +163,77 @@ def models(request):
     return render(
         request,
         "administration/models.html",
-        {"rows": rows, "errors": errors, "form": form, "runtime": selectors.worker_runtime()},
+        {
+            "rows": rows,
+            "errors": errors,
+            "form": form,
+            "runtime": selectors.worker_runtime(),
+            "builtin": selectors.settings_model(),
+            "previous": selectors.previous_model(),
+        },
     )
 
 
 @login_required
-@require_POST
 def model_activate_view(request, model_id: int):
     _admin(request)
     model = get_object_or_404(ModelVersion, pk=model_id)
+    if not _confirmed(request):
+        current = selectors.active_model_version()
+        return _confirm_page(
+            request,
+            title=f"Activate {model.name}?",
+            consequences=[
+                f"Workers load {model.base_path}"
+                + (f" + {model.adapter_path}" if model.adapter_path else "")
+                + " at their next task.",
+                f"It replaces {current.name if current else 'the settings model'}, which stays "
+                "listed: roll back to it at any time.",
+            ],
+            cancel=reverse("admin-models"),
+            action=f"Activate {model.name}",
+        )
     model_activate(user=request.user, model=model)
     messages.success(request, f"{model.name} is active: workers load it at their next task.")
+    return redirect("admin-models")
+
+
+@login_required
+def model_settings_view(request):
+    """Roll back to the settings' model (models/demo by default)."""
+    _admin(request)
+    builtin = selectors.settings_model()
+    if not _confirmed(request):
+        return _confirm_page(
+            request,
+            title="Use the settings' model?",
+            consequences=[f"Workers load {builtin.model_dir} at their next task."],
+            cancel=reverse("admin-models"),
+            action="Use the settings' model",
+        )
+    model_use_settings(user=request.user)
+    messages.success(request, f"Workers load {builtin.model_dir} from their next task.")
+    return redirect("admin-models")
+
+
+@login_required
+def model_delete_view(request, model_id: int):
+    _admin(request)
+    model = get_object_or_404(ModelVersion, pk=model_id)
+    if not _confirmed(request):
+        return _confirm_page(
+            request,
+            title=f"Delete {model.name} from the registry?",
+            consequences=[
+                "It is no longer offered for activation; its folder on disk is not touched.",
+                "Analyses it scored keep its model id.",
+            ],
+            cancel=reverse("admin-models"),
+            action=f"Delete {model.name}",
+        )
+    try:
+        model_delete(user=request.user, model=model)
+        messages.success(request, f"{model.name} deleted from the registry.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     return redirect("admin-models")

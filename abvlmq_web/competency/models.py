@@ -66,6 +66,12 @@ class SignOff(models.Model):
     signer_name = models.CharField(max_length=200, help_text="As signed, kept if the user goes")
     signed_at = models.DateTimeField(auto_now_add=True)
     note = models.TextField(blank=True)
+    attested = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What was attested: the requirement set (id, name, last change) and the "
+        "requirement's terms, with the counts at the time",
+    )
 
     class Meta:
         ordering = ["-signed_at"]
@@ -75,6 +81,42 @@ class SignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requirement} signed off by {self.signer_name}"
+
+
+class SignOffRequest(models.Model):
+    """A resident asks a named instructor to attest a requirement she has met."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ATTESTED = "attested"
+        WITHDRAWN = "withdrawn"
+
+    requirement = models.ForeignKey(
+        Requirement, on_delete=models.CASCADE, related_name="signoff_requests"
+    )
+    resident = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signoff_requests"
+    )
+    instructor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signoff_requests_to_me"
+    )
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requirement", "resident"],
+                condition=models.Q(status="open"),
+                name="one_open_signoff_request",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resident_id} asks {self.instructor_id} to sign off {self.requirement}"
 
 
 class AuditLog(models.Model):

@@ -18,7 +18,13 @@ from django.db.models import QuerySet
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
 from abvlmq_web.administration.selectors import active_rubric
-from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
+from abvlmq_web.competency.models import (
+    AuditLog,
+    Requirement,
+    RequirementSet,
+    SignOff,
+    SignOffRequest,
+)
 from abvlmq_web.review.selectors import resident_results
 
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
@@ -182,3 +188,23 @@ def readable_resident(*, user: User, resident_id: int) -> User | None:
 
 def audit_log() -> QuerySet[AuditLog]:
     return AuditLog.objects.select_related("actor", "cohort", "subject")
+
+
+def signers_for(*, resident: User) -> QuerySet[User]:
+    """The instructors a resident may ask for a sign-off: those of her cohorts."""
+    return (
+        User.objects.filter(role="instructor", instructed_cohorts__residents=resident)
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+
+
+def open_signoff_requests(*, resident: User | None = None, instructor: User | None = None):
+    rows = SignOffRequest.objects.filter(status=SignOffRequest.Status.OPEN).select_related(
+        "requirement", "requirement__requirement_set", "resident", "instructor"
+    )
+    if resident is not None:
+        rows = rows.filter(resident=resident)
+    if instructor is not None:
+        rows = rows.filter(instructor=instructor)
+    return rows

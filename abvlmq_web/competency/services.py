@@ -9,10 +9,20 @@ from typing import Any
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.competency.models import AuditLog, Requirement, RequirementSet, SignOff
+from abvlmq_web.competency.models import (
+    AuditLog,
+    Requirement,
+    RequirementSet,
+    SignOff,
+    SignOffRequest,
+)
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
 
 TEMPLATES_DIR = Path(__file__).parent / "data"
 
@@ -140,41 +150,158 @@ def requirement_set_from_template(
     )
 
 
-@transaction.atomic
-def signoff_create(
-    *, user: User, resident: User, requirement: Requirement, note: str = ""
-) -> SignOff:
-    """An instructor of the resident (or a program admin) signs off a met requirement."""
-    from abvlmq_web.competency.selectors import MET, resident_competency
+def _status_of(resident: User, requirement: Requirement):
+    from abvlmq_web.competency.selectors import resident_competency
 
+    return next(
+        (s for s in resident_competency(resident=resident) if s.requirement.pk == requirement.pk),
+        None,
+    )
+
+
+def _require_signer(user: User, resident: User) -> None:
     if not (user.is_instructor or user.is_program_admin):
         raise PermissionDenied("Only instructors and program admins sign off.")
     if not visible_users(user=user).filter(pk=resident.pk).exists():
         raise PermissionDenied("You do not instruct this resident.")
-    status = next(
-        (s for s in resident_competency(resident=resident) if s.requirement.pk == requirement.pk),
-        None,
-    )
+
+
+@transaction.atomic
+def signoff_create(
+    *, user: User, resident: User, requirement: Requirement, note: str = ""
+) -> SignOff:
+    """An instructor of the resident (or a program admin) attests a met requirement. The
+    sign-off records who, when, and what was attested: the requirement set (id, name, when it
+    last changed), the requirement's terms and the counts at that moment. An open request
+    for it is closed as attested."""
+    from abvlmq_web.competency.selectors import MET
+
+    _require_signer(user, resident)
+    status = _status_of(resident, requirement)
     if status is None:
         raise ValidationError({"requirement": "This requirement does not apply to the resident."})
     if status.status != MET:
         raise ValidationError(
             {"requirement": f"Only a met requirement can be signed off (it is {status.status})."}
         )
+    req_set = requirement.requirement_set
+    attested = {
+        "requirement_set": {
+            "id": req_set.pk,
+            "name": req_set.name,
+            "updated_at": req_set.updated_at.isoformat(),
+        },
+        "requirement": {
+            "id": requirement.pk,
+            "plane": requirement.plane,
+            "min_count": requirement.min_count,
+            "min_grade": requirement.min_grade,
+            "verified_count": requirement.verified_count,
+        },
+        "counts": {
+            "scans": status.scans,
+            "qualifying": status.qualifying,
+            "verified": status.verified,
+        },
+    }
     signoff = SignOff.objects.create(
         requirement=requirement,
         resident=resident,
         signed_by=user,
         signer_name=user.display_name,
         note=note.strip(),
+        attested=attested,
     )
+    closed = SignOffRequest.objects.filter(
+        requirement=requirement, resident=resident, status=SignOffRequest.Status.OPEN
+    ).update(status=SignOffRequest.Status.ATTESTED, closed_at=timezone.now())
     audit_record(
         actor=user,
         action="signoff",
         subject=resident,
-        details={"plane": requirement.plane, "set": requirement.requirement_set.name},
+        details={
+            "plane": requirement.plane,
+            "set": req_set.name,
+            "set_id": req_set.pk,
+            "requested": bool(closed),
+            "counts": attested["counts"],
+        },
     )
+    notify(
+        user=resident, kind=Kind.SIGNOFF, url=reverse("competency-resident", args=[resident.pk]),
+        text=f"{user.display_name} signed off {requirement.plane} ({req_set.name}).",
+    )  # fmt: skip
     return signoff
+
+
+@transaction.atomic
+def signoff_undo(*, user: User, signoff: SignOff, reason: str) -> None:
+    """Take a sign-off back: the signer or a program admin, with a reason. The sign-off goes
+    (the requirement is "met" again) and the audit log keeps what it was and why it went."""
+    if not (user.pk == signoff.signed_by_id or user.is_program_admin):
+        raise PermissionDenied("Only whoever signed it, or a program admin, undoes a sign-off.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the sign-off is taken back."})
+    audit_record(
+        actor=user,
+        action="signoff.undo",
+        subject=signoff.resident,
+        details={
+            "plane": signoff.requirement.plane,
+            "set": signoff.requirement.requirement_set.name,
+            "signed_by": signoff.signer_name,
+            "signed_at": signoff.signed_at.isoformat(),
+            "attested": signoff.attested,
+            "reason": reason.strip(),
+        },
+    )
+    notify(
+        user=signoff.resident, kind=Kind.SIGNOFF,
+        url=reverse("competency-resident", args=[signoff.resident_id]),
+        text=f"{user.display_name} took back the sign-off of {signoff.requirement.plane}: "
+        f"{reason.strip()}",
+    )  # fmt: skip
+    signoff.delete()
+
+
+@transaction.atomic
+def signoff_request(
+    *, resident: User, requirement: Requirement, instructor: User, message: str = ""
+) -> SignOffRequest:
+    """A resident asks one of her instructors, by name, to attest a requirement she has met."""
+    from abvlmq_web.competency.selectors import MET, signers_for
+
+    if not resident.is_resident:
+        raise PermissionDenied("Only residents request a sign-off.")
+    status = _status_of(resident, requirement)
+    if status is None:
+        raise ValidationError({"requirement": "This requirement does not apply to you."})
+    if status.status != MET:
+        raise ValidationError(
+            {"requirement": f"Only a met requirement can be signed off (it is {status.status})."}
+        )
+    if not signers_for(resident=resident).filter(pk=instructor.pk).exists():
+        raise ValidationError({"instructor": "Choose one of your instructors."})
+    if SignOffRequest.objects.filter(
+        requirement=requirement, resident=resident, status=SignOffRequest.Status.OPEN
+    ).exists():
+        raise ValidationError({"requirement": "You have already asked for this sign-off."})
+    row = SignOffRequest.objects.create(
+        requirement=requirement, resident=resident, instructor=instructor, message=message.strip()
+    )
+    audit_record(
+        actor=resident,
+        action="signoff.request",
+        subject=resident,
+        details={"plane": requirement.plane, "instructor": instructor.display_name},
+    )
+    notify(
+        user=instructor, kind=Kind.SIGNOFF_REQUEST,
+        url=reverse("competency-signoff", args=[resident.pk, requirement.pk]),
+        text=f"{resident.display_name} asks you to sign off {requirement.plane} "
+        f"({requirement.requirement_set.name}).",
+    )  # fmt: skip
+    return row
 
 
 # --------------------------------------------------------------------------- exports

@@ -17,6 +17,12 @@ urlpatterns = [
         views.signoff,
         name="competency-signoff",
     ),
+    path(
+        "requests/<int:requirement_id>/",
+        views.signoff_request_view,
+        name="competency-signoff-request",
+    ),
+    path("signoffs/<int:signoff_id>/undo/", views.signoff_undo_view, name="competency-undo"),
     path("requirements/", views.requirement_sets, name="competency-sets"),
     path("requirements/new/", views.requirement_set_edit, name="competency-set-new"),
     path("requirements/<int:set_id>/", views.requirement_set_edit, name="competency-set"),

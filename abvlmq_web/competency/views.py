@@ -14,13 +14,15 @@ from django.views.decorators.http import require_POST
 from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency import selectors
-from abvlmq_web.competency.models import Requirement, RequirementSet
+from abvlmq_web.competency.models import Requirement, RequirementSet, SignOff
 from abvlmq_web.competency.services import (
     export_cohort,
     export_resident_packet,
     requirement_set_from_template,
     requirement_set_save,
     signoff_create,
+    signoff_request,
+    signoff_undo,
 )
 
 CONTENT_TYPES = {
@@ -47,7 +49,14 @@ def _resident(request, resident_id: int):
 def index(request):
     if request.user.is_resident:
         return redirect("competency-resident", resident_id=request.user.pk)
-    return render(request, "competency/index.html", {"cohorts": visible_cohorts(user=request.user)})
+    return render(
+        request,
+        "competency/index.html",
+        {
+            "cohorts": visible_cohorts(user=request.user),
+            "requests": selectors.open_signoff_requests(instructor=request.user),
+        },
+    )
 
 
 @login_required
@@ -81,6 +90,11 @@ def resident_page(request, resident_id: int):
             "resident": resident,
             "statuses": selectors.resident_competency(resident=resident),
             "can_sign": not request.user.is_resident,
+            "is_self": request.user.pk == resident.pk,
+            "signers": selectors.signers_for(resident=resident),
+            "requests": {
+                r.requirement_id: r for r in selectors.open_signoff_requests(resident=resident)
+            },
         },
     )
 
@@ -95,19 +109,90 @@ def resident_packet(request, resident_id: int):
 
 
 @login_required
-@require_POST
 def signoff(request, resident_id: int, requirement_id: int):
+    """Attest a requirement: the first step shows what is attested (the set, its terms, the
+    counted scans); the second, with ``confirm``, signs it off."""
     resident = _resident(request, resident_id)
     requirement = get_object_or_404(Requirement, pk=requirement_id)
+    if request.user.is_resident:
+        raise Http404()
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            signoff_create(
+                user=request.user, resident=resident, requirement=requirement,
+                note=request.POST.get("note", ""),
+            )  # fmt: skip
+            messages.success(request, f"{requirement.plane} signed off.")
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("competency-resident", resident_id=resident.pk)
+    status = next(
+        (s for s in selectors.resident_competency(resident=resident)
+         if s.requirement.pk == requirement.pk),
+        None,
+    )  # fmt: skip
+    if status is None:
+        raise Http404("This requirement does not apply to the resident.")
+    request_row = selectors.open_signoff_requests(resident=resident).filter(requirement=requirement)
+    return render(
+        request,
+        "competency/attest.html",
+        {
+            "resident": resident,
+            "s": status,
+            "request_row": request_row.first(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def signoff_request_view(request, requirement_id: int):
+    requirement = get_object_or_404(Requirement, pk=requirement_id)
+    instructor = (
+        selectors.signers_for(resident=request.user)
+        .filter(pk=request.POST.get("instructor") or 0)
+        .first()
+    )
     try:
-        signoff_create(
-            user=request.user, resident=resident, requirement=requirement,
-            note=request.POST.get("note", ""),
+        if instructor is None:
+            raise ValidationError({"instructor": "Choose one of your instructors."})
+        signoff_request(
+            resident=request.user, requirement=requirement, instructor=instructor,
+            message=request.POST.get("message", ""),
         )  # fmt: skip
-        messages.success(request, f"{requirement.plane} signed off.")
+        messages.success(
+            request, f"Asked {instructor.display_name} to sign off {requirement.plane}."
+        )
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
-    return redirect("competency-resident", resident_id=resident.pk)
+    return redirect("competency-resident", resident_id=request.user.pk)
+
+
+@login_required
+def signoff_undo_view(request, signoff_id: int):
+    row = get_object_or_404(
+        SignOff.objects.select_related("requirement", "resident"), pk=signoff_id
+    )
+    resident = _resident(request, row.resident_id)
+    if request.user.is_resident:
+        raise Http404()
+    error = ""
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            signoff_undo(user=request.user, signoff=row, reason=request.POST.get("reason", ""))
+            messages.success(
+                request, f"Sign-off of {row.requirement.plane} taken back; the audit log keeps it."
+            )
+            return redirect("competency-resident", resident_id=resident.pk)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+            return redirect("competency-resident", resident_id=resident.pk)
+    return render(
+        request, "competency/undo.html", {"row": row, "resident": resident, "error": error}
+    )
 
 
 # --------------------------------------------------------------------------- admin pages

@@ -10,6 +10,14 @@ class Assignment(models.Model):
     cohort = models.ForeignKey(
         "accounts.Cohort", on_delete=models.CASCADE, related_name="assignments"
     )
+    resident = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="own_assignments",
+        help_text="Set for one resident of the cohort only; empty: the whole cohort",
+    )
     title = models.CharField(max_length=200)
     instructions = models.TextField(blank=True)
     target_planes = models.JSONField(default=list, help_text="Rubric plane codes, e.g. ['GB']")

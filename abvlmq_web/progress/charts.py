@@ -99,14 +99,17 @@ def score_chart(
     return mark_safe("".join(out))
 
 
-def rate_bars(rows: Sequence[tuple[str, float | None, int]], *, width: int = 520) -> SafeString:
+def rate_bars(
+    rows: Sequence[tuple[str, float | None, int]], *, width: int = 520, title: str = "Rates"
+) -> SafeString:
     """Horizontal bars of rates in [0, 1] (e.g. agreement per month); rows: (label, rate, n)."""
     bar_h, gap, label_w = 16, 6, 120
     height = max(1, len(rows)) * (bar_h + gap) + 4
     pw = width - label_w - 60
     out = [
         f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
     ]
     for k, (label, rate, n) in enumerate(rows):
         yk = 2 + k * (bar_h + gap)

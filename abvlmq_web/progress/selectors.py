@@ -31,8 +31,7 @@ from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.administration.selectors import active_rubric
-from abvlmq_web.curriculum.models import Assignment
-from abvlmq_web.curriculum.selectors import assignment_progress
+from abvlmq_web.curriculum.selectors import assignment_progress, assignments_of
 from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
 from abvlmq_web.review.selectors import effective_results, resident_results
 from abvlmq_web.scans.models import Analysis
@@ -296,14 +295,18 @@ class CohortProgress:
     planes: list[tuple[str, str]]  # (code, name) of the rubric's standard planes
     rows: list[ResidentRow]
 
+    @property
+    def behind_any(self) -> bool:
+        return any(row.behind for row in self.rows)
+
 
 def cohort_progress(*, cohort: Cohort, today: dt.date | None = None) -> CohortProgress:
     rubric = active_rubric()
     today = today or timezone.localdate()
     residents = list(cohort.residents.order_by("last_name", "first_name", "username"))
-    assignments = list(Assignment.objects.filter(cohort=cohort))
     rows = []
     for r in residents:
+        assignments = list(assignments_of(cohort=cohort, resident=r))
         planes = {p.plane: p for p in resident_planes(resident=r)}
         behind, decays = [], []
         for a in assignments:

@@ -92,7 +92,12 @@ def cohort_progress(request, cohort_id: int):
                 width=300, height=140, css_class="curve",
             )  # fmt: skip
             curves.append((row.resident, p, chart))
-    return render(request, "progress/cohort.html", {"data": data, "curves": curves})
+    grades = rubric.grades
+    bands = [
+        (g.name, g.min, grades[i + 1].min if i + 1 < len(grades) else rubric.max_score)
+        for i, g in enumerate(grades)
+    ]
+    return render(request, "progress/cohort.html", {"data": data, "curves": curves, "bands": bands})
 
 
 @login_required

@@ -90,3 +90,73 @@ def compare(ai_planes, ai_items, planes, items) -> Comparison:
         removed=tuple(i for i in ai if i not in rev),
         added=tuple(i for i in rev if i not in ai),
     )
+
+
+def readable_problems(
+    *, rubric: Rubric, planes: list[str], structures: list[dict], deductions: list[dict]
+) -> list[str]:
+    """What is wrong with a reviewer's assessment, in words a reviewer reads (names and the
+    rubric's wording, never list indexes or raw ids alone). The trainer's record check still
+    runs after this one, as the backstop for anything it does not cover."""
+    problems: list[str] = []
+    known = [p for p in planes if p in rubric.planes]
+    for p in planes:
+        if p not in rubric.planes:
+            problems.append(f"The plane {p!r} is not in the rubric; choose another.")
+    if not planes:
+        problems.append("Choose a plane.")
+    if len(set(planes)) != len(planes):
+        problems.append("The same plane is chosen twice; choose a different second plane.")
+    if len(known) > 1 and any(not rubric.planes[p].standard for p in known):
+        problems.append("A non-standard image cannot also carry a standard plane.")
+    plane_words = " + ".join(f"{rubric.planes[p].name} ({p})" for p in known) or "no plane"
+    standard = any(rubric.planes[p].standard for p in known)
+    allowed = set(rubric.structures_for(known)) if standard else set(rubric.structures)
+
+    def sname(sid: str) -> str:
+        s = rubric.structures.get(sid)
+        return s.name if s else sid
+
+    boxed = set()
+    for s in structures:
+        sid = str(s.get("id", ""))
+        if sid not in rubric.structures:
+            problems.append(f"The structure {sid!r} is not in the rubric; delete its box.")
+        elif sid not in allowed:
+            problems.append(
+                f"The {sname(sid)} box: {sname(sid)} is not a key structure of {plane_words}; "
+                "delete the box or change the plane."
+            )
+        else:
+            boxed.add(sid)
+    applicable = {i.id for i in rubric.items_for(known)}
+    seen: set[str] = set()
+    groups: dict[str, str] = {}
+    for d in deductions:
+        iid = str(d.get("item", ""))
+        item = rubric.items.get(iid)
+        if item is None:
+            problems.append(f"The unknown deduction item {iid!r} is not in the rubric; remove it.")
+            continue
+        if iid in seen:
+            problems.append(f"“{item.condition}” is listed twice; remove one.")
+            continue
+        seen.add(iid)
+        if iid not in applicable:
+            problems.append(
+                f"“{item.condition}” does not apply to {plane_words}; "
+                "remove it or change the plane."
+            )
+            continue
+        if item.group:
+            if item.group in groups:
+                other = rubric.items[groups[item.group]].condition
+                problems.append(f"“{other}” and “{item.condition}” exclude each other; keep one.")
+            else:
+                groups[item.group] = iid
+        if item.kind == "missing" and item.structure in boxed:
+            problems.append(
+                f"“{item.condition}”: a structure that is not displayed cannot have a box; "
+                f"delete the {sname(item.structure)} box or remove this deduction."
+            )
+    return problems

@@ -282,3 +282,102 @@ def corrections_in_force(*, user: User, cohort: Cohort | None = None) -> list[Co
 
 def agreement(*, user: User, cohort: Cohort | None = None) -> Agreement:
     return agreement_of(corrections_in_force(user=user, cohort=cohort))
+
+
+# --------------------------------------------------------------------------- the headline
+
+
+def reviewed_answer(*, analysis: Analysis) -> dict | None:
+    """The correction in force shaped like the events the scan page draws (so the page draws
+    it as it draws the AI's answer), with who reviewed it and what changed from the AI's answer.
+    None when no person has reviewed the analysis."""
+    from abvlmq_web.administration.selectors import rubric_for_version
+
+    c = correction_in_force(analysis=analysis)
+    if c is None:
+        return None
+    rubric = rubric_for_version(c.rubric_version)
+    ai = ai_assessment(analysis)
+    ai_items = [d.item for d in ai.deductions]
+    cmp = compare(ai.planes, ai_items, c.planes, [d["item"] for d in c.deductions])
+
+    def condition(item_id: str) -> str:
+        item = rubric.items.get(item_id)
+        return item.condition if item else item_id
+
+    ai_reasons = {d.item: d.reason for d in ai.deductions}
+    deductions = []
+    for n, d in enumerate(c.deductions, start=1):
+        item = rubric.items.get(d["item"])
+        deductions.append(
+            {
+                "type": "deduction",
+                "index": n,
+                "item": d["item"],
+                "points": item.points if item else 0.0,
+                "condition": item.condition if item else d["item"],
+                "reason": d.get("reason") or "",
+                # whose words the reason is: the model's, kept by the reviewer, or hers
+                "reason_by": "Model"
+                if (d.get("reason") or "") == ai_reasons.get(d["item"])
+                else c.reviewer.display_name,
+                "tip": item.tip if item else "",
+                "structure": item.structure if item else None,
+                "box": d.get("box"),
+                "added": d["item"] in cmp.added,
+            }
+        )
+    names = {sid: s.name for sid, s in rubric.structures.items()}
+    return {
+        "reviewer": c.reviewer.display_name,
+        "confirmed": c.confirmed,
+        "at": c.created_at.isoformat(),
+        "note": c.note,
+        "rubric_version": c.rubric_version,
+        "structures": [
+            {
+                "type": "structure",
+                "structure": s["id"],
+                "name": names.get(s["id"], s["id"]),
+                "box": s["box"],
+            }
+            for s in c.structures
+        ],
+        "plane": {
+            "type": "plane",
+            "planes": list(c.planes),
+            "names": [rubric.planes[p].name if p in rubric.planes else p for p in c.planes],
+        },
+        "deductions": deductions,
+        "score": {
+            "type": "score",
+            "score": c.score,
+            "grade": c.grade,
+            "rubric_version": c.rubric_version,
+        },
+        "changes": {
+            "planes_agree": cmp.planes_agree,
+            "ai_planes": list(ai.planes),
+            "removed": [{"item": i, "condition": condition(i)} for i in cmp.removed],
+            "added": [{"item": i, "condition": condition(i)} for i in cmp.added],
+            "ai_score": ai.score,
+            "ai_grade": ai.grade or "",
+        },
+    }
+
+
+def with_reviewed(scans: Iterable) -> list:
+    """``scans`` as a list, each carrying ``reviewed``: its Effective result (the correction in
+    force, else the AI's answer), or None while it has no finished analysis. Every list of
+    scans shows this, never the AI's answer alone."""
+    scans = list(scans)
+    analyses = [
+        s.analysis
+        for s in scans
+        if getattr(s, "analysis", None) is not None and s.analysis.status == Analysis.Status.DONE
+    ]
+    effective = effective_results(analyses)
+    for s in scans:
+        a = getattr(s, "analysis", None)
+        s.reviewed = effective.get(a.pk) if a is not None else None
+    return scans

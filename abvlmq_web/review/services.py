@@ -7,12 +7,21 @@ import json
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.administration.selectors import rubric_for_version
 from abvlmq_web.competency.services import audit_record
-from abvlmq_web.review.assessments import ai_assessment, as_record, assessment_of, compare
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
+from abvlmq_web.review.assessments import (
+    ai_assessment,
+    as_record,
+    assessment_of,
+    compare,
+    readable_problems,
+)
 from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
 from abvlmq_web.review.selectors import corrections_in_force, reviewable_analyses
 from abvlmq_web.scans.models import Analysis
@@ -24,15 +33,15 @@ def _clean_box(value, where: str, problems: list[str]):
     if value is None:
         return None
     if not isinstance(value, list | tuple) or len(value) != 4:
-        problems.append(f"{where}: a box is [x1, y1, x2, y2] on the 0-1000 grid")
+        problems.append(f"{where}: a box is four numbers [x1, y1, x2, y2] on the 0-1000 grid.")
         return None
     try:
         box = [round(float(v)) for v in value]
     except (TypeError, ValueError):
-        problems.append(f"{where}: box coordinates must be numbers")
+        problems.append(f"{where}: its corners must be numbers.")
         return None
     if not is_valid_norm(box):
-        problems.append(f"{where}: box {box} is empty or outside the 0-1000 grid")
+        problems.append(f"{where} is empty or outside the image; redraw it.")
         return None
     return box
 
@@ -59,19 +68,26 @@ def correction_create(
     rubric = rubric_for_version(analysis.rubric_version)
     problems: list[str] = []
     clean_structures = []
-    for n, s in enumerate(structures):
-        box = _clean_box(s.get("box"), f"structures[{n}]", problems)
+    names = {sid: d.name for sid, d in rubric.structures.items()}
+    for s in structures:
+        where = f"The {names.get(s.get('id'), s.get('id'))} box"
+        box = _clean_box(s.get("box"), where, problems)
         if box is not None:
             clean_structures.append({"id": str(s.get("id", "")), "box": box})
     clean_deductions = []
-    for n, d in enumerate(deductions):
+    for d in deductions:
+        item = rubric.items.get(str(d.get("item", "")))
+        where = f"The region of “{item.condition if item else d.get('item')}”"
         clean_deductions.append(
             {
                 "item": str(d.get("item", "")),
                 "reason": str(d.get("reason") or "").strip()[:500],
-                "box": _clean_box(d.get("box"), f"deductions[{n}]", problems),
+                "box": _clean_box(d.get("box"), where, problems),
             }
         )
+    problems += readable_problems(
+        rubric=rubric, planes=list(planes), structures=clean_structures, deductions=clean_deductions
+    )
     if problems:
         raise ValidationError(problems)
     assessment = assessment_of(
@@ -101,9 +117,18 @@ def correction_create(
         confirmed=cmp.confirmed,
         note=note.strip(),
     )
-    Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
+    answered = Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
         status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
     )
+    verb = "confirmed" if correction.confirmed else "corrected"
+    result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
+    notify(
+        user=scan.owner,
+        kind=Kind.DISPUTE_ANSWERED if answered else Kind.REVIEWED,
+        text=(f"{reviewer.display_name} answered your dispute of scan #{scan.pk}: {verb}, {result}."
+              if answered else f"{reviewer.display_name} {verb} scan #{scan.pk}: {result}."),
+        url=reverse("scan", args=[scan.pk]),
+    )  # fmt: skip
     return correction
 
 

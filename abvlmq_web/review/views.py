@@ -46,7 +46,7 @@ def agreement(request):
             "cohorts": visible_cohorts(user=request.user),
             "cohort": cohort,
             "rate": selectors.sampling_rate(),
-            "months_chart": rate_bars(months) if months else "",
+            "months_chart": rate_bars(months, title="Confirmed share by month") if months else "",
         },
     )
 

@@ -10,7 +10,12 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -18,7 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.curriculum.selectors import assignments_for
-from abvlmq_web.scans.selectors import scans_for
+from abvlmq_web.review.selectors import reviewed_answer
+from abvlmq_web.scans.selectors import queue_position, scans_for
 from abvlmq_web.scans.services import scan_upload
 from scoring.imaging import IntakeError
 
@@ -37,9 +43,15 @@ class AnalysisSerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    queue_position = serializers.SerializerMethodField(
+        help_text="Analyses ahead of this one while it is queued (0: next); null once started"
+    )
 
     def get_grade(self, analysis) -> str | None:
         return analysis.grade or None  # stored as "" until there is one
+
+    def get_queue_position(self, analysis) -> int | None:
+        return queue_position(analysis=analysis)
 
 
 class ScanSerializer(serializers.Serializer):
@@ -67,12 +79,32 @@ class ScanSerializer(serializers.Serializer):
         return reverse("api-scan-image", kwargs={"scan_id": scan.pk})
 
 
+class ReviewedSerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    confirmed = serializers.BooleanField(help_text="Same plane and deductions as the AI")
+    at = serializers.DateTimeField()
+    planes = serializers.ListField(child=serializers.CharField(), source="plane.planes")
+    score = serializers.FloatField(source="score.score")
+    grade = serializers.CharField(source="score.grade")
+
+
 class ScanDetailSerializer(ScanSerializer):
     class AnalysisWithEvents(AnalysisSerializer):
         events = serializers.SerializerMethodField()
+        reviewed = serializers.SerializerMethodField(
+            help_text="The answer in force once a person reviewed it (null before): it counts "
+            "over the AI's planes, score and grade everywhere"
+        )
 
         def get_events(self, analysis) -> list[dict]:
             return [e.as_message() for e in analysis.events.order_by("seq")]
+
+        @extend_schema_field(ReviewedSerializer(allow_null=True))
+        def get_reviewed(self, analysis) -> dict | None:
+            if analysis.status != analysis.Status.DONE:
+                return None
+            reviewed = reviewed_answer(analysis=analysis)
+            return ReviewedSerializer(reviewed).data if reviewed else None
 
     analysis = AnalysisWithEvents()
 

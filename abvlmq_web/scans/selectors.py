@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.scans.models import AnalysisEvent, Scan
+from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
 
 
 def scans_for(*, user: User) -> QuerySet[Scan]:
@@ -26,3 +26,31 @@ def scan_events(*, scan_id: int, after: int = 0, before: int | None = None) -> l
     if before is not None:
         events = events.filter(seq__lt=before)
     return [e.as_message() for e in events.order_by("seq")]
+
+
+def queue_position(*, analysis: Analysis) -> int | None:
+    """How many analyses wait or run ahead of this queued one (0: it is next); None once it
+    has started. Counted over every user's scans: the worker takes them in order."""
+    if analysis.status != Analysis.Status.QUEUED:
+        return None
+    return (
+        Analysis.objects.filter(
+            status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING],
+            created_at__lte=analysis.created_at,
+        )
+        .exclude(pk=analysis.pk)
+        .exclude(status=Analysis.Status.QUEUED, created_at=analysis.created_at, pk__gt=analysis.pk)
+        .count()
+    )
+
+
+def status_text(analysis: Analysis, reviewed: dict | None = None) -> str:
+    """The status pill of the scan page, the same on a reload as after a live finish."""
+    if reviewed is not None:
+        verb = "confirmed" if reviewed["confirmed"] else "corrected"
+        return f"{verb} by {reviewed['reviewer']}"
+    if analysis.status == Analysis.Status.DONE and getattr(analysis, "abstained", False):
+        return "not assessed · sent to an instructor"
+    if analysis.status == Analysis.Status.DONE and analysis.needs_review:
+        return "done · needs instructor review"
+    return analysis.status

@@ -3,13 +3,18 @@ websocket from static/js (no build step)."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from abvlmq_web.accounts.selectors import cohort_residents, visible_cohorts
+from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
-from abvlmq_web.scans.selectors import scans_for
+from abvlmq_web.review.selectors import reviewed_answer, with_reviewed
+from abvlmq_web.scans.filters import ScanFilterForm, filtered_scans, page_of
+from abvlmq_web.scans.models import Analysis
+from abvlmq_web.scans.selectors import queue_position, scans_for, status_text
 
 
 @login_required
@@ -20,7 +25,7 @@ def home(request):
     assignments = [
         (a, assignment_progress(assignment=a, resident=user)) for a in assignments_for(user=user)
     ]
-    scans = scans_for(user=user).filter(owner=user)[:12]
+    scans = with_reviewed(scans_for(user=user).filter(owner=user)[:12])
     return render(request, "scans/home.html", {"assignments": assignments, "scans": scans})
 
 
@@ -34,7 +39,46 @@ def upload(request):
 @login_required
 def scan_page(request, scan_id: int):
     scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
-    return render(request, "scans/scan.html", {"scan": scan})
+    analysis = getattr(scan, "analysis", None)
+    reviewed = None
+    if analysis is not None and analysis.status == Analysis.Status.DONE:
+        reviewed = reviewed_answer(analysis=analysis)
+    context = {
+        "scan": scan,
+        "reviewed": reviewed,
+        "reviewed_json": json.dumps(reviewed) if reviewed else "",
+        "status_text": status_text(analysis, reviewed) if analysis else "",
+        "queue_position": queue_position(analysis=analysis) if analysis else None,
+    }
+    return render(request, "scans/scan.html", context)
+
+
+@login_required
+def scan_panel(request, scan_id: int):
+    """The scan page's teaching panel alone: the page swaps it in when a live analysis
+    finishes, so what it shows is what a reload shows."""
+    scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
+    return render(request, "review/scan_panel_fragment.html", {"scan": scan})
+
+
+def _scan_list(request, scans, *, title: str, show_owner: bool):
+    form = ScanFilterForm(request.GET or None, user=request.user)
+    rows = filtered_scans(scans, form)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "scans/list.html",
+        {
+            "title": title,
+            "form": form,
+            "page": page_of(rows, request.GET.get("page")),
+            "filtered": any(v for k, v in request.GET.items() if k != "page"),
+            "query": query.urlencode(),
+            "show_owner": show_owner,
+            "cohorts": visible_cohorts(user=request.user),
+        },
+    )
 
 
 @login_required
@@ -42,17 +86,14 @@ def cohort(request):
     user = request.user
     if user.is_resident:
         raise Http404("Residents have no cohort page.")
-    scans = scans_for(user=user).exclude(owner=user)
-    resident = request.GET.get("resident")
-    if resident:
-        scans = scans.filter(owner_id=resident)
-    return render(
-        request,
-        "scans/cohort.html",
-        {
-            "scans": scans[:200],
-            "residents": cohort_residents(user=user),
-            "cohorts": visible_cohorts(user=user),
-            "selected_resident": resident or "",
-        },
+    return _scan_list(
+        request, scans_for(user=user).exclude(owner=user), title="Cohort scans", show_owner=True
+    )
+
+
+@login_required
+def my_scans(request):
+    user = request.user
+    return _scan_list(
+        request, scans_for(user=user).filter(owner=user), title="My scans", show_owner=False
     )

@@ -3,13 +3,21 @@
 // lights up on hover; score -> the badge; error -> a line; done -> final status.
 // Boxes are on Qwen2-VL's 0-1000 grid. Every message carries a sequence number; a reconnect
 // replays the saved events, and anything already drawn is skipped.
+// Once a person has reviewed the scan (data-review: the correction in force, shaped like the
+// events), that answer is the headline and is drawn by the same handlers; the AI's events
+// still arrive and are kept for the "Show the AI's boxes" toggle and the "The AI said" card.
+// While the analysis waits in the queue the page polls its position; when it finishes live,
+// the teaching panel is fetched again from the server, so the page is what a reload shows.
 (function () {
   "use strict";
   const root = document.getElementById("scan");
   const canvas = document.getElementById("canvas");
   const ctx = canvas.getContext("2d");
   const COLORS = ["#00e5ff", "#ffea00", "#76ff03", "#ff4081", "#b388ff", "#ffab40", "#64ffda", "#ff6e40"];
-  const state = { structures: [], deductions: [], highlight: null, lastSeq: 0, finished: false, image: new Image() };
+  const state = { structures: [], aiStructures: [], deductions: [], highlight: null, lastSeq: 0, finished: false, image: new Image() };
+  const finishedAtLoad = ["done", "failed"].includes(root.dataset.status);
+  const review = root.dataset.review ? JSON.parse(root.dataset.review) : null;
+  let reviewedStructures = [];
   const el = (id) => document.getElementById(id);
 
   state.image.onload = () => {
@@ -60,8 +68,10 @@
     structure(ev) {
       state.structures.push(ev);
       const li = document.createElement("li");
-      li.innerHTML = `<span class="swatch" style="background:${COLORS[(state.structures.length - 1) % COLORS.length]}"></span>`;
-      li.append(document.createTextNode(ev.name));
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = COLORS[(state.structures.length - 1) % COLORS.length];
+      li.append(sw, document.createTextNode(ev.name));
       el("structures").append(li);
       draw();
     },
@@ -80,15 +90,28 @@
       if (ev.reason && ev.condition && ev.reason !== ev.condition) {
         const reason = document.createElement("span");
         reason.className = "reason";
-        reason.textContent = `Model: “${ev.reason}”`;
+        reason.textContent = `${ev.reason_by || "Model"}: “${ev.reason}”`;
         parts.push(reason);
       }
       const tip = document.createElement("span");
       tip.className = "tip";
       tip.textContent = ev.tip ? `Tip: ${ev.tip}` : "";
       li.append(...parts, tip);
-      li.addEventListener("mouseenter", () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); });
-      li.addEventListener("mouseleave", () => { state.highlight = null; li.classList.remove("active"); draw(); });
+      if (ev.added) {
+        const added = document.createElement("em");
+        added.className = "small added-note";
+        added.textContent = " added by the instructor";
+        li.append(added);
+      }
+      // Mouse, keyboard (Tab to it) and touch (tap it) all light up the region.
+      li.tabIndex = 0;
+      const on = () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); };
+      const off = () => { state.highlight = null; li.classList.remove("active"); draw(); };
+      li.addEventListener("mouseenter", on);
+      li.addEventListener("mouseleave", off);
+      li.addEventListener("focus", on);
+      li.addEventListener("blur", off);
+      li.addEventListener("click", () => (li.classList.contains("active") && document.activeElement !== li ? off() : on()));
       el("deductions").append(li);
     },
     score(ev) {
@@ -120,7 +143,10 @@
       el("errors").append(li);
     },
     done(ev) {
+      const live = !state.finished && !finishedAtLoad;
       state.finished = true;
+      hideQueue();
+      if (review) return;  // the pill already says who reviewed it
       const status = el("status");
       status.textContent = ev.status === "failed" ? "failed"
         : state.abstained ? "not assessed · sent to an instructor"
@@ -130,19 +156,100 @@
       fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" } })
         .then((r) => r.json()).then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })
         .catch(() => {});
+      if (live) refreshPanel();
     },
   };
+
+  // The AI's events: drawn as the headline, unless a person's answer leads.
+  const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error", "abstain"]);
+  function handle(ev) {
+    if (review && AI_TYPES.has(ev.type)) {
+      if (ev.type === "structure") {
+        state.aiStructures.push(ev);
+        const toggle = el("toggle-ai-boxes");
+        if (toggle) toggle.dataset.aiBoxes = String(state.aiStructures.length);
+      }
+      return;
+    }
+    (handlers[ev.type] || (() => {}))(ev);
+  }
+  if (review) {
+    review.structures.forEach((s) => handlers.structure(s));
+    reviewedStructures = state.structures;
+    handlers.plane(review.plane);
+    review.deductions.forEach((d) => handlers.deduction(d));
+    handlers.score(review.score);
+    const toggle = el("toggle-ai-boxes");
+    if (toggle) {
+      toggle.addEventListener("click", () => {
+        const showAi = toggle.getAttribute("aria-pressed") !== "true";
+        toggle.setAttribute("aria-pressed", String(showAi));
+        toggle.textContent = showAi ? "Show the reviewed boxes" : "Show the AI's boxes";
+        state.structures = showAi ? state.aiStructures : reviewedStructures;
+        renderLegend();
+        draw();
+      });
+    }
+  }
+  function renderLegend() {
+    const ul = el("structures");
+    ul.innerHTML = "";
+    state.structures.forEach((s, i) => {
+      const li = document.createElement("li");
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = COLORS[i % COLORS.length];
+      li.append(sw, document.createTextNode(s.name));
+      ul.append(li);
+    });
+  }
+
+  // The teaching panel again from the server: the "You and the AI" table, the dispute form
+  // and the reviewer's tools appear exactly as a reload would show them.
+  function refreshPanel() {
+    const old = document.getElementById("teaching");
+    if (!old || !root.dataset.panelUrl) return;
+    fetch(root.dataset.panelUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+      .then((html) => {
+        const tpl = document.createElement("template");
+        tpl.innerHTML = html.trim();
+        const fresh = tpl.content.getElementById("teaching");
+        if (!fresh) return;
+        old.replaceWith(fresh);
+        if (window.abvlmqTeaching) window.abvlmqTeaching.init();
+      })
+      .catch(() => {});
+  }
+
+  // Queue position while the analysis waits for a worker.
+  function hideQueue() { const q = el("queue"); if (q) q.hidden = true; if (state.queueTimer) clearInterval(state.queueTimer); }
+  function pollQueue() {
+    if (state.finished || state.lastSeq > 0) { hideQueue(); return; }
+    fetch(root.dataset.apiUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => r.json()).then((s) => {
+        const a = s.analysis || {};
+        const q = el("queue");
+        if (a.queue_position === null || a.queue_position === undefined || state.lastSeq > 0) { hideQueue(); if (a.status === "running" && !state.finished) el("status").textContent = "analysing…"; return; }
+        q.hidden = false;
+        q.textContent = a.queue_position ? `${a.queue_position} scan${a.queue_position === 1 ? "" : "s"} ahead of yours` : "yours is next";
+        el("status").textContent = "queued";
+      })
+      .catch(() => {});
+  }
+  if (!el("queue").hidden) state.queueTimer = setInterval(pollQueue, 2000);
 
   let retry = 500;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws/scans/${root.dataset.scanId}/`);
-    ws.onopen = () => { retry = 500; if (!state.finished) { el("status").textContent = "analysing…"; } };
+    ws.onopen = () => { retry = 500; if (!state.finished && el("queue").hidden && !review) { el("status").textContent = "analysing…"; } };
     ws.onmessage = (m) => {
       const ev = JSON.parse(m.data);
       if (ev.seq <= state.lastSeq) return;
       state.lastSeq = ev.seq;
-      (handlers[ev.type] || (() => {}))(ev);
+      if (!state.finished) hideQueue();
+      handle(ev);
     };
     ws.onclose = (e) => {
       if (state.finished || e.code === 4404 || e.code === 4401) return;
@@ -152,5 +259,5 @@
   }
   connect();
   // The teaching panel (static/js/teaching.js) edits boxes through these.
-  window.abvlmqScan = { canvas, state, draw };
+  window.abvlmqScan = { canvas, state, draw, renderLegend };
 })();

@@ -20,8 +20,10 @@
     name.textContent = file.name;
     const bar = document.createElement("progress");
     bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", `Upload of ${file.name}`);
     const state = document.createElement("span");
     state.className = "state";
+    state.setAttribute("role", "status");
     state.textContent = "waiting";
     li.append(name, bar, state);
     list.prepend(li);
@@ -55,13 +57,15 @@
         job.ui.state.append(a);
         job.ui.li.dataset.scanId = body.id;
       } else {
+        job.ui.bar.hidden = true;  // a refused file did not "arrive": no full progress bar
+        job.ui.li.classList.add("refused");
         job.ui.state.className = "state failed";
         job.ui.state.textContent = body.detail || (body.file && body.file[0]) ||
           (body.assignment && body.assignment[0]) || ("Upload failed (" + xhr.status + ")");
       }
       done();
     };
-    xhr.onerror = () => { job.ui.state.className = "state failed"; job.ui.state.textContent = "Network error"; done(); };
+    xhr.onerror = () => { job.ui.bar.hidden = true; job.ui.state.className = "state failed"; job.ui.state.textContent = "Network error"; done(); };
     xhr.send(data);
   }
 
@@ -76,4 +80,10 @@
   ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
   ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("over"); }));
   zone.addEventListener("drop", (e) => add(e.dataTransfer.files));
+  // The drop area is a button for the keyboard: Enter or Space opens the file chooser.
+  zone.addEventListener("keydown", (e) => {
+    if (e.target !== zone || (e.key !== "Enter" && e.key !== " ")) return;
+    e.preventDefault();
+    input.click();
+  });
 })();

@@ -102,6 +102,8 @@ def test_the_worker_scores_with_the_active_rubric_without_a_restart(
 
 
 def test_the_worker_switches_to_an_activated_model(resident, program_admin, aware_engine, tmp_path):
+    (tmp_path / "qwen2vl-tiny").mkdir()
+    (tmp_path / "lora-v2").mkdir()
     report = {"detection": {"precision": 0.98}}
     model = model_register(
         user=program_admin, name="tiny-v2", base_path=str(tmp_path / "qwen2vl-tiny"),
@@ -125,7 +127,10 @@ def test_the_admin_pages_upload_and_activate(client, program_admin, instructor):
     page = client.post("/administration/rubrics/", {"text": HARSHER, "note": "n"}, follow=True)
     assert "item ATT.mild: -2 -&gt; -3" in page.content.decode()
     row = RubricVersion.objects.get()
-    client.post(f"/administration/rubrics/{row.pk}/activate/")
+    confirm = client.post(f"/administration/rubrics/{row.pk}/activate/").content.decode()
+    row.refresh_from_db()
+    assert not row.is_active and "Change: item ATT.mild: -2 -&gt; -3" in confirm
+    client.post(f"/administration/rubrics/{row.pk}/activate/", {"confirm": "yes"})
     row.refresh_from_db()
     assert row.is_active
     bad = client.post("/administration/rubrics/", {"text": "name: x\n"})

@@ -76,9 +76,14 @@ def log_in(browser, server, username):
     WebDriverWait(browser, 20).until(lambda d: "/accounts/login/" not in d.current_url)
 
 
+FINISHED = ("done", "confirmed by", "corrected by")
+
+
 def open_scan(browser, server, scan):
     browser.get(f"{server}/scans/{scan.pk}/")
-    WebDriverWait(browser, 30).until(lambda d: "done" in d.find_element(By.ID, "status").text)
+    WebDriverWait(browser, 30).until(
+        lambda d: any(w in d.find_element(By.ID, "status").text for w in FINISHED)
+    )
 
 
 def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
@@ -126,8 +131,9 @@ def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
     assert browser.find_element(By.ID, "edit-score").text == "7"
     shot(browser, "instructor_editor")
     browser.find_element(By.ID, "edit-save").click()
-    badge = wait.until(lambda d: d.find_element(By.ID, "correction-badge"))
-    assert badge.text.split() == ["7", "Good"]
+    # the page reloads with the reviewed answer as its headline
+    wait.until(lambda d: "corrected by Ian" in d.find_element(By.ID, "status").text)
+    assert browser.find_element(By.ID, "score-badge").text.split() == ["7", "Good"]
 
     correction = Correction.objects.get()
     assert [d["item"] for d in correction.deductions] == [
@@ -138,16 +144,20 @@ def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
     assert 330 <= gallbladder["box"][0] <= 390  # moved right by about 60
     assert correction.analysis.disputes.get().status == "resolved"
 
-    # Rita sees the correction beside the AI's answer, and follows its remediation.
+    # Rita sees the correction as the answer, the AI's beside it, and follows its remediation.
     log_in(browser, server, "rita")
     open_scan(browser, server, assessed)
-    assert "7 Good" in browser.find_element(By.ID, "correction-note").text  # beside the AI's
-    panel = browser.find_element(By.ID, "correction")
-    assert "Instructor correction" in panel.text and "Wall blurred near the neck" in panel.text
+    assert browser.find_element(By.ID, "score-badge").text.split() == ["7", "Good"]
+    assert browser.find_element(By.ID, "status").text == "corrected by Ian"
+    headline = browser.find_element(By.ID, "deductions")
+    assert "Wall blurred near the neck" in headline.text
+    assert "added by the instructor" in headline.text
+    assert not headline.find_elements(By.CSS_SELECTOR, 'li[data-item="ATT.mild"]')
+    ai_said = browser.find_element(By.ID, "ai-said")
+    assert browser.find_element(By.ID, "ai-badge").text.split() == ["6", "Good"]
+    assert "Struck out" in ai_said.text and "Score: 6 Good → 7 Good" in ai_said.text
     shot(browser, "resident_sees_correction")
-    assert "ATT.mild" in browser.find_element(By.ID, "correction-removed").text
-    assert browser.find_element(By.ID, "score-badge").text.split() == ["6", "Good"]  # AI's
-    panel.find_element(By.CSS_SELECTOR, 'li[data-item="GB.wall_unclear"] a.remedy').click()
+    headline.find_element(By.CSS_SELECTOR, 'li[data-item="GB.wall_unclear"] a.remedy').click()
     tip = wait.until(lambda d: d.find_element(By.ID, "remedy-tip"))
     assert "higher frequency" in tip.text
     browser.find_element(By.ID, "practice-button").click()
@@ -198,6 +208,10 @@ def test_an_admin_activates_a_rubric_and_exports_a_pdf_packet(
     summary = wait.until(lambda d: d.find_element(By.ID, "diff-summary"))
     assert "item ATT.mild: -2 -> -3" in summary.text
     browser.find_element(By.ID, "activate").click()
+    confirm = wait.until(lambda d: d.find_element(By.ID, "confirm"))
+    assert "Change: item ATT.mild: -2 -> -3" in confirm.text
+    assert not RubricVersion.objects.get().is_active  # not before the second step
+    browser.find_element(By.ID, "confirm-yes").click()
     wait.until(lambda d: d.find_elements(By.ID, "is-active"))
     assert RubricVersion.objects.get().is_active
 

@@ -68,7 +68,7 @@ def test_the_scan_page_shows_the_panel_each_role_needs(client, world, people):
     assert 'id="review-start"' in page and "why not 10" in page
     client.force_login(people["resident"])
     page = client.get(f"/scans/{a.scan_id}/").content.decode()
-    assert 'id="correction"' in page and 'id="review-start"' not in page
+    assert 'id="ai-said"' in page and "data-review=" in page and 'id="review-start"' not in page
     assert 'href="/remediation/GB.wall_unclear/?scan=' in page
     assert 'id="dispute-open"' in client.get(f"/scans/{b.scan_id}/").content.decode()
 
@@ -110,6 +110,6 @@ def test_admins_register_and_activate_a_model_through_the_page(client, program_a
         )
     model = ModelVersion.objects.get()
     assert model.evaluation_report == {"plane": {"accuracy": 0.99}}
-    client.post(f"/administration/models/{model.pk}/activate/")
+    client.post(f"/administration/models/{model.pk}/activate/", {"confirm": "yes"})
     page = client.get("/administration/models/").content.decode()
     assert str(tmp_path) in page and "<strong>active</strong>" in page

@@ -27,7 +27,7 @@ def teaching_panel(context, scan):
     history = list(correction_history(analysis=analysis)) if done else []
     correction = history[0] if history else None
     rubric = rubric_for_version(analysis.rubric_version)
-    diff, rows = None, []
+    diff, rows, ai_rows = None, [], []
     if correction is not None:
         ai = ai_assessment(analysis)
         ai_items = [d.item for d in ai.deductions]
@@ -42,7 +42,18 @@ def teaching_panel(context, scan):
                     "reason": d["reason"],
                     "points": item.points if item else 0,
                     "tip": item.tip if item else "",
+                    "condition": item.condition if item else d["item"],
                     "added": d["item"] in diff.added,
+                }
+            )
+        for d in ai.deductions:
+            item = rubric.items.get(d.item)
+            ai_rows.append(
+                {
+                    "item": d.item,
+                    "points": item.points if item else d.points,
+                    "condition": item.condition if item else d.item,
+                    "removed": d.item in diff.removed,
                 }
             )
     mine = self_assessment_of(analysis=analysis)
@@ -62,6 +73,7 @@ def teaching_panel(context, scan):
         "history": history[1:],
         "diff": diff,
         "correction_rows": rows,
+        "ai_rows": ai_rows,
         "removed": [
             {"item": i, "condition": rubric.items[i].condition if i in rubric.items else i}
             for i in (diff.removed if diff else ())
