@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "abvlmq_web.review",
     "abvlmq_web.progress",
     "abvlmq_web.competency",
+    "abvlmq_web.receiving",
+    "abvlmq_web.cine",
     "abvlmq_web.notifications",
 ]
 
@@ -261,7 +263,20 @@ ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 # Keep the uploaded file beside the de-identified image (DICOM identifying tags are removed
 # even then). Off by default: only the de-identified image is stored.
 ABVLMQ_KEEP_ORIGINALS = env_bool("ABVLMQ_KEEP_ORIGINALS", False)
+# Cine clips (multi-frame DICOM, MP4/MOV/AVI): frames are limited by ABVLMQ_MAX_FRAMES too.
+ABVLMQ_CLIP_MAX_SECONDS = env_int("ABVLMQ_CLIP_MAX_SECONDS", 60)
+ABVLMQ_CLIP_SAMPLE = env_int("ABVLMQ_CLIP_SAMPLE", 8)  # frames assessed, in one batch
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --------------------------------------------------------------------------- DICOM receiving
+# The C-STORE listener (`manage.py dicom_listener`) and DICOMweb STOW-RS (/dicomweb/studies).
+ABVLMQ_DICOM_AE_TITLE = env_str("ABVLMQ_DICOM_AE_TITLE", "ABVLMQ")
+ABVLMQ_DICOM_HOST = env_str("ABVLMQ_DICOM_HOST", "127.0.0.1")
+ABVLMQ_DICOM_PORT = env_int("ABVLMQ_DICOM_PORT", 11112)
+# Calling AE titles allowed to send (comma-separated); empty: any scanner that can reach the port.
+ABVLMQ_DICOM_CALLING_AETS = env_list("ABVLMQ_DICOM_CALLING_AETS", [])
+# Unclaimed received scans older than this are deleted (with an audit entry).
+ABVLMQ_INBOX_MAX_AGE_DAYS = env_int("ABVLMQ_INBOX_MAX_AGE_DAYS", 30)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # A request body larger than this is refused (413) from its Content-Length before anything
 # reads it (asgi.py); docker/nginx.conf caps it in front of the app as well.

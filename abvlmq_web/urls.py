@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from abvlmq_web.accounts.apis import MeApi, TokenObtainApi, TokenRevokeApi
 from abvlmq_web.curriculum.apis import AssignmentDetailApi, AssignmentListApi
+from abvlmq_web.receiving.apis import StowApi
 from abvlmq_web.scans.apis import ScanDetailApi, ScanImageApi, ScanListApi
 
 api = [
@@ -21,6 +22,8 @@ api = [
     path("", include("abvlmq_web.progress.api_urls")),
     path("", include("abvlmq_web.competency.api_urls")),
     path("", include("abvlmq_web.administration.api_urls")),
+    path("", include("abvlmq_web.receiving.api_urls")),
+    path("", include("abvlmq_web.cine.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file; Swagger UI still writes <style> elements,
     # so this page alone allows inline styles (never inline scripts).
@@ -36,9 +39,11 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("dicomweb/studies", StowApi.as_view(), name="dicomweb-stow"),
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
+    path("inbox/", include("abvlmq_web.receiving.urls")),
     path("assignments/", include("abvlmq_web.curriculum.urls")),
     path("notifications/", include("abvlmq_web.notifications.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),

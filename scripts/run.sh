@@ -3,9 +3,9 @@
 # SQLite under var/ ($ABVLMQ_VAR_DIR), a Redis server with AOF persistence (started here when
 # none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference
 # queue, the sweeper (Celery beat + the maintenance queue: re-queues stuck analyses), the ASGI server
-# (daphne) on $PORT (default 8000), the demo model from models/demo. Seeds a demo cohort on
-# first run. Every process is supervised: one that dies is started again (pids in var/run/).
-# Ctrl-C stops all it started.
+# (daphne) on $PORT (default 8000), the DICOM listener (C-STORE) on $ABVLMQ_DICOM_PORT (default
+# 11112), the demo model from models/demo. Seeds a demo cohort on first run. Every process is
+# supervised: one that dies is started again (pids in var/run/). Ctrl-C stops all it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -86,6 +86,9 @@ PIDS+=("$SUPERVISOR_PID")
 supervise web "$VAR/web.log" \
   .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
 PIDS+=("$SUPERVISOR_PID")
+# The DICOM receiver scanners send to (C-STORE; ABVLMQ_DICOM_AE_TITLE / _HOST / _PORT).
+supervise dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
+PIDS+=("$SUPERVISOR_PID")
 
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
@@ -94,7 +97,8 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log. Ctrl-C stops everything."
+echo "DICOM: send C-STORE to AE ${ABVLMQ_DICOM_AE_TITLE:-ABVLMQ} at ${ABVLMQ_DICOM_HOST:-127.0.0.1}:${ABVLMQ_DICOM_PORT:-11112}; STOW-RS at http://127.0.0.1:$PORT/dicomweb/studies"
+echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log, $VAR/dicom.log. Ctrl-C stops everything."
 echo "manage.py works beside it as it is (same key), e.g. .venv/bin/python manage.py createsuperuser"
 # The supervisors keep the site and the workers up; this waits until Ctrl-C (or TERM).
 while true; do

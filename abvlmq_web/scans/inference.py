@@ -70,6 +70,11 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
     if analysis is None:
         return None
     with heartbeat(analysis_id=analysis.pk):
+        clip = getattr(analysis.scan, "clip", None)
+        if clip is not None:  # a cine clip: its sampled frames in one batch, the best one shown
+            from abvlmq_web.cine.services import clip_analysis_run
+
+            return clip_analysis_run(analysis=analysis, engine=engine, clip=clip)
         with analysis.scan.image.open("rb") as fh:
             image = Image.open(fh).convert("RGB")
         stream = engine.stream(image)

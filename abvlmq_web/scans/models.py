@@ -19,7 +19,12 @@ def _original_path(instance: Scan, filename: str) -> str:
 
 class Scan(models.Model):
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scans"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="scans",
+        null=True,
+        blank=True,
+        help_text="None while a scan received over DICOM waits in the inbox (receiving app)",
     )
     assignment = models.ForeignKey(
         "curriculum.Assignment",

@@ -72,7 +72,11 @@ def _png(image) -> bytes:
 
 
 def scan_upload(
-    *, user: User, file: IO[bytes], assignment: Assignment | None = None, queue: bool = True
+    *,
+    user: User | None,
+    file: IO[bytes],
+    assignment: Assignment | None = None,
+    queue: bool = True,
 ) -> Scan:
     """Store the de-identified scan and queue its analysis. Raises IntakeError for refusals.
 
@@ -82,11 +86,17 @@ def scan_upload(
     the transaction: the database is held only for writing the two rows (on SQLite a
     transaction holds the whole database, and a burst of uploads must not queue behind it).
     """
+    # user None: a scan received from a scanner that matched nobody (the inbox); no quota
+    owner_id = user.pk if user is not None else None
     limit = settings.ABVLMQ_MAX_PENDING_PER_USER
-    if limit and pending(owner_id=user.pk) >= limit:
+    if limit and owner_id is not None and pending(owner_id=owner_id) >= limit:
         raise UploadQuotaExceeded(limit)
     limits = intake_limits()
     data = _read_upload(file, limits)
+    from abvlmq_web.cine.services import clip_upload, is_clip  # cine imports this module
+
+    if is_clip(data):  # a video, or a multi-frame DICOM: every frame de-identified
+        return clip_upload(user=user, data=data, assignment=assignment, queue=queue)
     result = load_scan(data, limits=limits, ocr=settings.ABVLMQ_OCR)  # raises IntakeError
     if not result.is_ultrasound:
         # Refused, never stored: its pixels are a document, a photo or another modality, with
@@ -113,7 +123,7 @@ def scan_upload(
         Analysis.objects.create(scan=scan, rubric_version=rubric_version)
         if queue:
             # robust: a broker that is down must not turn the committed upload into an error
-            transaction.on_commit(lambda: analyses_dispatch(owner_id=user.pk), robust=True)
+            transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
     return scan
 
 
@@ -201,8 +211,8 @@ def analysis_finish(*, analysis: Analysis, assessment: Assessment, next_seq: int
 def _dispatch_next_of(analysis: Analysis) -> None:
     """The owner's share has room again: send her next waiting analysis once this commits."""
     owner_id = Scan.objects.filter(pk=analysis.scan_id).values_list("owner_id", flat=True).first()
-    if owner_id is not None:
-        transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
+    # an unclaimed inbox scan (no owner): whatever waits, within each owner's share
+    transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
 
 
 def analysis_fail(*, analysis_id: int, reason: str) -> Analysis | None:
