@@ -6,9 +6,12 @@ Production: DATABASE_URL (PostgreSQL), REDIS_URL, ABVLMQ_MODEL_DIR (+ ABVLMQ_ADA
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from abvlmq_web.env import env_bool, env_int, env_list, env_str
@@ -17,7 +20,25 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ABVLMQ_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-dev-key-change-me" if DEBUG else None)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY; else the key `make run` keeps in var/secret_key, so that manage.py
+    works beside it with no extra step; else (DEBUG only) a fixed development key."""
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return os.environ["DJANGO_SECRET_KEY"]
+    kept = VAR_DIR / "secret_key"
+    if kept.is_file() and kept.read_text().strip():
+        return kept.read_text().strip()
+    if DEBUG:
+        return "insecure-dev-key-change-me"
+    raise ImproperlyConfigured(
+        "Set the environment variable DJANGO_SECRET_KEY (or run `make run` once: it keeps a key "
+        f"in {kept})."
+    )
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -34,6 +55,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
+    "csp",
     "abvlmq_web.accounts",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
@@ -41,6 +64,8 @@ INSTALLED_APPS = [
     "abvlmq_web.review",
     "abvlmq_web.progress",
     "abvlmq_web.competency",
+    "abvlmq_web.receiving",
+    "abvlmq_web.cine",
     "abvlmq_web.notifications",
 ]
 
@@ -53,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "abvlmq_web.urls"
@@ -77,14 +104,24 @@ ASGI_APPLICATION = "abvlmq_web.asgi.application"
 
 
 # --------------------------------------------------------------------------- database
+_SQLITE_OPTIONS = {
+    # WAL lets the web process read while a worker writes an analysis' events.
+    "init_command": "PRAGMA journal_mode=WAL;",
+    "timeout": 20,
+    # A transaction that reads and then writes (the upload's quota check, a worker's start)
+    # takes the write lock up front: upgrading a read lock later fails at once ("database is
+    # locked") when another process wrote meanwhile, where a waiting writer just waits.
+    "transaction_mode": "IMMEDIATE",
+}
+
+
 def _database(url: str) -> dict:
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # WAL lets the web process read while a worker writes an analysis' events.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+            "OPTIONS": _SQLITE_OPTIONS,
         }
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -92,7 +129,7 @@ def _database(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {exc}") from exc
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
-        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+        config["OPTIONS"] = dict(_SQLITE_OPTIONS)
     return config
 
 
@@ -100,9 +137,28 @@ DATABASES = {"default": _database(env_str("DATABASE_URL", ""))}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("ABVLMQ_PASSWORD_MIN_LENGTH", 10)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes: refuses a locked-out login before checking it (accounts/authentication.py)
+    "abvlmq_web.accounts.authentication.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout (django-axes) on every login: the page, the API token and the admin. A username is
+# locked from one address after this many failures, for this long; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("ABVLMQ_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ABVLMQ_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# API tokens expire this many hours after they were issued; logging out revokes them.
+ABVLMQ_TOKEN_TTL_HOURS = env_int("ABVLMQ_TOKEN_TTL_HOURS", 24)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -151,6 +207,26 @@ CELERY_TASK_ROUTES = {"abvlmq_web.scans.tasks.run_analysis": {"queue": ABVLMQ_IN
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a GPU worker takes one analysis at a time
 CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The durable queue (scans/queueing.py): per-user share of the broker, the pending quota, and
+# the sweeper that re-queues what a dead worker or a restarted broker left behind. The sweeper
+# is its own light process, never behind an analysis: `celery -A abvlmq_web worker -B -Q
+# maintenance --pool solo` (beat embedded: run exactly one).
+ABVLMQ_MAINTENANCE_QUEUE = env_str("ABVLMQ_MAINTENANCE_QUEUE", "maintenance")
+CELERY_TASK_ROUTES["abvlmq_web.scans.tasks.sweep_analyses"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
+ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
+ABVLMQ_MAX_PENDING_PER_USER = env_int("ABVLMQ_MAX_PENDING_PER_USER", 20)
+ABVLMQ_HEARTBEAT_INTERVAL = env_int("ABVLMQ_HEARTBEAT_INTERVAL", 5)
+ABVLMQ_HEARTBEAT_STALE_AFTER = env_int("ABVLMQ_HEARTBEAT_STALE_AFTER", 25)
+ABVLMQ_RESEND_QUEUED_AFTER = env_int("ABVLMQ_RESEND_QUEUED_AFTER", 90)
+ABVLMQ_SWEEP_INTERVAL = env_int("ABVLMQ_SWEEP_INTERVAL", 10)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-analyses": {
+        "task": "abvlmq_web.scans.tasks.sweep_analyses",
+        "schedule": float(ABVLMQ_SWEEP_INTERVAL),
+        # a sweep nobody took in time is dropped: the next one does the same work
+        "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL * 3)},
+    }
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message taken by a worker that died comes back after this many seconds; it must be
     # longer than any analysis may run, or a live analysis would be handed out twice.
@@ -187,19 +263,92 @@ ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 # Keep the uploaded file beside the de-identified image (DICOM identifying tags are removed
 # even then). Off by default: only the de-identified image is stored.
 ABVLMQ_KEEP_ORIGINALS = env_bool("ABVLMQ_KEEP_ORIGINALS", False)
+# Cine clips (multi-frame DICOM, MP4/MOV/AVI): frames are limited by ABVLMQ_MAX_FRAMES too.
+ABVLMQ_CLIP_MAX_SECONDS = env_int("ABVLMQ_CLIP_MAX_SECONDS", 60)
+ABVLMQ_CLIP_SAMPLE = env_int("ABVLMQ_CLIP_SAMPLE", 8)  # frames assessed, in one batch
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --------------------------------------------------------------------------- DICOM receiving
+# The C-STORE listener (`manage.py dicom_listener`) and DICOMweb STOW-RS (/dicomweb/studies).
+ABVLMQ_DICOM_AE_TITLE = env_str("ABVLMQ_DICOM_AE_TITLE", "ABVLMQ")
+ABVLMQ_DICOM_HOST = env_str("ABVLMQ_DICOM_HOST", "127.0.0.1")
+ABVLMQ_DICOM_PORT = env_int("ABVLMQ_DICOM_PORT", 11112)
+# Calling AE titles allowed to send (comma-separated); empty: any scanner that can reach the port.
+ABVLMQ_DICOM_CALLING_AETS = env_list("ABVLMQ_DICOM_CALLING_AETS", [])
+# Unclaimed received scans older than this are deleted (with an audit entry).
+ABVLMQ_INBOX_MAX_AGE_DAYS = env_int("ABVLMQ_INBOX_MAX_AGE_DAYS", 30)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# A request body larger than this is refused (413) from its Content-Length before anything
+# reads it (asgi.py); docker/nginx.conf caps it in front of the app as well.
+ABVLMQ_MAX_REQUEST_BYTES = (ABVLMQ_MAX_UPLOAD_MB + 1) * 1024 * 1024
+
+# --------------------------------------------------------------------------- production
+# DJANGO_HTTPS=true: the site is served over HTTPS (behind a proxy that sets X-Forwarded-Proto).
+# It turns on HSTS, the redirect to HTTPS and Secure cookies; each has its own variable too.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", HTTPS)
+# "HTTP_X_FORWARDED_PROTO,https": trust the proxy's header (only behind a proxy that sets it).
+_proxy_header = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", [])
+if _proxy_header and len(_proxy_header) != 2:
+    raise ImproperlyConfigured("DJANGO_SECURE_PROXY_SSL_HEADER must be HEADER,value.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if _proxy_header else None
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp): scripts and styles from our own static files only;
+# style attributes are allowed (sizes and colours set per element). The websocket is 'self'.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Throttle counts live in this cache: one web process needs none; several share a Redis one.
+_cache_url = env_str("DJANGO_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "abvlmq_web.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Rates come from ABVLMQ_THROTTLE_RATES at each request (abvlmq_web/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "abvlmq_web.throttling.AnonThrottle",
+        "abvlmq_web.throttling.UserThrottle",
+    ],
+}
+ABVLMQ_THROTTLE_RATES = {
+    "anon": env_str("ABVLMQ_THROTTLE_ANON", "60/min"),
+    "user": env_str("ABVLMQ_THROTTLE_USER", "1200/min"),
+    "uploads": env_str("ABVLMQ_THROTTLE_UPLOADS", "20/min"),  # per user, POST /api/scans/
+    "login": env_str("ABVLMQ_THROTTLE_LOGIN", "20/min"),  # per address, POST /api/auth/token/
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AbVLM-Q API",

@@ -16,6 +16,7 @@ if not os.environ.get("ABVLMQ_VAR_DIR"):  # subprocesses of the tests inherit th
 # A queue and channel prefix of this run's own: a `make run` worker or another test run on the
 # same Redis never takes these tests' analyses.
 os.environ.setdefault("ABVLMQ_INFERENCE_QUEUE", f"inference-test-{os.getpid()}")
+os.environ.setdefault("ABVLMQ_MAINTENANCE_QUEUE", f"maintenance-test-{os.getpid()}")
 os.environ.setdefault("ABVLMQ_CHANNEL_PREFIX", f"abvlmq-test-{os.getpid()}")
 
 from abvlmq_web.settings import *  # noqa: F403
@@ -34,3 +35,7 @@ else:
 if os.environ.get("ABVLMQ_TEST_CHANNEL_LAYER") != "redis":
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 ABVLMQ_DEMO_BANNER = True
+
+# Throttles count requests across tests in one process (the cache outlives a test): off here;
+# the tests of the limits set the rates they need.
+ABVLMQ_THROTTLE_RATES = {"anon": None, "user": None, "uploads": None, "login": None}

@@ -1,13 +1,17 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from abvlmq_web.accounts.apis import MeApi, TokenObtainApi
+from abvlmq_web.accounts.apis import MeApi, TokenObtainApi, TokenRevokeApi
 from abvlmq_web.curriculum.apis import AssignmentDetailApi, AssignmentListApi
+from abvlmq_web.receiving.apis import StowApi
 from abvlmq_web.scans.apis import ScanDetailApi, ScanImageApi, ScanListApi
 
 api = [
     path("auth/token/", TokenObtainApi.as_view(), name="api-token"),
+    path("auth/logout/", TokenRevokeApi.as_view(), name="api-logout"),
     path("me/", MeApi.as_view(), name="api-me"),
     path("scans/", ScanListApi.as_view(), name="api-scans"),
     path("scans/<int:scan_id>/", ScanDetailApi.as_view(), name="api-scan"),
@@ -18,16 +22,28 @@ api = [
     path("", include("abvlmq_web.progress.api_urls")),
     path("", include("abvlmq_web.competency.api_urls")),
     path("", include("abvlmq_web.administration.api_urls")),
+    path("", include("abvlmq_web.receiving.api_urls")),
+    path("", include("abvlmq_web.cine.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its script as a file; Swagger UI still writes <style> elements,
+    # so this page alone allows inline styles (never inline scripts).
+    path(
+        "docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("dicomweb/studies", StowApi.as_view(), name="dicomweb-stow"),
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
+    path("inbox/", include("abvlmq_web.receiving.urls")),
     path("assignments/", include("abvlmq_web.curriculum.urls")),
     path("notifications/", include("abvlmq_web.notifications.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),

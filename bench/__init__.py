@@ -12,4 +12,6 @@ BENCHES: list[str] = [
     "bench.web",
     "bench.abstention",
     "bench.deid",
+    "bench.clip",
+    "bench.soak",  # several minutes: Redis restarted and a worker killed under load
 ]

@@ -2,7 +2,8 @@
 # Source this: make sure a Redis answers on $REDIS_URL, starting one when none does.
 #   ensure_redis  -> exports REDIS_URL; sets REDIS_STARTED_PID when it started a server.
 # Order: the Redis at $REDIS_URL (default redis://127.0.0.1:6379/0); else the system
-# redis-server on a free port; else Debian's redis-server package (installed when root).
+# redis-server on a free port, with AOF persistence in $REDIS_DIR (a queued task survives a
+# restart of the server); else Debian's redis-server package (installed when root).
 # (PyPI's `redis-server` package has no build for this Python, so it is not a fallback.)
 
 redis_answers() {
@@ -36,7 +37,8 @@ ensure_redis() {
   local port dir
   port="$(free_port)"
   dir="${REDIS_DIR:-$(mktemp -d)}"
-  "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+  "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+    --dir "$dir" \
     --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
   REDIS_STARTED_PID=$!
   export REDIS_URL="redis://127.0.0.1:$port/0"

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # `make run`: the whole application on its embedded default, on one machine.
-# SQLite under var/, a Redis server (started here when none answers on REDIS_URL), one Celery
-# worker on the inference queue, the ASGI server (daphne) on $PORT (default 8000), the demo
-# model from models/demo. Seeds a demo cohort on first run. Ctrl-C stops all it started.
+# SQLite under var/ ($ABVLMQ_VAR_DIR), a Redis server with AOF persistence (started here when
+# none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference
+# queue, the sweeper (Celery beat + the maintenance queue: re-queues stuck analyses), the ASGI server
+# (daphne) on $PORT (default 8000), the DICOM listener (C-STORE) on $ABVLMQ_DICOM_PORT (default
+# 11112), the demo model from models/demo. Seeds a demo cohort on first run. Every process is
+# supervised: one that dies is started again (pids in var/run/). Ctrl-C stops all it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
-VAR="${ABVLMQ_VAR_DIR:-var}"  # the database, media, seed images, logs (settings read it too)
-mkdir -p "$VAR" "$VAR/seed" "$VAR/staticfiles"
+VAR="${ABVLMQ_VAR_DIR:-var}"
+export ABVLMQ_VAR_DIR="$VAR"
+export SUPERVISE_DIR="$VAR/run"
+WORKERS="${ABVLMQ_WORKERS:-1}"
+mkdir -p "$VAR" "$VAR/seed" "$VAR/staticfiles" "$VAR/run"
 export DJANGO_SETTINGS_MODULE=abvlmq_web.settings
 if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
+  # manage.py reads the same file (settings.py), so it works beside `make run` as it is
   [ -s "$VAR/secret_key" ] || "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$VAR/secret_key"
   DJANGO_SECRET_KEY="$(cat "$VAR/secret_key")"
   export DJANGO_SECRET_KEY
@@ -39,6 +46,11 @@ trap cleanup INT TERM EXIT
 
 # shellcheck source=scripts/redis.sh
 source scripts/redis.sh
+# shellcheck source=scripts/supervise.sh
+source scripts/supervise.sh
+REDIS_DIR="${REDIS_DIR:-$VAR/redis}"
+mkdir -p "$REDIS_DIR"
+export REDIS_DIR
 ensure_redis
 [ -n "$REDIS_STARTED_PID" ] && PIDS+=("$REDIS_STARTED_PID")
 
@@ -54,11 +66,29 @@ if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
 fi
 "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
 
-.venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
-  --concurrency 1 --loglevel INFO --without-gossip --without-mingle >"$VAR/worker.log" 2>&1 &
-PIDS+=($!)
-.venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application >"$VAR/web.log" 2>&1 &
-PIDS+=($!)
+# The workers share the cores rather than each taking them all (torch's default).
+THREADS=$(( $(nproc 2>/dev/null || echo 2) / WORKERS ))
+[ "$THREADS" -ge 1 ] || THREADS=1
+for i in $(seq "$WORKERS"); do
+  log="$VAR/worker.log"
+  [ "$i" = 1 ] || log="$VAR/worker-$i.log"
+  supervise "worker-$i" "$log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-$THREADS}" \
+    .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
+    -n "worker$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
+  PIDS+=("$SUPERVISOR_PID")
+done
+# The sweeper: Celery beat and the maintenance queue in one light process, never behind an
+# analysis; it re-queues what a dead worker or a restarted Redis left behind.
+supervise sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
+  -Q "${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}" -n "sweeper@%h" --pool solo --loglevel INFO \
+  --without-gossip --without-mingle --schedule "$VAR/celerybeat-schedule"
+PIDS+=("$SUPERVISOR_PID")
+supervise web "$VAR/web.log" \
+  .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
+PIDS+=("$SUPERVISOR_PID")
+# The DICOM receiver scanners send to (C-STORE; ABVLMQ_DICOM_AE_TITLE / _HOST / _PORT).
+supervise dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
+PIDS+=("$SUPERVISOR_PID")
 
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
@@ -67,6 +97,11 @@ for _ in $(seq 100); do
 done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
-echo "Logs: $VAR/web.log, $VAR/worker.log. Ctrl-C stops everything."
-# Wait for any child to exit (or Ctrl-C); then cleanup stops the rest.
-wait -n "${PIDS[@]}" || true
+echo "DICOM: send C-STORE to AE ${ABVLMQ_DICOM_AE_TITLE:-ABVLMQ} at ${ABVLMQ_DICOM_HOST:-127.0.0.1}:${ABVLMQ_DICOM_PORT:-11112}; STOW-RS at http://127.0.0.1:$PORT/dicomweb/studies"
+echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log, $VAR/dicom.log. Ctrl-C stops everything."
+echo "manage.py works beside it as it is (same key), e.g. .venv/bin/python manage.py createsuperuser"
+# The supervisors keep the site and the workers up; this waits until Ctrl-C (or TERM).
+while true; do
+  sleep 5 &
+  wait $! || true
+done

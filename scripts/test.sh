@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test` (after lint): bring up what the tests need, then run pytest with any arguments.
 #  - Chromium + ChromeDriver from Debian's packages for the browser test (installed if absent);
+#  - Orthanc from Debian's package for the DICOM routing test (installed if absent);
 #  - Redis: the one on $REDIS_URL, else one started for this run (scripts/redis.sh);
 #  - the database: $DATABASE_URL when set; else the local PostgreSQL when it answers (started
 #    with `service postgresql start` when installed but down); else a SQLite file in WAL mode
@@ -28,6 +29,16 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
       >/dev/null
   else
     echo "test: chromium/chromedriver missing and cannot apt-get install them (not root)" >&2
+  fi
+fi
+
+# Orthanc (Debian's package) for the test that routes a file through it to the DICOM listener.
+if ! command -v Orthanc >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test: installing Debian's orthanc" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc) >/dev/null
+  else
+    echo "test: Orthanc missing and cannot apt-get install it (not root)" >&2
   fi
 fi
 

@@ -52,6 +52,8 @@ def test_make_run_starts_serves_seeds_and_stops_on_ctrl_c(tmp_path):
         ABVLMQ_VAR_DIR=str(tmp_path / "var"),
         ABVLMQ_INFERENCE_QUEUE=f"inference-test-run-{tag}",  # not a developer's `make run`
         ABVLMQ_CHANNEL_PREFIX=f"abvlmq-test-run-{tag}",
+        ABVLMQ_MAINTENANCE_QUEUE=f"inference-test-runm-{tag}",
+        ABVLMQ_DICOM_PORT=str(free_port()),  # not a developer's listener on 11112
     )
     out = (tmp_path / "make-run.log").open("w+b")
     proc = subprocess.Popen(
@@ -105,6 +107,11 @@ def test_make_run_starts_serves_seeds_and_stops_on_ctrl_c(tmp_path):
                 env["ABVLMQ_INFERENCE_QUEUE"],
                 env["ABVLMQ_CHANNEL_PREFIX"],
             )  # its worker's queue bindings and channel keys
+            clean_run(
+                env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                env["ABVLMQ_MAINTENANCE_QUEUE"],
+                env["ABVLMQ_CHANNEL_PREFIX"],
+            )  # and the sweeper's
     assert left == [], f"still running after Ctrl-C: {left}"
     assert not _listening(port)
     assert "stopping..." in Path(out.name).read_text(errors="replace")

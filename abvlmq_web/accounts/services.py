@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from abvlmq_web.accounts.models import Cohort, Role, User
@@ -31,8 +32,9 @@ def user_create(
         is_staff=role == Role.PROGRAM_ADMIN,
         is_superuser=role == Role.PROGRAM_ADMIN,
     )
-    user.set_password(password)
     user.full_clean(exclude=["password"])
+    validate_password(password, user)  # raises ValidationError, as the admin's forms do
+    user.set_password(password)
     user.save()
     return user
 
@@ -60,3 +62,23 @@ def cohort_add_members(
     cohort.instructors.add(*instructors)
     cohort.residents.add(*residents)
     return cohort
+
+
+def token_issue(*, user: User):
+    """The user's API token; an expired one is replaced by a new one."""
+    from rest_framework.authtoken.models import Token
+
+    from abvlmq_web.accounts.authentication import token_expired
+
+    token, created = Token.objects.get_or_create(user=user)
+    if not created and token_expired(token):
+        token.delete()
+        token = Token.objects.create(user=user)
+    return token
+
+
+def token_revoke(*, user: User) -> None:
+    """Log the user's API clients out: her token stops working at once."""
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=user).delete()

@@ -244,6 +244,19 @@ def self_assess_first(*, user: User) -> bool:
     return bool(pref and pref.self_assess_first)
 
 
+def score_concealed(*, user: User, analysis: Analysis) -> bool:
+    """The resident asked to self-assess first and has not yet: her own score stays hidden
+    (page and API alike) until she does. A failed analysis has nothing to hide."""
+    return (
+        user.is_authenticated
+        and user.is_resident
+        and analysis.scan.owner_id == user.pk
+        and analysis.status != Analysis.Status.FAILED
+        and self_assess_first(user=user)
+        and self_assessment_of(analysis=analysis) is None
+    )
+
+
 @dataclass(frozen=True)
 class PracticeProgress:
     practice: PracticeAssignment

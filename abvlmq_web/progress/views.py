@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
@@ -124,7 +125,12 @@ def practice(request):
         )  # fmt: skip
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
-        return redirect(request.POST.get("next") or "progress")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = "progress"  # never off-site: next= comes from the form, or from anyone
+        return redirect(back)
     messages.success(
         request, f"Practice set: {p.scan_count} scans of {p.plane} at {p.min_grade} or better."
     )

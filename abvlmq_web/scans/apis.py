@@ -23,9 +23,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.curriculum.selectors import assignments_for
+from abvlmq_web.progress.selectors import score_concealed
 from abvlmq_web.review.selectors import reviewed_answer
 from abvlmq_web.scans.selectors import queue_position, scans_for
-from abvlmq_web.scans.services import scan_upload
+from abvlmq_web.scans.services import UploadQuotaExceeded, scan_upload
+from abvlmq_web.throttling import AnonThrottle, UploadThrottle, UserThrottle
 from scoring.imaging import IntakeError
 
 
@@ -109,12 +111,35 @@ class ScanDetailSerializer(ScanSerializer):
     analysis = AnalysisWithEvents()
 
 
-def _detail(scan) -> dict:
-    return ScanDetailSerializer(scan).data
+def _conceal(data: dict, scan, user) -> dict:
+    """ "Self-assess first": until she has, the API keeps the answer back as the page does."""
+    if score_concealed(user=user, analysis=scan.analysis):
+        data["analysis"].update(score=None, grade=None, planes=[], needs_review=False)
+        if "events" in data["analysis"]:
+            data["analysis"]["events"] = []
+        if "reviewed" in data["analysis"]:
+            data["analysis"]["reviewed"] = None
+        data["analysis"]["concealed"] = True
+    return data
+
+
+def _detail(scan, user) -> dict:
+    return _conceal(ScanDetailSerializer(scan).data, scan, user)
+
+
+def _int_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: ["A whole number is required."]}) from None
 
 
 class ScanListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [AnonThrottle, UserThrottle, UploadThrottle]
 
     class ScanUploadSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM", allow_empty_file=True)
@@ -130,17 +155,16 @@ class ScanListApi(APIView):
     )
     def get(self, request):
         scans = scans_for(user=request.user)
-        for name, lookup in (
-            ("owner", "owner_id"),
-            ("assignment", "assignment_id"),
-            ("status", "analysis__status"),
-        ):
-            value = request.query_params.get(name)
-            if value:
+        for name, lookup in (("owner", "owner_id"), ("assignment", "assignment_id")):
+            value = _int_param(request, name)
+            if value is not None:
                 scans = scans.filter(**{lookup: value})
+        if request.query_params.get("status"):
+            scans = scans.filter(analysis__status=request.query_params["status"])
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(scans, request, view=self)
-        return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
+        rows = [_conceal(ScanSerializer(s).data, s, request.user) for s in page]
+        return paginator.get_paginated_response(rows)
 
     @extend_schema(
         request=ScanUploadSerializer,
@@ -148,6 +172,10 @@ class ScanListApi(APIView):
             201: ScanDetailSerializer,
             400: inline_serializer(
                 "IntakeRefusal",
+                {"code": serializers.CharField(), "detail": serializers.CharField()},
+            ),
+            429: inline_serializer(
+                "UploadRefusal",
                 {"code": serializers.CharField(), "detail": serializers.CharField()},
             ),
         },
@@ -174,14 +202,20 @@ class ScanListApi(APIView):
             # the server's fault (no OCR to check the image with): 503, try again later
             code = 503 if exc.code == "ocr_unavailable" else status.HTTP_400_BAD_REQUEST
             return Response({"code": exc.code, "detail": exc.message}, status=code)
-        return Response(_detail(scans_for(user=request.user).get(pk=scan.pk)), status=201)
+        except UploadQuotaExceeded as exc:
+            return Response(
+                {"code": exc.code, "detail": exc.message},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        scan = scans_for(user=request.user).get(pk=scan.pk)
+        return Response(_detail(scan, request.user), status=201)
 
 
 class ScanDetailApi(APIView):
     @extend_schema(responses=ScanDetailSerializer)
     def get(self, request, scan_id: int):
         scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
-        return Response(_detail(scan))
+        return Response(_detail(scan, request.user))
 
 
 class ScanImageApi(APIView):

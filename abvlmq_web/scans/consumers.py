@@ -3,7 +3,9 @@
 Authenticates (session or token), checks the cohort rules, joins the scan's group, sends the
 events saved so far, then the live ones, each exactly once: messages carry the per-analysis
 sequence number, and anything at or below the last one sent is dropped. Close codes: 4401 not
-logged in, 4404 no such scan for this user (an outsider learns nothing more).
+logged in, 4404 no such scan for this user (an outsider learns nothing more). A refused socket
+is accepted and then closed with its code: a close before the accept reaches the browser as a
+bare 1006, and the page could not tell "log in again" from "network down".
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         self.scan_id = int(self.scope["url_route"]["kwargs"]["scan_id"])
         if not await database_sync_to_async(scan_visible)(user=user, scan_id=self.scan_id):
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(CLOSE_NOT_FOUND)
             return
         self.last_seq = 0
         # Join before reading: an event saved after the read is pushed after the join.
         await self.channel_layer.group_add(scan_group(self.scan_id), self.channel_name)
         await self.accept()
         await self._send_saved()
+
+    async def _refuse(self, code: int) -> None:
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "last_seq"):

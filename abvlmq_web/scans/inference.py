@@ -16,6 +16,7 @@ from django.conf import settings
 from PIL import Image
 
 from abvlmq_web.scans.models import Analysis
+from abvlmq_web.scans.queueing import heartbeat
 from abvlmq_web.scans.services import analysis_finish, analysis_record_event, analysis_start
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,17 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
     )
     if analysis is None:
         return None
-    with analysis.scan.image.open("rb") as fh:
-        image = Image.open(fh).convert("RGB")
-    stream = engine.stream(image)
-    seq = 0
-    for event in stream:
-        seq += 1
-        analysis_record_event(analysis=analysis, seq=seq, event=event)
-    return analysis_finish(analysis=analysis, assessment=stream.assessment, next_seq=seq + 1)
+    with heartbeat(analysis_id=analysis.pk):
+        clip = getattr(analysis.scan, "clip", None)
+        if clip is not None:  # a cine clip: its sampled frames in one batch, the best one shown
+            from abvlmq_web.cine.services import clip_analysis_run
+
+            return clip_analysis_run(analysis=analysis, engine=engine, clip=clip)
+        with analysis.scan.image.open("rb") as fh:
+            image = Image.open(fh).convert("RGB")
+        stream = engine.stream(image)
+        seq = 0
+        for event in stream:
+            seq += 1
+            analysis_record_event(analysis=analysis, seq=seq, event=event)
+        return analysis_finish(analysis=analysis, assessment=stream.assessment, next_seq=seq + 1)

@@ -19,7 +19,12 @@ def _original_path(instance: Scan, filename: str) -> str:
 
 class Scan(models.Model):
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scans"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="scans",
+        null=True,
+        blank=True,
+        help_text="None while a scan received over DICOM waits in the inbox (receiving app)",
     )
     assignment = models.ForeignKey(
         "curriculum.Assignment",
@@ -78,9 +83,14 @@ class Analysis(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The outbox (scans/queueing.py): when the task message was last handed to the broker
+    # (null: not yet, or to be sent again), and the running worker's last sign of life.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "analyses"
+        indexes = [models.Index(fields=["status", "enqueued_at"], name="analysis_status_sent")]
 
     def __str__(self) -> str:
         return f"Analysis of scan {self.scan_id} ({self.status})"

@@ -1,9 +1,11 @@
 """Writes on scans: the upload, and each step of an analysis' life.
 
 Upload: intake (scoring.imaging) validates and de-identifies; only the de-identified image is
-stored; the analysis is queued once the transaction commits. Analysis: start -> record each
-event -> finish or fail. Every step is idempotent so that a retried or redelivered task neither
-duplicates events nor undoes a finished analysis.
+stored; the analysis is queued in the database and handed to the broker once the transaction
+commits (scans/queueing.py: a broker that is down then leaves it for the sweeper; the upload is
+accepted all the same). A user may have ``ABVLMQ_MAX_PENDING_PER_USER`` unfinished analyses.
+Analysis: start -> record each event -> finish or fail. Every step is idempotent so that a
+retried or redelivered task neither duplicates events nor undoes a finished analysis.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from abvlmq_web.accounts.models import User
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.scans.events import push_event
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
+from abvlmq_web.scans.queueing import analyses_dispatch, pending
 from scoring.answer import Assessment
 from scoring.events import DoneEvent, Event, error_event
 from scoring.imaging import IntakeError, IntakeLimits, load_scan
@@ -36,6 +39,19 @@ def intake_limits() -> IntakeLimits:
         max_pixels=settings.ABVLMQ_MAX_PIXELS,
         max_frames=settings.ABVLMQ_MAX_FRAMES,
     )
+
+
+class UploadQuotaExceeded(Exception):
+    """The user has as many unfinished analyses as one may have; the upload is refused."""
+
+    code = "quota"
+
+    def __init__(self, limit: int) -> None:
+        self.message = (
+            f"You have {limit} scans waiting for their assessment, the most one may have. "
+            "Upload more once some of them are scored."
+        )
+        super().__init__(self.message)
 
 
 def _read_upload(file: IO[bytes], limits: IntakeLimits) -> bytes:
@@ -55,18 +71,32 @@ def _png(image) -> bytes:
     return buf.getvalue()
 
 
-@transaction.atomic
 def scan_upload(
-    *, user: User, file: IO[bytes], assignment: Assignment | None = None, queue: bool = True
+    *,
+    user: User | None,
+    file: IO[bytes],
+    assignment: Assignment | None = None,
+    queue: bool = True,
 ) -> Scan:
     """Store the de-identified scan and queue its analysis. Raises IntakeError for refusals.
 
     ``queue=False`` leaves the analysis queued in the database only (the caller runs it).
     A readable image that is clearly not ultrasound is refused (IntakeError "not_ultrasound")
-    and nothing of it is stored.
+    and nothing of it is stored. Intake (decoding, de-identification, OCR, the PNG) runs before
+    the transaction: the database is held only for writing the two rows (on SQLite a
+    transaction holds the whole database, and a burst of uploads must not queue behind it).
     """
+    # user None: a scan received from a scanner that matched nobody (the inbox); no quota
+    owner_id = user.pk if user is not None else None
+    limit = settings.ABVLMQ_MAX_PENDING_PER_USER
+    if limit and owner_id is not None and pending(owner_id=owner_id) >= limit:
+        raise UploadQuotaExceeded(limit)
     limits = intake_limits()
     data = _read_upload(file, limits)
+    from abvlmq_web.cine.services import clip_upload, is_clip  # cine imports this module
+
+    if is_clip(data):  # a video, or a multi-frame DICOM: every frame de-identified
+        return clip_upload(user=user, data=data, assignment=assignment, queue=queue)
     result = load_scan(data, limits=limits, ocr=settings.ABVLMQ_OCR)  # raises IntakeError
     if not result.is_ultrasound:
         # Refused, never stored: its pixels are a document, a photo or another modality, with
@@ -87,13 +117,13 @@ def scan_upload(
     if settings.ABVLMQ_KEEP_ORIGINALS:
         kept = deidentify_dicom(data) if result.kind == "dicom" else data
         scan.original.save("original", ContentFile(kept), save=False)
-    scan.save()
-    rubric = default_rubric()
-    analysis = Analysis.objects.create(scan=scan, rubric_version=rubric.version)
-    if queue:
-        from abvlmq_web.scans.tasks import run_analysis  # tasks import services
-
-        transaction.on_commit(lambda: run_analysis.delay(analysis.pk))
+    rubric_version = default_rubric().version
+    with transaction.atomic():
+        scan.save()
+        Analysis.objects.create(scan=scan, rubric_version=rubric_version)
+        if queue:
+            # robust: a broker that is down must not turn the committed upload into an error
+            transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
     return scan
 
 
@@ -122,7 +152,10 @@ def analysis_start(
             analysis.model_id = model_id
             analysis.rubric_version = rubric_version
             analysis.started_at = analysis.started_at or timezone.now()
-            analysis.save(update_fields=["status", "model_id", "rubric_version", "started_at"])
+            analysis.heartbeat_at = timezone.now()
+            analysis.save(
+                update_fields=["status", "model_id", "rubric_version", "started_at", "heartbeat_at"]
+            )
     if exhausted:
         analysis_fail(
             analysis_id=analysis_id,
@@ -170,8 +203,16 @@ def analysis_finish(*, analysis: Analysis, assessment: Assessment, next_seq: int
         AnalysisEvent.objects.get_or_create(
             analysis=analysis, seq=next_seq, defaults={"type": "done", "payload": done}
         )
+        _dispatch_next_of(analysis)
     push_event(scan_id=analysis.scan_id, seq=next_seq, event=done)
     return analysis
+
+
+def _dispatch_next_of(analysis: Analysis) -> None:
+    """The owner's share has room again: send her next waiting analysis once this commits."""
+    owner_id = Scan.objects.filter(pk=analysis.scan_id).values_list("owner_id", flat=True).first()
+    # an unclaimed inbox scan (no owner): whatever waits, within each owner's share
+    transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
 
 
 def analysis_fail(*, analysis_id: int, reason: str) -> Analysis | None:
@@ -189,6 +230,7 @@ def analysis_fail(*, analysis_id: int, reason: str) -> Analysis | None:
         done: DoneEvent = {"type": "done", "status": "failed", "needs_review": True}
         AnalysisEvent.objects.create(analysis=analysis, seq=last + 1, type="error", payload=error)
         AnalysisEvent.objects.create(analysis=analysis, seq=last + 2, type="done", payload=done)
+        _dispatch_next_of(analysis)
     push_event(scan_id=analysis.scan_id, seq=last + 1, event=error)
     push_event(scan_id=analysis.scan_id, seq=last + 2, event=done)
     return analysis

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.queueing import analyses_sweep
 from abvlmq_web.scans.services import analysis_fail
 
 
@@ -36,3 +39,9 @@ class AnalysisTask(Task):
 )
 def run_analysis(analysis_id: int) -> None:
     analysis_run(analysis_id=analysis_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_analyses() -> dict:
+    """Celery beat runs this every ABVLMQ_SWEEP_INTERVAL s (scans/queueing.py says why)."""
+    return asdict(analyses_sweep())

@@ -8,6 +8,7 @@ Rita's scans are seen by Rita, Ian and Pat; Rhys and Olga must see nothing of th
 from __future__ import annotations
 
 import datetime as dt
+import json
 from io import BytesIO
 
 import pytest
@@ -135,7 +136,8 @@ def ws_session(
     path: str, *, user=None, token: str | None = None, read: int = 0, timeout: float = 5
 ):
     """Open the websocket as ``user`` (a real session cookie) or with ``token``; return
-    (connected, close code, the first ``read`` messages)."""
+    (stayed open, close code, the first ``read`` messages). A refused socket is accepted and
+    closed at once with its code (what a browser sees), so it did not stay open."""
     from abvlmq_web.asgi import application
 
     headers = [ORIGIN]
@@ -147,11 +149,17 @@ def ws_session(
         communicator = WebsocketCommunicator(application, path + query, headers=headers)
         connected, code = await communicator.connect(timeout=timeout)
         messages = []
-        if connected:
-            for _ in range(read):
-                messages.append(await communicator.receive_json_from(timeout=timeout))
-            await communicator.disconnect()
-        return connected, code, messages
+        if not connected:
+            return connected, code, messages
+        # a refusal closes right after the accept; an open socket sends events or nothing
+        if read or not await communicator.receive_nothing(timeout=0.2):
+            for _ in range(max(read, 1)):
+                output = await communicator.receive_output(timeout=timeout)
+                if output["type"] == "websocket.close":
+                    return False, output.get("code"), messages
+                messages.append(json.loads(output["text"]))
+        await communicator.disconnect()
+        return True, None, messages[:read] if read else []
 
     return async_to_sync(run)()
 

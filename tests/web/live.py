@@ -115,3 +115,17 @@ def start_server(log_dir: Path, port: int, **env: str) -> Process:
         "abvlmq_web.asgi:application",
     ]  # fmt: skip
     return Process("daphne", argv, child_env(**env), ready="Listening on", log_dir=log_dir)
+
+
+def start_listener(log_dir: Path, port: int, **env: str) -> Process:
+    """`manage.py dicom_listener` on 127.0.0.1:``port`` (the command `make run` starts)."""
+    argv = [
+        sys.executable,
+        "manage.py",
+        "dicom_listener",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    return Process("listener", argv, child_env(**env), ready="listening on", log_dir=log_dir)

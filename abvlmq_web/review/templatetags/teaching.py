@@ -8,7 +8,7 @@ from django import template
 
 from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.administration.selectors import active_rubric, rubric_for_version
-from abvlmq_web.progress.selectors import self_assess_first, self_assessment_of
+from abvlmq_web.progress.selectors import score_concealed, self_assessment_of
 from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.selectors import correction_history, open_dispute, reviewable_analyses
 from abvlmq_web.scans.models import Analysis
@@ -57,10 +57,7 @@ def teaching_panel(context, scan):
                 }
             )
     mine = self_assessment_of(analysis=analysis)
-    conceal = (
-        owner and user.is_resident and mine is None and analysis.status != Analysis.Status.FAILED
-        and self_assess_first(user=user)
-    )  # fmt: skip
+    conceal = score_concealed(user=user, analysis=analysis)
     planes = [(c, p.name) for c, p in active_rubric().planes.items()]
     return {
         "request": context["request"],

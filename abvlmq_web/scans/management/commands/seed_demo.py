@@ -20,8 +20,8 @@ from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.services import assignment_create
 from abvlmq_web.scans.inference import analysis_run
 from abvlmq_web.scans.models import Scan
+from abvlmq_web.scans.queueing import analyses_dispatch
 from abvlmq_web.scans.services import scan_upload
-from abvlmq_web.scans.tasks import run_analysis
 
 PEOPLE = [
     # username, password, role, first, last
@@ -91,4 +91,4 @@ class Command(BaseCommand):
                 return
             except Exception as exc:  # no model yet: leave it to the worker
                 self.stderr.write(f"could not assess scan {scan.pk} here ({exc}); queued instead")
-        run_analysis.delay(scan.analysis.pk)
+        analyses_dispatch(owner_id=scan.owner_id)  # the sweeper retries when the broker is down

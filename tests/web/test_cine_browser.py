@@ -1,0 +1,74 @@
+"""In a real browser (Chromium, headless): a resident uploads a short MP4 through the upload
+page; a real Celery worker assesses its sampled frames (scripted engine); the scan page plays
+the clip with a timeline marking each assessed frame's grade and the chosen one, and clicking
+another mark shows that frame with its own boxes and deductions."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.web.live import ROOT, free_port, start_server
+from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+from tests.web.test_cine_clips import mp4
+
+
+@pytest.fixture
+def scripted_server(worker_factory, log_dir):
+    worker_factory()
+    port = free_port()
+    process = start_server(log_dir, port)
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
+    scripted_server,
+    browser,  # noqa: F811
+    resident,
+    tmp_path,
+):
+    clip = tmp_path / "loop.mp4"
+    clip.write_bytes(mp4())
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{scripted_server}/accounts/login/")
+    browser.find_element(By.ID, "id_username").send_keys("rita")
+    browser.find_element(By.ID, "id_password").send_keys("correct horse battery")
+    browser.find_element(By.ID, "login-submit").click()
+    browser.get(f"{scripted_server}/upload/")
+    browser.find_element(By.ID, "files").send_keys(str(clip))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.scan-link"))[0].click()
+
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")) == 8)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark.chosen"))
+    marks = browser.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")
+    grades = [m.get_attribute("data-grade") for m in marks]
+    assert grades == ["Good"] * 4 + ["Excellent"] + ["Good"] * 3
+    chosen = [m for m in marks if "chosen" in m.get_attribute("class")]
+    assert len(chosen) == 1 and chosen[0] == marks[4] and chosen[0].text == "★"
+    canvas = browser.find_element(By.ID, "clip-canvas")
+    wait.until(lambda d: canvas.get_attribute("data-boxes") == "2")
+    assert canvas.get_attribute("data-frame") == marks[4].get_attribute("data-index")
+    assert "(chosen)" in browser.find_element(By.ID, "clip-frame-label").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#clip-deductions li") == []
+    video = browser.find_element(By.ID, "clip-video")
+    wait.until(lambda d: d.execute_script("return arguments[0].readyState", video) >= 1)
+    assert browser.execute_script("return arguments[0].duration", video) == pytest.approx(
+        2, abs=0.2
+    )
+
+    marks[1].click()
+
+    wait.until(lambda d: canvas.get_attribute("data-frame") == marks[1].get_attribute("data-index"))
+    items = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip-deductions li"))
+    assert [i.text.split("\n")[0] for i in items] == ["−2GB.gallbladder.incomplete", "−2ATT.mild"]
+    assert "selected" in marks[1].get_attribute("class")
+    seek = browser.execute_script("return arguments[0].currentTime", video)
+    assert seek == pytest.approx(
+        float(marks[1].get_attribute("title").split(" at ")[1].split(" s")[0]), abs=0.05
+    )
+    # The main scan view shows the chosen frame's assessment: Excellent, 10.
+    assert "10" in browser.find_element(By.ID, "score-badge").text
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    browser.save_screenshot(str(ROOT / "artifacts" / "clip_page.png"))

@@ -1,0 +1,126 @@
+"""Clips through the web: an MP4 or a multi-frame DICOM uploaded through the API becomes a scan
+with a de-identified H.264 clip and sampled frames; the worker's analysis assesses the sample in
+one batch and shows the best frame; the clip API gives the timeline; outsiders see nothing."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from io import BytesIO
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from abvlmq_web.cine.models import Clip
+from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.models import Scan
+from tests.web import images, scripted
+from tests.web.conftest import api
+from trainer.phantoms import generate
+
+
+def mp4(n: int = 12, fps: float = 6, index: int = 1) -> bytes:
+    """A short scanner-screen clip (index 1: furniture with burned-in text), H.264."""
+    out = BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width = stream.height = 512
+        stream.pix_fmt = "yuv420p"
+        for seed in range(n):
+            rgb = np.asarray(generate(index=index, seed=seed)[0].convert("RGB"))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def post(user, name: str, data: bytes):
+    return api(user).post("/api/scans/", {"file": images.file(name, data)}, format="multipart")
+
+
+@pytest.fixture
+def clip_scan(resident):
+    response = post(resident, "loop.mp4", mp4())
+    assert response.status_code == 201, response.json()
+    return Scan.objects.get(pk=response.json()["id"])
+
+
+def test_an_mp4_upload_becomes_a_scan_with_a_deidentified_h264_clip(clip_scan):
+    clip = clip_scan.clip
+    assert (clip_scan.kind, clip_scan.frames, clip.frames, clip.fps) == ("mp4", 12, 12, 6.0)
+    assert [f.index for f in clip.sampled.all()] == [0, 2, 3, 5, 6, 8, 9, 11]
+    with av.open(clip.video.open("rb")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert len(list(container.decode(stream))) == 12
+    assert (clip.width, clip.height) != (512, 512)  # cropped to the sector, furniture gone
+    assert clip_scan.analysis.status == "queued"
+
+
+def test_the_analysis_assesses_the_sample_in_one_batch_and_shows_the_best_frame(clip_scan):
+    scripted.ScriptedEngine.batches.clear()
+
+    analysis_run(analysis_id=clip_scan.analysis.pk)
+
+    assert scripted.ScriptedEngine.batches == [8]
+    frames = list(clip_scan.clip.sampled.all())
+    assert [f.chosen for f in frames] == [i == 4 for i in range(8)]  # the scripted best
+    assert [f.grade for f in frames] == ["Good"] * 4 + ["Excellent"] + ["Good"] * 3
+    clip_scan.refresh_from_db()
+    analysis = clip_scan.analysis
+    assert (analysis.status, analysis.score, analysis.grade) == ("done", 10.0, "Excellent")
+    assert clip_scan.intake["frame_index"] == frames[4].index
+    shown = np.asarray(Image.open(clip_scan.image.open("rb")))
+    assert (shown == np.asarray(Image.open(frames[4].image.open("rb")))).all()
+    types = [e.type for e in analysis.events.order_by("seq")]
+    assert types == ["structure", "structure", "plane", "score", "done"]
+
+
+def test_the_clip_api_gives_the_timeline_and_serves_the_clip_with_ranges(clip_scan, resident):
+    analysis_run(analysis_id=clip_scan.analysis.pk)
+    client = api(resident)
+
+    body = client.get(f"/api/scans/{clip_scan.pk}/clip/").json()
+
+    assert (body["frames"], body["fps"], body["status"]) == (12, 6.0, "done")
+    assert [f["time"] for f in body["sampled"]] == [0.0, 0.333, 0.5, 0.833, 1.0, 1.333, 1.5, 1.833]
+    assert [f["chosen"] for f in body["sampled"]].count(True) == 1
+    assert body["sampled"][0]["result"]["deductions"][0]["item"] == "GB.gallbladder.incomplete"
+    frame = client.get(body["sampled"][4]["image_url"])
+    assert frame.status_code == 200 and frame["Content-Type"] == "image/png"
+    whole = b"".join(client.get(body["video_url"]).streaming_content)
+    part = client.get(body["video_url"], HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206 and part.content == whole[100:200]
+    assert part["Content-Range"] == f"bytes 100-199/{len(whole)}"
+
+
+def test_outsiders_see_no_clip(clip_scan, people):
+    for who in ("other_resident", "other_instructor"):
+        client = api(people[who])
+        assert client.get(f"/api/scans/{clip_scan.pk}/clip/").status_code == 404
+        assert client.get(f"/api/scans/{clip_scan.pk}/clip.mp4").status_code == 404
+    assert api(people["instructor"]).get(f"/api/scans/{clip_scan.pk}/clip/").status_code == 200
+
+
+def test_a_multi_frame_dicom_is_a_clip_too(resident):
+    data = Path(get_testdata_file("examples_ybr_color.dcm")).read_bytes()
+    response = post(resident, "cine.dcm", data)
+    scan = Scan.objects.get(pk=response.json()["id"])
+    assert (scan.kind, scan.frames, scan.clip.sampled.count()) == ("dicom", 30, 8)
+    analysis_run(analysis_id=scan.analysis.pk)
+    assert Clip.objects.get(scan=scan).sampled.filter(chosen=True).count() == 1
+
+
+def test_clip_limits_are_the_uploads_and_refusals_read_like_them(resident, settings):
+    settings.ABVLMQ_CLIP_MAX_SECONDS = 1
+    response = post(resident, "loop.mp4", mp4())  # 2 s
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_long"
+    settings.ABVLMQ_CLIP_MAX_SECONDS = 60
+    settings.ABVLMQ_MAX_FRAMES = 10
+    assert post(resident, "loop.mp4", mp4()).json()["code"] == "too_many_frames"
+    assert not Scan.objects.exists()

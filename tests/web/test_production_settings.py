@@ -1,0 +1,179 @@
+"""Production settings come from the environment and pass `check --deploy`; a CSP on every page;
+request bodies capped before they are read; manage.py works beside `make run`; the embedded
+stack persists its queue and supervises its processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from django.test import Client
+
+from tests.web.live import ROOT
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "abvlmq.example.org",
+    "DJANGO_HTTPS": "true",
+    "DJANGO_SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+}
+
+
+def _manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ABVLMQ_", "PYTEST"))
+    }
+    base.update(DJANGO_SETTINGS_MODULE="abvlmq_web.settings", ABVLMQ_VAR_DIR=str(tmp_path))
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_under_the_production_environment(tmp_path):
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_without_it(tmp_path):
+    """The same check fails when HTTPS is not declared: the test above has teeth."""
+    env = {**PRODUCTION, "DJANGO_HTTPS": "false"}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in result.stderr + result.stdout
+
+
+def test_each_production_setting_comes_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SECURE_PROXY_SSL_HEADER)"
+    )
+    env = {**PRODUCTION, "DJANGO_SECURE_HSTS_SECONDS": "600", "DJANGO_SECURE_SSL_REDIRECT": "0"}
+    result = _manage("shell", "-c", code, env=env, tmp_path=tmp_path)
+    assert result.stdout.split("\n")[-2] == (
+        "600 False True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    ), result.stderr
+
+
+def test_manage_py_reads_the_key_that_make_run_keeps(tmp_path):
+    (tmp_path / "secret_key").write_text(secrets.token_urlsafe(50) + "\n")
+    result = _manage("check", env={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "secret_key").unlink()
+    result = _manage("check", env={}, tmp_path=tmp_path)
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def _directives(policy: str) -> dict[str, str]:
+    parts = [p.strip().split(" ", 1) for p in policy.split(";") if p.strip()]
+    return {p[0]: p[1] if len(p) > 1 else "" for p in parts}
+
+
+def test_pages_carry_a_content_security_policy(client: Client, resident):
+    client.force_login(resident)
+    for path in ("/accounts/login/", "/", "/upload/", "/progress/", "/api/docs/"):
+        policy = _directives(client.get(path).headers.get("Content-Security-Policy", ""))
+        assert policy.get("script-src") == "'self'", (path, policy)
+        assert policy.get("object-src") == "'none'" and policy.get("frame-ancestors") == "'none'"
+        if path != "/api/docs/":  # Swagger UI writes <style> elements
+            assert policy.get("style-src") == "'self'", (path, policy)
+
+
+def test_the_api_docs_page_has_no_inline_script(client):
+    html = client.get("/api/docs/").content.decode()
+    scripts = html.split("<script")[1:]
+    assert scripts and all(" src=" in tag.split(">")[0] for tag in scripts)
+
+
+def test_a_request_body_over_the_cap_is_refused_before_it_is_read(settings):
+    from abvlmq_web.asgi import application
+
+    size = settings.ABVLMQ_MAX_REQUEST_BYTES + 1
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/scans/",
+        "raw_path": b"/api/scans/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"content-length", str(size).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def run():
+        app = ApplicationCommunicator(application, scope)
+        # no body is ever sent: the answer must come from the headers alone
+        start = await app.receive_output(timeout=5)
+        body = await app.receive_output(timeout=5)
+        return start, body
+
+    start, body = async_to_sync(run)()
+    assert start["status"] == 413
+    assert b"too_large" in body["body"]
+
+
+def test_the_redis_we_start_and_compose_keep_an_append_only_file():
+    assert "--appendonly yes" in (ROOT / "scripts/redis.sh").read_text()
+    compose = yaml.safe_load((ROOT / "docker/compose.yaml").read_text())
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+
+
+def test_compose_runs_the_sweeper_and_caps_request_bodies_in_front_of_the_app():
+    compose = yaml.safe_load((ROOT / "docker/compose.yaml").read_text())
+    services = compose["services"]
+    assert {"-B", "maintenance"} <= set(services["sweeper"]["command"])
+    assert "ports" not in services["web"], "the app is reached through nginx only"
+    assert "client_max_body_size 51m;" in (ROOT / "docker/nginx.conf").read_text()
+
+
+def test_make_run_supervises_workers_the_sweeper_and_web():
+    run = (ROOT / "scripts/run.sh").read_text()
+    assert 'supervise "worker-$i"' in run and "supervise sweeper" in run and "supervise web" in run
+    assert "wait -n" not in run, "one process dying must not stop the others"
+
+
+def test_a_supervised_process_that_dies_is_started_again(tmp_path):
+    script = f"""
+set -e
+cd {ROOT}
+SUPERVISE_DIR={tmp_path}
+source scripts/supervise.sh
+supervise sleeper {tmp_path}/sleeper.log sleep 300
+for _ in $(seq 50); do [ -s {tmp_path}/sleeper.pid ] && break; sleep 0.1; done
+first=$(cat {tmp_path}/sleeper.pid)
+kill -KILL "$first"
+for _ in $(seq 50); do
+  second=$(cat {tmp_path}/sleeper.pid 2>/dev/null || true)
+  [ -n "$second" ] && [ "$second" != "$first" ] && kill -0 "$second" 2>/dev/null && break
+  sleep 0.1
+done
+echo "$first $second"
+kill -TERM "$SUPERVISOR_PID"; wait "$SUPERVISOR_PID" || true
+kill -0 "$second" 2>/dev/null && echo "still running" || echo "stopped"
+"""
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    first, second = result.stdout.split("\n")[0].split()
+    assert first != second, result.stdout + result.stderr
+    assert result.stdout.split("\n")[1] == "stopped"
+    assert "exited" in (tmp_path / "sleeper.log").read_text()
