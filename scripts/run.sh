@@ -41,6 +41,7 @@ cleanup() {
   echo; echo "stopping..." >&2
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  exit 0  # the wait loop at the end never ends by itself
 }
 trap cleanup INT TERM EXIT
 

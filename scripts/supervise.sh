@@ -10,6 +10,13 @@ supervise() {
   local name=$1 log=$2
   shift 2
   mkdir -p "$SUPERVISE_DIR"
+  # Each supervisor and its child get a process group of their own (job control on just for
+  # this start): a Ctrl-C at the terminal reaches only the script that started them, which
+  # then stops them with TERM, instead of killing the children under a supervisor that would
+  # start them again.
+  local had_m=""
+  case $- in *m*) had_m=1 ;; esac
+  set -m
   (
     set +e  # a child's non-zero exit is what we are here for, not a reason to stop
     child=""
@@ -35,4 +42,5 @@ supervise() {
     done
   ) &
   SUPERVISOR_PID=$!
+  [ -n "$had_m" ] || set +m
 }
