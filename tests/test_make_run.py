@@ -59,6 +59,10 @@ def test_make_run_starts_serves_seeds_and_stops_on_ctrl_c(tmp_path):
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=out,
         stderr=subprocess.STDOUT, start_new_session=True,
+        # as from a terminal: SIGINT at its default even when this test runs under a job that
+        # ignores it (a command started with `&` by a non-interactive shell), since a shell
+        # cannot trap a signal that was ignored when it started
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 420  # seeding assesses 4 phantoms with the demo model
