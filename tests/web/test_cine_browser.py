@@ -36,8 +36,10 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
     browser.find_element(By.ID, "id_username").send_keys("rita")
     browser.find_element(By.ID, "id_password").send_keys("correct horse battery")
     browser.find_element(By.ID, "login-submit").click()
+    # the login's redirect must land before the next page, or that page asks to log in again
+    wait.until(lambda d: "/accounts/login/" not in d.current_url)
     browser.get(f"{scripted_server}/upload/")
-    browser.find_element(By.ID, "files").send_keys(str(clip))
+    wait.until(lambda d: d.find_elements(By.ID, "files"))[0].send_keys(str(clip))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.scan-link"))[0].click()
 
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")) == 8)
