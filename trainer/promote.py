@@ -50,7 +50,7 @@ def promote(
         return False
     staging = current.with_name(current.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(candidate, staging)
+    shutil.copytree(candidate, staging, ignore=shutil.ignore_patterns("eval", "eval-fresh"))
     shutil.copytree(candidate_eval, staging / "eval", ignore=shutil.ignore_patterns("*.pt"))
     if fresh_eval is not None:
         shutil.copytree(fresh_eval, staging / "eval-fresh")

@@ -1,7 +1,7 @@
 """CNN baselines beside the VLM, trained on the same phantoms within a CPU budget and measured
 by the same metrics: ``python -m trainer baselines --config trainer/configs/baselines.yaml``.
 
-- ``classifier``: a plain 9-convolution CNN from scratch naming the plane and the deduction
+- ``classifier``: a plain 8-convolution CNN from scratch naming the plane and the deduction
   items (hence score and grade by the rubric), see :mod:`trainer.baselines.classifier`;
 - ``detector``: torchvision's FCOS from scratch on a small CNN backbone with an FPN, drawing the
   key structures' boxes, see :mod:`trainer.baselines.detector`.

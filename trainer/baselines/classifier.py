@@ -1,6 +1,6 @@
 """Baseline 1: a plain CNN from scratch that names the plane and the deduction items.
 
-Ten convolutions with BatchNorm on a grey image (112 px by default), global average pooling,
+Eight convolutions with BatchNorm on a grey image (112 px by default), global average pooling,
 and two linear heads: plane codes (a softmax over the first code plus a multi-label sigmoid, as
 the VLM's vision stage) and rubric items (multi-label). The answer is then built as the VLM's
 is read: the plane (and a valid dual label), the items allowed for it, the score and grade by
@@ -37,8 +37,8 @@ def build(n_planes: int, n_items: int):
         conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
         return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
-    widths = [(1, 32, 2, 5), (32, 32, 1, 3), (32, 64, 2, 3), (64, 64, 1, 3), (64, 128, 2, 3)]
-    widths += [(128, 128, 1, 3), (128, 256, 2, 3), (256, 256, 1, 3), (256, 256, 1, 3)]
+    widths = [(1, 24, 2, 5), (24, 24, 1, 3), (24, 48, 2, 3), (48, 48, 1, 3), (48, 96, 2, 3)]
+    widths += [(96, 96, 1, 3), (96, 192, 2, 3), (192, 192, 1, 3)]
     layers: list[nn.Module] = []
     for cin, cout, stride, k in widths:
         layers += block(cin, cout, stride, k)
@@ -47,8 +47,8 @@ def build(n_planes: int, n_items: int):
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(*layers)
-            self.planes = nn.Linear(256, n_planes)
-            self.items = nn.Linear(256, n_items)
+            self.planes = nn.Linear(192, n_planes)
+            self.items = nn.Linear(192, n_items)
 
         def forward(self, x):
             h = torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1)
