@@ -288,6 +288,19 @@ def predict(
                     "model_id": engine.model_id,
                     "needs_review": a.needs_review,
                     "plane_confidence": a.plane_confidence,
+                    # the least confident line: what the review thresholds look at
+                    "min_confidence": min(
+                        (
+                            c
+                            for c in [
+                                a.plane_confidence,
+                                *(x.confidence for x in a.structures),
+                                *(x.confidence for x in a.deductions),
+                            ]
+                            if c is not None
+                        ),
+                        default=None,
+                    ),
                 }
                 fh.write(json.dumps(rec) + "\n")
     return path, truth

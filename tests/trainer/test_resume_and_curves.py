@@ -25,6 +25,7 @@ class Cut(Exception):
     """Stands for the machine stopping mid-run."""
 
 
+@pytest.mark.slow
 def test_stage_1_cut_short_resumes_at_its_saved_step_with_the_saved_weights(toy, tmp_path):
     import torch
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
