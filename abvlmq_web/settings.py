@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "csp",
+    "abvlmq_web.core",
     "abvlmq_web.accounts",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
@@ -335,6 +336,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A Django ValidationError from a service answers 400 with its messages (core/exceptions.py)
+    "EXCEPTION_HANDLER": "abvlmq_web.core.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -17,7 +17,6 @@ from django.db.models import QuerySet
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
-from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency.models import (
     AuditLog,
     Requirement,
@@ -25,6 +24,7 @@ from abvlmq_web.competency.models import (
     SignOff,
     SignOffRequest,
 )
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.review.selectors import resident_results
 
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"

@@ -30,12 +30,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
-from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.core.constants import NOT_ULTRASOUND_MODEL
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.selectors import assignment_progress, assignments_of
 from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
 from abvlmq_web.review.selectors import effective_results, resident_results
 from abvlmq_web.scans.models import Analysis
-from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
 LEVEL_WINDOW = 3
 DECAY_MIN_SCANS, DECAY_RECENT, DECAY_BEFORE, DECAY_DROP = 6, 3, 5, 1.5

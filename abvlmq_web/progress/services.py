@@ -8,7 +8,7 @@ from django.db import transaction
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
 from abvlmq_web.scans.models import Analysis
 

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
-from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
 from abvlmq_web.progress import selectors
 from abvlmq_web.progress.charts import score_chart

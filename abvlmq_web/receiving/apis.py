@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 _RESOURCE_CODES = {"too_large", "too_many_pixels", "too_many_frames"}
 
 
-def _errors(exc: ValidationError) -> dict:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"errors": exc.messages}
-
-
 class StowApi(APIView):
     """STOW-RS: store instances. A token of an instructor or program admin account (the one
     the gateway uses); each instance is matched and taken in as a C-STORE'd one is."""
@@ -139,8 +135,6 @@ class InboxAssignApi(APIView):
             )
         except PermissionDenied as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-        except ValidationError as exc:
-            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response(ClaimedSerializer(scan).data)
 
 
@@ -166,8 +160,6 @@ class ScannerNameListApi(APIView):
             row = scanner_name_add(resident=request.user, name=data.validated_data["name"])
         except PermissionDenied as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-        except ValidationError as exc:
-            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response(ScannerNameSerializer(row).data, status=status.HTTP_201_CREATED)
 
 

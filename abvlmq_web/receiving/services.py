@@ -24,7 +24,8 @@ from pydicom.dataset import Dataset
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
 from abvlmq_web.competency.models import AuditLog
-from abvlmq_web.competency.services import audit_record
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.receiving.matching import header_names, name_key
 from abvlmq_web.receiving.models import InboxEntry, ScannerName
 from abvlmq_web.scans.models import Scan
@@ -189,7 +190,6 @@ def scanner_name_remove(*, resident: User, name_id: int) -> None:
 def scan_dicom_export(*, scan: Scan) -> tuple[Dataset, Dataset]:
     """(the de-identified image, the SR of its finished assessment) as DICOM data sets.
     Raises ValidationError when the analysis has not finished with a result."""
-    from abvlmq_web.administration.selectors import rubric_for_version
     from abvlmq_web.receiving.report import Uids, image_dataset, structured_report
 
     analysis = scan.analysis

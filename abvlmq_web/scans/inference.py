@@ -29,7 +29,7 @@ def engine_key() -> tuple[str, str, str | None, str]:
     """Engine class, model, adapter and rubric version: the model and rubric an admin activated
     (administration app, asked at every task, so workers switch without a restart), else the
     settings' model and the shipped rubric."""
-    from abvlmq_web.administration.selectors import worker_runtime
+    from abvlmq_web.core.rubrics import worker_runtime
 
     runtime = worker_runtime()
     return settings.ABVLMQ_ENGINE, runtime.model_dir, runtime.adapter_dir, runtime.rubric.version
@@ -41,7 +41,7 @@ def get_engine() -> Any:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            from abvlmq_web.administration.selectors import rubric_for_version
+            from abvlmq_web.core.rubrics import rubric_for_version
 
             dotted, model_dir, adapter_dir, rubric_version = key
             module, _, name = dotted.partition(":")

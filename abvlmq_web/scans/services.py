@@ -56,12 +56,8 @@ class UploadQuotaExceeded(Exception):
 
 def _read_upload(file: IO[bytes], limits: IntakeLimits) -> bytes:
     size = getattr(file, "size", None)
-    if size is not None and size > limits.max_bytes:
-        raise IntakeError(
-            "too_large",
-            f"The file is {size / 2**20:.1f} MB; we accept up to "
-            f"{limits.max_bytes / 2**20:g} MB. Export a single frame or a compressed copy.",
-        )
+    if size is not None:
+        limits.check_size(size)  # before reading: a huge file is refused unread
     return file.read(limits.max_bytes + 1)
 
 

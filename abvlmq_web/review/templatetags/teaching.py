@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import template
 
 from abvlmq_web.accounts.selectors import visible_cohorts
-from abvlmq_web.administration.selectors import active_rubric, rubric_for_version
+from abvlmq_web.core.rubrics import active_rubric, rubric_for_version
 from abvlmq_web.progress.selectors import score_concealed, self_assessment_of
 from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.selectors import correction_history, open_dispute, reviewable_analyses
