@@ -30,12 +30,6 @@ from abvlmq_web.review.selectors import resident_results
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
 
 
-def grade_rank(grade: str | None) -> int:
-    """Position of ``grade`` among the active rubric's bands (lowest 0); -1 when unknown."""
-    names = active_rubric().grade_names()
-    return names.index(grade) if grade in names else -1
-
-
 @dataclass(frozen=True)
 class CountedScan:
     scan_id: int
@@ -102,9 +96,9 @@ def _plane_scans(resident: User) -> dict[str, list[CountedScan]]:
 
 
 def _status(req: Requirement, scans: list[CountedScan], signoff, plane_name) -> RequirementStatus:
-    need = grade_rank(req.min_grade)
+    rubric = active_rubric()
     counted = [
-        CountedScan(**{**s.__dict__, "qualifies": need >= 0 and grade_rank(s.grade) >= need})
+        CountedScan(**{**s.__dict__, "qualifies": rubric.grade_at_least(s.grade, req.min_grade)})
         for s in scans
     ]
     qualifying = [s for s in counted if s.qualifies]

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.progress.selectors import resident_planes, self_assessment_accuracy
+from abvlmq_web.progress.selectors.planes import resident_planes
+from abvlmq_web.progress.selectors.self_assessment import self_assessment_accuracy
 from abvlmq_web.progress.services import practice_assign, self_assessment_submit
 from abvlmq_web.scans.selectors import visible_analysis
 

@@ -16,7 +16,7 @@ from abvlmq_web.administration.services import (
 )
 from abvlmq_web.competency.models import AuditLog
 from abvlmq_web.core.rubrics import worker_runtime
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis
 from scoring.rubric import DEFAULT_RUBRIC_PATH, default_rubric
 from tests.teaching.conftest import api, make_analysis
