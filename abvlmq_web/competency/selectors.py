@@ -24,6 +24,7 @@ from abvlmq_web.competency.models import (
     SignOff,
     SignOffRequest,
 )
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.review.selectors import resident_results
 
@@ -170,7 +171,7 @@ def cohort_competency(*, cohort: Cohort) -> list[tuple[User, list[RequirementSta
 
 def exportable_cohort(*, user: User, cohort_id: int) -> Cohort | None:
     """A cohort whose records ``user`` may read and export: its instructors, program admins."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         return None
     return visible_cohorts(user=user).filter(pk=cohort_id).first()
 

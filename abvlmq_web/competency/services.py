@@ -20,6 +20,7 @@ from abvlmq_web.competency.models import (
     SignOffRequest,
 )
 from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.notifications.models import Kind
 from abvlmq_web.notifications.services import notify
@@ -140,7 +141,7 @@ def _status_of(resident: User, requirement: Requirement):
 
 
 def _require_signer(user: User, resident: User) -> None:
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors and program admins sign off.")
     if not visible_users(user=user).filter(pk=resident.pk).exists():
         raise PermissionDenied("You do not instruct this resident.")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.notifications.models import Kind, Notification
@@ -91,7 +92,7 @@ def practice_assign(
 @transaction.atomic
 def example_publish(*, user: User, scan, plane: str, cohort=None):
     """Put a scan up as a teaching example of ``plane`` for ``cohort`` (all when None: admins)."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors publish examples.")
     if not scans_for(user=user).filter(pk=scan.pk).exists():
         raise PermissionDenied("You cannot see this scan.")

@@ -16,6 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.receiving import stow
 from abvlmq_web.receiving.models import InboxEntry
 from abvlmq_web.receiving.selectors import inbox_for, scanner_names_of
@@ -47,7 +48,7 @@ class StowApi(APIView):
     )
     def post(self, request):
         user = request.user
-        if not (user.is_instructor or user.is_program_admin):
+        if not is_reviewer(user):
             return Response(status=status.HTTP_403_FORBIDDEN)
         # Parsed here, not through request.data: DRF sees no body without a Content-Length,
         # and gateways (dicomweb-client above 1 MB) send chunked bodies.

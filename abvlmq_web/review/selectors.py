@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.core.constants import NOT_ULTRASOUND_MODEL
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
@@ -46,7 +47,7 @@ def is_sampled(analysis_id: int, rate: float) -> bool:
 
 def reviewable_analyses(*, user: User) -> QuerySet[Analysis]:
     """Finished analyses of the residents ``user`` follows (never her own scans)."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         return Analysis.objects.none()
     return (
         Analysis.objects.filter(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.selectors import assignments_of
 from abvlmq_web.progress.selectors.assignments import assignment_progress
@@ -82,6 +83,6 @@ def cohort_progress(*, cohort: Cohort, today: dt.date | None = None) -> CohortPr
 
 
 def progress_cohorts(*, user: User) -> QuerySet[Cohort]:
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         return Cohort.objects.none()
     return visible_cohorts(user=user)
