@@ -217,7 +217,8 @@ def read_curve(path: str | Path, name: str) -> list[dict[str, Any]]:
     """A curve file's points as ``{"model", "series", "elapsed_s", "images_seen", "plane",
     "detection_f1"}``. The VLM's file holds two stages: stage 1's points (the vision tower's
     throwaway head: plane top-1, share of boxes at IoU >= 0.5) and stage 2's (the answers);
-    stage 2's time and images follow on from the end of stage 1."""
+    stage 2's time and images follow on from the end of stage 1. A point may name what it was
+    measured on (``"source"``); by default the curve set."""
     points = []
     raw = [json.loads(line) for line in Path(path).read_text("utf-8").splitlines() if line]
     stage1 = [r for r in raw if r.get("stage") == "vision"]
@@ -233,6 +234,7 @@ def read_curve(path: str | Path, name: str) -> list[dict[str, Any]]:
                     "images_seen": r["images_seen"],
                     "plane": r.get("plane_top1"),
                     "detection_f1": None,
+                    "source": r.get("source", "curve set"),
                 }
             )
         else:
@@ -245,6 +247,7 @@ def read_curve(path: str | Path, name: str) -> list[dict[str, Any]]:
                     "images_seen": r["images_seen"] + (n0 if later else 0),
                     "plane": r.get("plane_accuracy"),
                     "detection_f1": r.get("detection_f1"),
+                    "source": r.get("source", "curve set"),
                 }
             )
     return points
@@ -259,11 +262,12 @@ def plot_curves(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2)
     series = sorted({p["series"] for p in points})
+    colours = {s: f"C{k}" for k, s in enumerate(series)}  # one colour per series in every panel
     for row, (metric, title) in enumerate(
         (("plane", "held-out plane accuracy"), ("detection_f1", "held-out detection F1"))
     ):
         for col, (x, xlabel) in enumerate(
-            (("elapsed_s", "wall time (min, 2 CPU cores)"), ("images_seen", "images seen"))
+            (("elapsed_s", "minutes of the 2 CPU cores"), ("images_seen", "images seen"))
         ):
             ax = axes[row][col]
             for s in series:
@@ -271,15 +275,17 @@ def plot_curves(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
                 if not pts:
                     continue
                 xs = [p[x] / 60.0 if x == "elapsed_s" else p[x] for p in pts]
-                ax.plot(xs, [p[metric] for p in pts], marker="o", markersize=3, label=s)
+                ys = [p[metric] for p in pts]
+                ax.plot(xs, ys, marker="o", markersize=4, label=s, color=colours[s])
             ax.set_xlabel(xlabel)
             ax.set_ylabel(title)
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
-            if x == "images_seen":
-                ax.set_xscale("symlog", linthresh=1000)
-            if row == 0 and col == 0:
-                ax.legend(fontsize=8)
+            if x == "images_seen" and any(p[x] > 0 for p in points):
+                ax.set_xscale("log")
+            ax.margins(x=0.08)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return path

@@ -360,7 +360,8 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
         lines += [
             "## Learning curves",
             "",
-            "Held-out phantoms (seed 4, never trained or tested on) measured during training: "
+            "Held-out phantoms measured during training (the curve set: seed 4, never trained "
+            "or tested on, unless the table says otherwise): "
             "`learning_curves.png`. The VLM's stage 1 points read the vision tower through its "
             "throwaway linear head; its answer points are generated as the engine would.",
             "",
@@ -368,7 +369,7 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
             "",
         ]
         lines += _table(
-            ["series", "minutes", "images seen", "plane accuracy", "detection F1"],
+            ["series", "minutes", "images seen", "plane accuracy", "detection F1", "measured on"],
             [
                 [
                     p["series"],
@@ -376,6 +377,7 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
                     p["images_seen"],
                     _pct(p["plane"]),
                     _pct(p["detection_f1"]),
+                    p.get("source", "curve set"),
                 ]
                 for p in report["curves"]
             ],
