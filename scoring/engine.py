@@ -24,7 +24,7 @@ import json
 import math
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from PIL import Image
 
 from scoring import ood
 from scoring.answer import AnswerParser, Assessment
+from scoring.calibration import Calibration
 from scoring.events import AbstainEvent, Event, abstain_event, error_event
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
@@ -86,8 +87,15 @@ class _Decoder:
     safe for byte-level tokens that split a character.
     """
 
-    def __init__(self, tokenizer, rubric: Rubric, stop_ids: set[int]) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        rubric: Rubric,
+        stop_ids: set[int],
+        plane_map: Callable[[float], float] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
+        self.plane_map = plane_map  # the checkpoint's plane calibration, if it has one
         self.parser = AnswerParser(rubric)
         self.stop_ids = stop_ids
         self.ids: list[int] = []
@@ -136,6 +144,8 @@ class _Decoder:
             conf = line_confidence(self.lines.get(ev["line"], []))  # type: ignore[typeddict-item]
             if conf is None:
                 continue
+            if kind == "plane" and self.plane_map is not None:
+                conf = round(self.plane_map(conf), 4)
             ev["confidence"] = conf  # type: ignore[typeddict-unknown-key]
             if kind == "structure":
                 i = self._n_structures
@@ -226,7 +236,9 @@ class AssessmentStream:
         self._engine = engine
         self._image = image
         self._max_new_tokens = max_new_tokens
-        self._decoder = _Decoder(engine.processor.tokenizer, engine.rubric, engine.stop_ids)
+        self._decoder = _Decoder(
+            engine.processor.tokenizer, engine.rubric, engine.stop_ids, engine.calibration.plane
+        )
         self._started = False
         self._done = False
 
@@ -299,14 +311,22 @@ class Engine:
         max_new_tokens: int = 512,
         review: ReviewPolicy | None = None,
         ood_stats: ood.OodStats | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.model = model
+        # what the checkpoint's confidences mean (scoring.calibration); none: raw confidences
+        self.calibration = calibration or Calibration()
         self.ood_stats = ood_stats  # None: this checkpoint cannot tell what it does not know
         self.processor = processor
         self.model_id = model_id
         self.rubric = rubric or default_rubric()
         self.prompt_detail: Detail = prompt_detail
         self.max_new_tokens = max_new_tokens
+        if review is None and self.calibration.min_confidence is not None:
+            review = ReviewPolicy(
+                boundary_margin=self.calibration.boundary_margin or ReviewPolicy.boundary_margin,
+                min_confidence=self.calibration.min_confidence,
+            )
         self.review = review or ReviewPolicy()
         tok = processor.tokenizer
         tok.padding_side = "left"  # generation continues every row from its right end
@@ -373,6 +393,7 @@ class Engine:
             max_new_tokens=max_new_tokens,
             review=review,
             ood_stats=stats,
+            calibration=Calibration.from_info(info),
         )
 
     # -------------------------------------------------------------- public API
@@ -523,7 +544,9 @@ class Engine:
         probs = torch.stack(recorder.steps, dim=1) if recorder.steps else None  # (B, T)
         results: list[Assessment] = []
         for b in range(len(images)):
-            dec = _Decoder(self.processor.tokenizer, self.rubric, self.stop_ids)
+            dec = _Decoder(
+                self.processor.tokenizer, self.rubric, self.stop_ids, self.calibration.plane
+            )
             for t in range(generated.shape[1]):
                 p = float(probs[b, t]) if probs is not None and t < probs.shape[1] else 1.0
                 dec.add(int(generated[b, t]), p)
