@@ -16,9 +16,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 DEFAULT_RUBRIC_PATH = Path(__file__).parent / "rubrics" / "default.yaml"
 
@@ -232,213 +241,311 @@ def rubric_version(data: Mapping[str, Any]) -> str:
 
 
 def rubric_from_data(data: Any, *, source: str = "<data>") -> Rubric:
-    v = _Validator(source)
-    return v.rubric(data)
+    """Validate ``data`` (a parsed rubric file) and build the rubric; :class:`RubricError` if not.
+
+    The file's shape (types, required and unknown keys, one-line texts, positive points) is the
+    pydantic schema below; what ties its parts together (a plane's structures are defined, item
+    ids are unique, the grade bands rise) is checked after it by ``_build``.
+    """
+    structures = data.get("structures") if isinstance(data, Mapping) else None
+    defined = list(structures) if isinstance(structures, Mapping) else []
+    try:
+        doc = _RubricDoc.model_validate(data, context={"structures": defined})
+    except ValidationError as exc:
+        where, problem = _first_problem(exc, data)
+        raise RubricError(source, where, problem) from None
+    return _build(doc, data, source)
 
 
-class _Validator:
-    def __init__(self, source: str) -> None:
-        self.source = source
+# --------------------------------------------------------------------- the schema
+# Each error names its key the way the hand-written checks did before pydantic: "'points' must
+# be a number, got 'three'". An absent required key reads as null, so it gets the same message
+# as a null value (``_RubricPart`` fills them in).
 
-    def fail(self, where: str, problem: str) -> RubricError:
-        return RubricError(self.source, where, problem)
 
-    # small typed getters ------------------------------------------------------
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
+def _fault(problem: str) -> PydanticCustomError:
+    return PydanticCustomError("rubric", "{problem}", {"problem": problem})
+
+
+def _text(value: Any, info: ValidationInfo) -> str:
+    key = info.field_name
+    if not isinstance(value, str) or not value.strip():
+        if value is None:
+            raise _fault(f"'{key}' is missing")
+        raise _fault(f"'{key}' must be a non-empty string, got {value!r}")
+    if "\n" in value.strip() or "<|" in value:
+        raise _fault(f"'{key}' must be one line without special tokens")
+    return value.strip()
+
+
+def _number(value: Any, info: ValidationInfo) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise _fault(f"'{info.field_name}' must be a number, got {value!r}")
+    return float(value)
+
+
+def _positive(value: Any, info: ValidationInfo) -> float:
+    number = _number(value, info)
+    if number <= 0:
+        raise _fault(f"'{info.field_name}' must be greater than 0, got {value!r}")
+    return number
+
+
+def _matching(pattern: re.Pattern[str], problem: str):
+    def check(value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise _fault(f"'{info.field_name}' {problem}, got {value!r}")
         return value
 
-    def seq(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, got {type(value).__name__}")
-        return value
+    return check
 
-    def text(self, m: Mapping[str, Any], key: str, where: str, *, default: str | None = None):
-        value = m.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            if value is None:
-                raise self.fail(where, f"'{key}' is missing")
-            raise self.fail(where, f"'{key}' must be a non-empty string, got {value!r}")
-        if "\n" in value.strip() or "<|" in value:
-            raise self.fail(where, f"'{key}' must be one line without special tokens")
-        return value.strip()
 
-    def number(self, m: Mapping[str, Any], key: str, where: str, *, positive: bool = True):
-        value = m.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise self.fail(where, f"'{key}' must be a number, got {value!r}")
-        if positive and value <= 0:
-            raise self.fail(where, f"'{key}' must be greater than 0, got {value!r}")
-        return float(value)
+def _flag(value: Any, info: ValidationInfo) -> bool:
+    if not isinstance(value, bool):
+        raise _fault(f"'{info.field_name}' must be true or false")
+    return value
 
-    def unknown_keys(self, m: Mapping[str, Any], allowed: set[str], where: str) -> None:
-        extra = sorted(set(m) - allowed)
-        if extra:
-            raise self.fail(where, f"unknown key(s) {', '.join(map(repr, extra))}")
 
-    # the rubric ---------------------------------------------------------------
-    def rubric(self, data: Any) -> Rubric:
-        top = self.mapping(data, "top level")
-        self.unknown_keys(
-            top,
-            {
-                "name",
-                "max_score",
-                "grades",
-                "structure_rules",
-                "structures",
-                "planes",
-                "global_items",
-            },
-            "top level",
+def _group(value: Any, info: ValidationInfo) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _fault(f"'{info.field_name}' must be a non-empty string")
+    return value
+
+
+def _structure_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise _fault("structure ids are lower_snake_case")
+    return value
+
+
+def _defined_structure(value: Any, info: ValidationInfo) -> str:
+    if value not in info.context["structures"]:  # the keys under 'structures' (a list)
+        raise _fault(f"structure {value!r} is not defined under 'structures'")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Number = Annotated[float, BeforeValidator(_number)]
+Points = Annotated[float, BeforeValidator(_positive)]
+PlaneCode = Annotated[str, BeforeValidator(_matching(_CODE_RE, "must be 1-8 capitals/digits"))]
+ItemId = Annotated[str, BeforeValidator(_matching(_ITEM_RE, "must look like 'GB.wall_unclear'"))]
+StructureId = Annotated[str, BeforeValidator(_structure_id)]
+
+
+class _RubricPart(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_keys_read_as_null(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data  # pydantic says it is no mapping
+        required = {k: None for k, f in cls.model_fields.items() if f.is_required()}
+        return {**required, **data}
+
+
+class _GradeDoc(_RubricPart):
+    min: Number
+    name: Text
+
+
+class _StructureDoc(_RubricPart):
+    name: Text
+
+
+class _RuleDoc(_RubricPart):
+    model_config = ConfigDict(extra="ignore")  # as before pydantic: other keys go unread
+
+    condition: Text
+    points: Points
+
+
+class _StructureRulesDoc(_RubricPart):
+    missing: _RuleDoc
+    incomplete: _RuleDoc
+
+
+class _ItemDoc(_RubricPart):
+    id: ItemId
+    condition: Text
+    points: Points
+    tip: Text
+    group: Annotated[str | None, BeforeValidator(_group)] = None
+
+
+class _KeyStructureDoc(_RubricPart):
+    id: Annotated[str, BeforeValidator(_defined_structure)]
+    missing_tip: Text
+    incomplete_tip: Text
+
+
+class _PlaneDoc(_RubricPart):
+    code: PlaneCode
+    name: Text
+    standard: Annotated[bool, BeforeValidator(_flag)] = True
+    structures: list[_KeyStructureDoc] = []
+    items: list[_ItemDoc] = []
+
+
+class _RubricDoc(_RubricPart):
+    name: Text
+    max_score: Points
+    grades: list[_GradeDoc]
+    structures: dict[StructureId, _StructureDoc]
+    structure_rules: _StructureRulesDoc
+    planes: list[_PlaneDoc]
+    global_items: list[_ItemDoc] = []
+
+
+_NAMES = {("planes", "code"), ("items", "id"), ("global_items", "id")}
+_NOT_A = {
+    "model_type": "mapping",
+    "model_attributes_type": "mapping",
+    "dict_type": "mapping",
+    "list_type": "list",
+}
+
+
+def _first_problem(exc: ValidationError, data: Any) -> tuple[str, str]:
+    """The first fault pydantic found, as (where, problem) in the rubric's own words."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    owner = first["loc"] if first["type"] in _NOT_A else first["loc"][:-1]
+    unknown = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == owner]
+    # A mapping's unknown keys come first, in one message; only the code of a plane and the id
+    # of an item, which name them in the messages, are checked before.
+    naming = len(owner) >= 2 and (owner[-2], first["loc"][-1]) in _NAMES
+    if unknown and not naming:
+        keys = sorted(str(e["loc"][-1]) for e in unknown)
+        return _where(data, owner), f"unknown key(s) {', '.join(map(repr, keys))}"
+    loc = tuple(p for p in first["loc"] if p != "[key]")
+    kind = first["type"]
+    if kind in _NOT_A:
+        return _where(data, loc), f"must be a {_NOT_A[kind]}, got {type(first['input']).__name__}"
+    if kind == "rubric" and first["loc"][-1:] != ("[key]",):
+        return _where(data, loc[:-1]), first["msg"]  # a key's fault: named by its container
+    return _where(data, loc), first["msg"]
+
+
+def _where(data: Any, loc: tuple[int | str, ...]) -> str:
+    """``('planes', 5, 'items', 0)`` -> ``planes[5] (GB).items[0] (item GB.wall_unclear)``."""
+    if not loc:
+        return "top level"
+    out, node, parent = "", data, None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            if isinstance(node, Mapping) and parent == "planes":
+                code = node.get("code")
+                if isinstance(code, str) and _CODE_RE.match(code):
+                    out += f" ({code})"
+            elif isinstance(node, Mapping) and parent in ("items", "global_items"):
+                iid = node.get("id")
+                if isinstance(iid, str) and _ITEM_RE.match(iid):
+                    out += f" (item {iid})"
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+            parent = part
+    return out
+
+
+# --------------------------------------------------------------------- the rules across parts
+
+
+def _build(doc: _RubricDoc, data: Mapping[str, Any], source: str) -> Rubric:
+    def fail(where: str, problem: str) -> RubricError:
+        return RubricError(source, where, problem)
+
+    grades = tuple(Grade(g.name, g.min) for g in doc.grades)
+    if not grades:
+        raise fail("grades", "at least one grade band is needed")
+    if grades[0].min != 0:
+        raise fail("grades[0]", f"the lowest band must start at 0, got {grades[0].min:g}")
+    for n in range(1, len(grades)):
+        if grades[n].min <= grades[n - 1].min:
+            raise fail(f"grades[{n}]", "bands must be in increasing order of 'min'")
+        if grades[n].min > doc.max_score:
+            raise fail(f"grades[{n}]", f"'min' is above max_score {doc.max_score:g}")
+    if len({g.name for g in grades}) != len(grades):
+        raise fail("grades", "grade names must be unique")
+
+    structures: dict[str, StructureDef] = {}
+    names: set[str] = set()
+    for sid, s in doc.structures.items():
+        if _norm(s.name) in names:
+            raise fail(f"structures.{sid}", f"display name {s.name!r} used twice")
+        names.add(_norm(s.name))
+        structures[sid] = StructureDef(sid, s.name)
+
+    rules = {"missing": doc.structure_rules.missing, "incomplete": doc.structure_rules.incomplete}
+    for kind, rule in rules.items():
+        if "{name}" not in rule.condition:
+            raise fail(f"structure_rules.{kind}", "'condition' must contain '{name}'")
+
+    items: dict[str, Item] = {}
+
+    def add_item(raw: _ItemDoc, where: str, plane: str | None) -> str:
+        where = f"{where} (item {raw.id})"
+        if plane is not None and not raw.id.startswith(plane + "."):
+            raise fail(where, f"a plane item's id must start with '{plane}.'")
+        if raw.id in items:
+            raise fail(where, f"item id {raw.id!r} defined twice")
+        items[raw.id] = Item(
+            id=raw.id,
+            kind="global" if plane is None else "plane",
+            condition=raw.condition,
+            points=raw.points,
+            tip=raw.tip,
+            plane=plane,
+            group=raw.group,
         )
-        name = self.text(top, "name", "top level")
-        max_score = self.number(top, "max_score", "top level")
-        grades = self.grades(top.get("grades"), max_score)
-        structures = self.structures(top.get("structures"))
-        rules = self.rules(top.get("structure_rules"))
-        items: dict[str, Item] = {}
-        planes: dict[str, Plane] = {}
-        for n, raw in enumerate(self.seq(top.get("planes"), "planes")):
-            code = raw.get("code") if isinstance(raw, Mapping) else None
-            if code in planes:
-                raise self.fail(f"planes[{n}]", f"plane code {code!r} defined twice")
-            plane = self.plane(raw, n, structures, rules, items)
-            planes[plane.code] = plane
-        if not any(p.standard for p in planes.values()):
-            raise self.fail("planes", "no standard plane defined")
-        for n, raw in enumerate(self.seq(top.get("global_items", []), "global_items")):
-            self.item(raw, f"global_items[{n}]", None, items)
-        return Rubric(
-            name=name,
-            max_score=max_score,
-            grades=grades,
-            structures=structures,
-            planes=planes,
-            items=items,
-            version=rubric_version(top),
-            source=self.source,
-            data=top,
-        )
+        return raw.id
 
-    def grades(self, raw: Any, max_score: float) -> tuple[Grade, ...]:
-        out: list[Grade] = []
-        for n, g in enumerate(self.seq(raw, "grades")):
-            where = f"grades[{n}]"
-            g = self.mapping(g, where)
-            self.unknown_keys(g, {"name", "min"}, where)
-            gmin = self.number(g, "min", where, positive=False)
-            out.append(Grade(self.text(g, "name", where), gmin))
-        if not out:
-            raise self.fail("grades", "at least one grade band is needed")
-        if out[0].min != 0:
-            raise self.fail("grades[0]", f"the lowest band must start at 0, got {out[0].min:g}")
-        for n in range(1, len(out)):
-            if out[n].min <= out[n - 1].min:
-                raise self.fail(f"grades[{n}]", "bands must be in increasing order of 'min'")
-            if out[n].min > max_score:
-                raise self.fail(f"grades[{n}]", f"'min' is above max_score {max_score:g}")
-        if len({g.name for g in out}) != len(out):
-            raise self.fail("grades", "grade names must be unique")
-        return tuple(out)
-
-    def structures(self, raw: Any) -> dict[str, StructureDef]:
-        out: dict[str, StructureDef] = {}
-        names: set[str] = set()
-        for sid, s in self.mapping(raw, "structures").items():
-            where = f"structures.{sid}"
-            if not isinstance(sid, str) or not _ID_RE.match(sid):
-                raise self.fail(where, "structure ids are lower_snake_case")
-            s = self.mapping(s, where)
-            self.unknown_keys(s, {"name"}, where)
-            name = self.text(s, "name", where)
-            if _norm(name) in names:
-                raise self.fail(where, f"display name {name!r} used twice")
-            names.add(_norm(name))
-            out[sid] = StructureDef(sid, name)
-        return out
-
-    def rules(self, raw: Any) -> dict[str, tuple[float, str]]:
-        m = self.mapping(raw, "structure_rules")
-        out = {}
-        for kind in ("missing", "incomplete"):
-            where = f"structure_rules.{kind}"
-            r = self.mapping(m.get(kind), where)
-            cond = self.text(r, "condition", where)
-            if "{name}" not in cond:
-                raise self.fail(where, "'condition' must contain '{name}'")
-            out[kind] = (self.number(r, "points", where), cond)
-        self.unknown_keys(m, {"missing", "incomplete"}, "structure_rules")
-        return out
-
-    def plane(self, raw, n, structures, rules, items) -> Plane:
-        where = f"planes[{n}]"
-        p = self.mapping(raw, where)
-        code = p.get("code")
-        if not isinstance(code, str) or not _CODE_RE.match(code):
-            raise self.fail(where, f"'code' must be 1-8 capitals/digits, got {code!r}")
-        where = f"planes[{n}] ({code})"
-        self.unknown_keys(p, {"code", "name", "standard", "structures", "items"}, where)
-        name = self.text(p, "name", where)
-        standard = p.get("standard", True)
-        if not isinstance(standard, bool):
-            raise self.fail(where, "'standard' must be true or false")
+    planes: dict[str, Plane] = {}
+    for n, p in enumerate(doc.planes):
+        if p.code in planes:
+            raise fail(f"planes[{n}]", f"plane code {p.code!r} defined twice")
+        where = f"planes[{n}] ({p.code})"
         struct_ids: list[str] = []
         item_ids: list[str] = []
-        for k, s in enumerate(self.seq(p.get("structures", []), f"{where}.structures")):
+        for k, s in enumerate(p.structures):
             sw = f"{where}.structures[{k}]"
-            s = self.mapping(s, sw)
-            self.unknown_keys(s, {"id", "missing_tip", "incomplete_tip"}, sw)
-            sid = s.get("id")
-            if sid not in structures:
-                raise self.fail(sw, f"structure {sid!r} is not defined under 'structures'")
-            if sid in struct_ids:
-                raise self.fail(sw, f"structure {sid!r} listed twice")
-            struct_ids.append(sid)
-            for kind in ("missing", "incomplete"):
-                points, cond = rules[kind]
-                iid = f"{code}.{sid}.{kind}"
+            if s.id in struct_ids:
+                raise fail(sw, f"structure {s.id!r} listed twice")
+            struct_ids.append(s.id)
+            for kind, rule in rules.items():
+                iid = f"{p.code}.{s.id}.{kind}"
                 items[iid] = Item(
                     id=iid,
                     kind=kind,
-                    condition=cond.format(name=structures[sid].name),
-                    points=points,
-                    tip=self.text(s, f"{kind}_tip", sw),
-                    plane=code,
-                    structure=sid,
-                    group=f"{code}.{sid}",
+                    condition=rule.condition.format(name=structures[s.id].name),
+                    points=rule.points,
+                    tip=getattr(s, f"{kind}_tip"),
+                    plane=p.code,
+                    structure=s.id,
+                    group=f"{p.code}.{s.id}",
                 )
                 item_ids.append(iid)
-        if standard and not struct_ids:
-            raise self.fail(where, "a standard plane needs at least one key structure")
-        for k, raw_item in enumerate(self.seq(p.get("items", []), f"{where}.items")):
-            item = self.item(raw_item, f"{where}.items[{k}]", code, items)
-            item_ids.append(item.id)
-        return Plane(code, name, standard, tuple(struct_ids), tuple(item_ids))
+        if p.standard and not struct_ids:
+            raise fail(where, "a standard plane needs at least one key structure")
+        for k, raw_item in enumerate(p.items):
+            item_ids.append(add_item(raw_item, f"{where}.items[{k}]", p.code))
+        planes[p.code] = Plane(p.code, p.name, p.standard, tuple(struct_ids), tuple(item_ids))
+    if not any(p.standard for p in planes.values()):
+        raise fail("planes", "no standard plane defined")
+    for n, raw_item in enumerate(doc.global_items):
+        add_item(raw_item, f"global_items[{n}]", None)
 
-    def item(self, raw: Any, where: str, plane: str | None, items: dict[str, Item]) -> Item:
-        m = self.mapping(raw, where)
-        iid = m.get("id")
-        if not isinstance(iid, str) or not _ITEM_RE.match(iid):
-            raise self.fail(where, f"'id' must look like 'GB.wall_unclear', got {iid!r}")
-        where = f"{where} (item {iid})"
-        self.unknown_keys(m, {"id", "condition", "points", "tip", "group"}, where)
-        if plane is not None and not iid.startswith(plane + "."):
-            raise self.fail(where, f"a plane item's id must start with '{plane}.'")
-        if iid in items:
-            raise self.fail(where, f"item id {iid!r} defined twice")
-        group = m.get("group")
-        if group is not None and (not isinstance(group, str) or not group):
-            raise self.fail(where, "'group' must be a non-empty string")
-        item = Item(
-            id=iid,
-            kind="global" if plane is None else "plane",
-            condition=self.text(m, "condition", where),
-            points=self.number(m, "points", where),
-            tip=self.text(m, "tip", where),
-            plane=plane,
-            group=group,
-        )
-        items[iid] = item
-        return item
+    return Rubric(
+        name=doc.name,
+        max_score=doc.max_score,
+        grades=grades,
+        structures=structures,
+        planes=planes,
+        items=items,
+        version=rubric_version(data),
+        source=source,
+        data=data,
+    )
