@@ -29,7 +29,7 @@ RUBRIC = default_rubric()
 def browser(tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
-    assert chromium and driver_path, "run scripts/test_services.sh: it installs Chromium"
+    assert chromium and driver_path, "run scripts/test.sh: it installs Chromium"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (
