@@ -19,7 +19,8 @@ from scoring.rubric import default_rubric
 from tests.web import images
 from tests.web.live import ROOT, free_port, start_server
 
-pytestmark = pytest.mark.slow  # real processes (Celery worker, daphne, Chromium)
+# real processes (Celery worker, daphne, Chromium) and the demo model
+pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.e2e]
 
 ARTIFACTS = ROOT / "artifacts"
 RUBRIC = default_rubric()

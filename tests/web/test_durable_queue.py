@@ -152,6 +152,7 @@ def private_broker(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_workers_analysis_finishes_within_a_minute_of_a_live_worker(
     transactional_db, redis_layer, log_dir, tmp_path, processes, resident, private_broker
 ):
@@ -210,6 +211,7 @@ def _answers(url: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_an_upload_while_the_broker_is_down_is_accepted_and_assessed_once_it_is_back(
     transactional_db, redis_layer, log_dir, tmp_path, processes, resident
 ):
