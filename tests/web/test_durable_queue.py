@@ -87,6 +87,7 @@ def broker_queue():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_running_analysis_whose_worker_stopped_beating_is_sent_again(
     resident, broker_queue, settings
 ):
@@ -120,6 +121,7 @@ def test_a_queued_analysis_whose_message_may_be_lost_is_sent_again(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_one_residents_burst_waits_behind_her_share_not_in_front_of_the_cohort(
     resident, other_resident, broker_queue, settings
 ):

@@ -23,7 +23,10 @@ from tests.web.conftest import wait_until
 from tests.web.live import Process, free_port, start_listener
 from tests.web.scu import echo, send
 
-pytestmark = pytest.mark.e2e  # real processes: the DICOM listener, a Celery worker, Orthanc
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+]  # real processes: the DICOM listener, a Celery worker, Orthanc
 
 
 @pytest.fixture
