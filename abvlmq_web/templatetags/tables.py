@@ -1,7 +1,8 @@
 """``{% table_head %}``: the header row of a list table, written once.
 
 ``{% load tables %}<table class="list">{% table_head "Plane" "Scans" "" %}<tbody>...`` renders
-``<thead><tr><th>Plane</th><th>Scans</th><th></th></tr></thead>``; each heading is escaped.
+``<thead><tr><th>Plane</th><th>Scans</th><th></th></tr></thead>``, as written by hand
+before; a heading from a variable is escaped.
 Registered in settings.TEMPLATES (``libraries``): it belongs to no app, since every app's pages
 use it. Headings with markup of their own (scope, a condition inside) stay written out.
 """
