@@ -1,7 +1,8 @@
 """The scoring rubric: planes, key structures, deduction items and grade bands, as data.
 
-A rubric is loaded from YAML (``scoring/rubrics/default.yaml``) and validated here; every
-error names the file, the place in it and what is wrong. The score of an image is always
+A rubric is loaded from YAML (``scoring/rubrics/default.yaml``) and validated: its shape by the
+schema in ``scoring.rubric_schema`` (pydantic), the rules across its parts here; every error
+names the file, the place in it and what is wrong. The score of an image is always
 computed from its itemized deductions by :meth:`Rubric.score`, never taken from free text.
 Plain Python: no torch, no Django.
 """
@@ -16,26 +17,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import ValidationError
+
+from scoring.rubric_schema import ItemDoc, RubricDoc, schema_problem
 
 DEFAULT_RUBRIC_PATH = Path(__file__).parent / "rubrics" / "default.yaml"
 
 ItemKind = Literal["missing", "incomplete", "plane", "global"]
-
-_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_ITEM_RE = re.compile(r"^[A-Z][A-Z0-9]*(\.[A-Za-z0-9_]+)+$")
 
 
 class RubricError(ValueError):
@@ -243,218 +234,24 @@ def rubric_version(data: Mapping[str, Any]) -> str:
 def rubric_from_data(data: Any, *, source: str = "<data>") -> Rubric:
     """Validate ``data`` (a parsed rubric file) and build the rubric; :class:`RubricError` if not.
 
-    The file's shape (types, required and unknown keys, one-line texts, positive points) is the
-    pydantic schema below; what ties its parts together (a plane's structures are defined, item
-    ids are unique, the grade bands rise) is checked after it by ``_build``.
+    The file's shape (types, required and unknown keys, one-line texts, positive points, the
+    structures a plane names) is the pydantic schema in ``scoring.rubric_schema``; what ties its
+    parts together (item ids are unique, the grade bands rise) is checked after it by ``_build``.
     """
     structures = data.get("structures") if isinstance(data, Mapping) else None
     defined = list(structures) if isinstance(structures, Mapping) else []
     try:
-        doc = _RubricDoc.model_validate(data, context={"structures": defined})
+        doc = RubricDoc.model_validate(data, context={"structures": defined})
     except ValidationError as exc:
-        where, problem = _first_problem(exc, data)
+        where, problem = schema_problem(exc, data)
         raise RubricError(source, where, problem) from None
     return _build(doc, data, source)
-
-
-# --------------------------------------------------------------------- the schema
-# Each error names its key the way the hand-written checks did before pydantic: "'points' must
-# be a number, got 'three'". An absent required key reads as null, so it gets the same message
-# as a null value (``_RubricPart`` fills them in).
-
-
-def _fault(problem: str) -> PydanticCustomError:
-    return PydanticCustomError("rubric", "{problem}", {"problem": problem})
-
-
-def _text(value: Any, info: ValidationInfo) -> str:
-    key = info.field_name
-    if not isinstance(value, str) or not value.strip():
-        if value is None:
-            raise _fault(f"'{key}' is missing")
-        raise _fault(f"'{key}' must be a non-empty string, got {value!r}")
-    if "\n" in value.strip() or "<|" in value:
-        raise _fault(f"'{key}' must be one line without special tokens")
-    return value.strip()
-
-
-def _number(value: Any, info: ValidationInfo) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise _fault(f"'{info.field_name}' must be a number, got {value!r}")
-    return float(value)
-
-
-def _positive(value: Any, info: ValidationInfo) -> float:
-    number = _number(value, info)
-    if number <= 0:
-        raise _fault(f"'{info.field_name}' must be greater than 0, got {value!r}")
-    return number
-
-
-def _matching(pattern: re.Pattern[str], problem: str):
-    def check(value: Any, info: ValidationInfo) -> str:
-        if not isinstance(value, str) or not pattern.match(value):
-            raise _fault(f"'{info.field_name}' {problem}, got {value!r}")
-        return value
-
-    return check
-
-
-def _flag(value: Any, info: ValidationInfo) -> bool:
-    if not isinstance(value, bool):
-        raise _fault(f"'{info.field_name}' must be true or false")
-    return value
-
-
-def _group(value: Any, info: ValidationInfo) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise _fault(f"'{info.field_name}' must be a non-empty string")
-    return value
-
-
-def _structure_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise _fault("structure ids are lower_snake_case")
-    return value
-
-
-def _defined_structure(value: Any, info: ValidationInfo) -> str:
-    if value not in info.context["structures"]:  # the keys under 'structures' (a list)
-        raise _fault(f"structure {value!r} is not defined under 'structures'")
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_text)]
-Number = Annotated[float, BeforeValidator(_number)]
-Points = Annotated[float, BeforeValidator(_positive)]
-PlaneCode = Annotated[str, BeforeValidator(_matching(_CODE_RE, "must be 1-8 capitals/digits"))]
-ItemId = Annotated[str, BeforeValidator(_matching(_ITEM_RE, "must look like 'GB.wall_unclear'"))]
-StructureId = Annotated[str, BeforeValidator(_structure_id)]
-
-
-class _RubricPart(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _absent_keys_read_as_null(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data  # pydantic says it is no mapping
-        required = {k: None for k, f in cls.model_fields.items() if f.is_required()}
-        return {**required, **data}
-
-
-class _GradeDoc(_RubricPart):
-    min: Number
-    name: Text
-
-
-class _StructureDoc(_RubricPart):
-    name: Text
-
-
-class _RuleDoc(_RubricPart):
-    model_config = ConfigDict(extra="ignore")  # as before pydantic: other keys go unread
-
-    condition: Text
-    points: Points
-
-
-class _StructureRulesDoc(_RubricPart):
-    missing: _RuleDoc
-    incomplete: _RuleDoc
-
-
-class _ItemDoc(_RubricPart):
-    id: ItemId
-    condition: Text
-    points: Points
-    tip: Text
-    group: Annotated[str | None, BeforeValidator(_group)] = None
-
-
-class _KeyStructureDoc(_RubricPart):
-    id: Annotated[str, BeforeValidator(_defined_structure)]
-    missing_tip: Text
-    incomplete_tip: Text
-
-
-class _PlaneDoc(_RubricPart):
-    code: PlaneCode
-    name: Text
-    standard: Annotated[bool, BeforeValidator(_flag)] = True
-    structures: list[_KeyStructureDoc] = []
-    items: list[_ItemDoc] = []
-
-
-class _RubricDoc(_RubricPart):
-    name: Text
-    max_score: Points
-    grades: list[_GradeDoc]
-    structures: dict[StructureId, _StructureDoc]
-    structure_rules: _StructureRulesDoc
-    planes: list[_PlaneDoc]
-    global_items: list[_ItemDoc] = []
-
-
-_NAMES = {("planes", "code"), ("items", "id"), ("global_items", "id")}
-_NOT_A = {
-    "model_type": "mapping",
-    "model_attributes_type": "mapping",
-    "dict_type": "mapping",
-    "list_type": "list",
-}
-
-
-def _first_problem(exc: ValidationError, data: Any) -> tuple[str, str]:
-    """The first fault pydantic found, as (where, problem) in the rubric's own words."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    owner = first["loc"] if first["type"] in _NOT_A else first["loc"][:-1]
-    unknown = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == owner]
-    # A mapping's unknown keys come first, in one message; only the code of a plane and the id
-    # of an item, which name them in the messages, are checked before.
-    naming = len(owner) >= 2 and (owner[-2], first["loc"][-1]) in _NAMES
-    if unknown and not naming:
-        keys = sorted(str(e["loc"][-1]) for e in unknown)
-        return _where(data, owner), f"unknown key(s) {', '.join(map(repr, keys))}"
-    loc = tuple(p for p in first["loc"] if p != "[key]")
-    kind = first["type"]
-    if kind in _NOT_A:
-        return _where(data, loc), f"must be a {_NOT_A[kind]}, got {type(first['input']).__name__}"
-    if kind == "rubric" and first["loc"][-1:] != ("[key]",):
-        return _where(data, loc[:-1]), first["msg"]  # a key's fault: named by its container
-    return _where(data, loc), first["msg"]
-
-
-def _where(data: Any, loc: tuple[int | str, ...]) -> str:
-    """``('planes', 5, 'items', 0)`` -> ``planes[5] (GB).items[0] (item GB.wall_unclear)``."""
-    if not loc:
-        return "top level"
-    out, node, parent = "", data, None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-            if isinstance(node, Mapping) and parent == "planes":
-                code = node.get("code")
-                if isinstance(code, str) and _CODE_RE.match(code):
-                    out += f" ({code})"
-            elif isinstance(node, Mapping) and parent in ("items", "global_items"):
-                iid = node.get("id")
-                if isinstance(iid, str) and _ITEM_RE.match(iid):
-                    out += f" (item {iid})"
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, Mapping) else None
-            parent = part
-    return out
 
 
 # --------------------------------------------------------------------- the rules across parts
 
 
-def _build(doc: _RubricDoc, data: Mapping[str, Any], source: str) -> Rubric:
+def _build(doc: RubricDoc, data: Mapping[str, Any], source: str) -> Rubric:
     def fail(where: str, problem: str) -> RubricError:
         return RubricError(source, where, problem)
 
@@ -486,7 +283,7 @@ def _build(doc: _RubricDoc, data: Mapping[str, Any], source: str) -> Rubric:
 
     items: dict[str, Item] = {}
 
-    def add_item(raw: _ItemDoc, where: str, plane: str | None) -> str:
+    def add_item(raw: ItemDoc, where: str, plane: str | None) -> str:
         where = f"{where} (item {raw.id})"
         if plane is not None and not raw.id.startswith(plane + "."):
             raise fail(where, f"a plane item's id must start with '{plane}.'")
