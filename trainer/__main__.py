@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
     "phantoms": ("trainer.phantoms", "write a synthetic phantom data set (images + JSONL)"),
     "ood": ("trainer.ood", "fit or measure a checkpoint's abstention (OOD) statistics"),
+    "baselines": ("trainer.baselines", "train the CNN baselines (plane classifier, detector)"),
 }
 
 

@@ -284,7 +284,11 @@ def predict(
                 rec = record_from_assessment(
                     a, image=r["image"], width=r["width"], height=r["height"]
                 )
-                rec["meta"] = {"model_id": engine.model_id, "needs_review": a.needs_review}
+                rec["meta"] = {
+                    "model_id": engine.model_id,
+                    "needs_review": a.needs_review,
+                    "plane_confidence": a.plane_confidence,
+                }
                 fh.write(json.dumps(rec) + "\n")
     return path, truth
 
@@ -301,6 +305,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iou", type=float, default=metrics.DEFAULT_IOU_THRESHOLD)
     parser.add_argument("--n-boot", type=int, default=metrics.DEFAULT_N_BOOT)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="another model's predictions on the same truth: a column in the report (repeatable)",
+    )
+    parser.add_argument(
+        "--curve",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a learning curve (curve.jsonl) to plot and tabulate (repeatable)",
+    )
+
+
+def _named(values: Sequence[str], what: str) -> dict[str, Path]:
+    out = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--{what} {v!r}: expected NAME=FILE")
+        out[name] = Path(path)
+    return out
+
+
+def _tasks(predictions: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What a model answers, seen from its predictions (the classifier draws no boxes)."""
+    tasks = []
+    if any(p.get("planes") for p in predictions):
+        tasks.append("planes")
+    if any(p.get("structures") for p in predictions):
+        tasks.append("boxes")
+    if any(p.get("grade") is not None for p in predictions):
+        tasks.append("grades")
+    return tasks
+
+
+def extend_report(
+    report: dict[str, Any],
+    predictions: Sequence[Mapping[str, Any]],
+    truth: Sequence[Mapping[str, Any]],
+    rubric: Rubric,
+    *,
+    baselines: Mapping[str, Path] | None = None,
+    curves: Mapping[str, Path] | None = None,
+    out: Path | None = None,
+    n_boot: int = metrics.DEFAULT_N_BOOT,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Add calibration, review triage, targets, the baselines' columns and the learning curves
+    (see :mod:`trainer.compare`) to ``report`` (the VLM's); returns it."""
+    from trainer import compare
+
+    report["calibration"] = compare.calibration(predictions, truth)
+    report["review_triage"] = compare.review_triage(predictions, truth)
+    report["targets"] = compare.targets(report)
+    reports = {"vlm": report}
+    tasks = {"vlm": list(compare.TASKS)}
+    for name, path in (baselines or {}).items():
+        preds = read_jsonl(path)
+        reports[name] = evaluate(preds, truth, rubric, n_boot=n_boot, seed=seed)
+        tasks[name] = _tasks(preds)
+        if name != "vlm" and "planes" in tasks[name]:
+            reports[name]["calibration"] = compare.calibration(preds, truth)
+    rows = compare.side_by_side(reports, tasks)
+    report["models"] = {
+        "names": list(reports),
+        "tasks": tasks,
+        "rows": rows,
+        "vlm_losses": compare.vlm_losses(rows),
+        "ece": {n: r["calibration"]["ece"] for n, r in reports.items() if "calibration" in r},
+    }
+    if curves:
+        points = [pt for name, path in curves.items() for pt in compare.read_curve(path, name)]
+        report["curves"] = points
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            compare.plot_curves(points, out / "learning_curves.png")
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -317,14 +401,25 @@ def run(args: argparse.Namespace) -> int:
     elif not (args.predictions and args.truth):
         print("error: give --predictions and --truth, or --model and --data")
         return 2
+    predictions, truth = read_jsonl(args.predictions), read_jsonl(args.truth)
     report = evaluate(
-        read_jsonl(args.predictions),
-        read_jsonl(args.truth),
-        rubric,
-        iou_threshold=args.iou,
-        n_boot=args.n_boot,
-        seed=args.seed,
+        predictions, truth, rubric, iou_threshold=args.iou, n_boot=args.n_boot, seed=args.seed
     )
+    try:
+        extend_report(
+            report,
+            predictions,
+            truth,
+            rubric,
+            baselines=_named(args.baseline, "baseline"),
+            curves=_named(args.curve, "curve"),
+            out=args.out,
+            n_boot=args.n_boot,
+            seed=args.seed,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
     paths = write_report(report, args.out)
     d, p, g = report["detection"], report["planes"], report["grades"]
     print(

@@ -21,8 +21,8 @@ import dataclasses
 import json
 import math
 import random
-import time
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,11 +31,13 @@ import yaml
 
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
+from trainer.clock import make_clock
 from trainer.tiny import TinySpec
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' linear layers
 STATE_DIR, FINAL_DIR, LOG_FILE, CONFIG_FILE = "state", "final", "log.jsonl", "config.yaml"
+CURVE_FILE, VISION_STATE = "curve.jsonl", "vision_state.pt"
 VISION_HOLDOUT = 300  # records kept out of stage 1 to measure it
 
 
@@ -100,11 +102,22 @@ class FitConfig:
     time_budget_min: float | None = None
     log_every: int = 1
     torch_threads: int | None = None
+    # what the budgets run on: "wall" seconds, or "cpu": the process's CPU seconds per thread,
+    # so that a shared machine still gives the recipe its compute (see trainer.clock)
+    clock: Literal["wall", "cpu"] = "wall"
     progress: bool = True
     # After saving: fit the abstention statistics (scoring.ood) of the final checkpoint on this
     # many fresh phantoms passed through intake, stored beside it. 0: skip (a checkpoint
     # without them never abstains; `python -m trainer ood fit` adds them later).
     ood_reference: int = 2000
+    # Learning curves (curve.jsonl in the run folder): every ``curve_every_min`` minutes of each
+    # stage, the model is measured on the first ``curve_images`` records of ``curve_data`` (an
+    # annotation JSONL never trained on; default for stage 1: its held-out records). Stage 1:
+    # the dense head's plane top-1 and box hits; stage 2: the answers' plane label accuracy and
+    # detection F1, generated as the engine would. 0: no curve.
+    curve_data: str | None = None
+    curve_every_min: float = 0.0
+    curve_images: int = 200
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -144,6 +157,9 @@ class FitConfig:
             "must be > 0",
         )
         need(self.vision_stage_batch > 0, "vision_stage_batch", "must be > 0")
+        need(self.curve_every_min >= 0, "curve_every_min", "must be >= 0")
+        need(self.clock in ("wall", "cpu"), "clock", "'wall' or 'cpu'")
+        need(self.curve_images > 0, "curve_images", "must be > 0")
         need(self.vision_stage_lr > 0, "vision_stage_lr", "must be > 0")
         need(
             not self.vision_stage or self.mode == "full",
@@ -381,9 +397,13 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
     every = max(1, config.log_every)
 
     def log(entry: dict[str, Any]) -> None:
-        if accelerator.is_main_process and entry["step"] % every == 0:
-            with log_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry) + "\n")
+        if not accelerator.is_main_process:
+            return
+        if entry.get("curve"):
+            _append(out / CURVE_FILE, entry)
+            accelerator.print(f"vision stage curve: {json.dumps(entry)}")
+        elif entry["step"] % every == 0:
+            _append(log_path, entry)
             if config.progress and entry["step"] % 50 == 0:
                 accelerator.print(
                     f"vision stage: step {entry['step']} loss {entry['loss']:.4f} "
@@ -392,6 +412,13 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
 
     held = min(VISION_HOLDOUT, len(records) // 10)
     train, heldout = (records[:-held], records[-held:]) if held else (records, [])
+    probe, probe_every = None, 60.0 * config.curve_every_min
+    if probe_every:
+        curve, curve_root = _curve_records(config, rubric, heldout)
+
+        def probe() -> dict[str, Any]:
+            return evaluate_head(head, processor, curve, curve_root, device=accelerator.device)
+
     try:
         result = pretrain_vision(
             head,
@@ -405,6 +432,10 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
             seed=config.seed,
             device=accelerator.device,
             log=log,
+            state_path=out / VISION_STATE if accelerator.is_main_process else None,
+            probe=probe,
+            probe_every_s=probe_every,
+            clock=make_clock(config.clock, config.torch_threads),
         )
     finally:
         for p in frozen:
@@ -426,6 +457,61 @@ def _vision_stage(config: FitConfig, model, processor, records, rubric, accelera
         (out / "vision_stage.json").write_text(json.dumps(summary), encoding="utf-8")
     accelerator.print(f"vision stage: {json.dumps(summary)}")
     return result
+
+
+def _append(path: Path, entry: Mapping[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def _curve_records(config: FitConfig, rubric: Rubric, fallback):
+    """The records the learning curve measures, and the folder their images are in."""
+    if config.curve_data is None:
+        return list(fallback)[: config.curve_images], Path(config.data)
+    from trainer.data import load_records
+
+    path = Path(config.curve_data)
+    return load_records(path, rubric)[: config.curve_images], path.parent
+
+
+def _probe_answers(model, processor, config: FitConfig, rubric: Rubric, curve, root: Path):
+    """Stage 2's learning-curve point: the answers the engine would give on ``curve``, scored
+    by the evaluation's own metrics (plane label accuracy, detection precision/recall/F1)."""
+    import torch
+    from PIL import Image
+
+    from scoring.engine import Engine
+    from scoring.records import record_from_assessment
+    from trainer.evaluate import evaluate
+
+    images = []
+    for r in curve:
+        with Image.open(root / r.image) as im:
+            images.append(im.convert("RGB"))
+    engine = Engine(
+        model, processor, model_id="curve", rubric=rubric, prompt_detail=config.prompt_detail
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            # an answer runs to about 150 tokens; a young model's rambling is cut at 256
+            answers = engine.assess(images, batch_size=16, max_new_tokens=256)
+    finally:
+        model.train(was_training)
+    preds = [
+        record_from_assessment(a, image=r.image, width=r.width, height=r.height)
+        for a, r in zip(answers, curve, strict=True)
+    ]
+    report = evaluate(preds, [r.to_dict() for r in curve], rubric, n_boot=10)
+    det, planes = report["detection"], report["planes"]
+    return {
+        "plane_accuracy": round(planes["label_accuracy"], 4),
+        "detection_precision": round(det["precision"], 4),
+        "detection_recall": round(det["recall"], 4),
+        "detection_f1": round(det["f1"], 4),
+        "grade_accuracy": round(report["grades"]["accuracy"], 4),
+    }
 
 
 def _lr_factor(config: FitConfig, step: int, progress: float) -> float:
@@ -475,6 +561,7 @@ def fit(config: FitConfig) -> Path:
 
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
+    clock = make_clock(config.clock, config.torch_threads)
     mp = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[config.dtype]
     accelerator = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
     set_seed(config.seed)
@@ -541,11 +628,25 @@ def fit(config: FitConfig) -> Path:
 
         bar = tqdm(total=total, initial=step, desc="fit", unit="step", dynamic_ncols=True)
     model.train()
-    started = time.monotonic() - spent
+    started = clock() - spent
+    curve_every = 60.0 * config.curve_every_min if config.curve_data else 0.0
+    curve, curve_root = _curve_records(config, rubric, []) if curve_every else ([], data_dir)
+    last_curve = clock()
+
+    def curve_point() -> None:
+        figures = _probe_answers(
+            accelerator.unwrap_model(model), processor, config, rubric, curve, curve_root
+        )
+        entry = {"stage": "answer", "curve": True, "step": step}
+        entry |= {"images_seen": step * config.batch_size * config.grad_accum * world}
+        entry |= figures | {"elapsed_s": round(clock() - started, 2)}
+        _append(out / CURVE_FILE, entry)
+        accelerator.print(f"answer stage curve: {json.dumps(entry)}")
+
     stop = min(total, config.stop_at or total)
     finished = False
     while step < stop and not finished:
-        elapsed = time.monotonic() - started
+        elapsed = clock() - started
         if accelerator.num_processes > 1:  # every rank must take the same decision
             t = accelerator.reduce(torch.tensor([elapsed], device=accelerator.device), "max")
             elapsed = float(t.item())
@@ -592,7 +693,7 @@ def fit(config: FitConfig) -> Path:
             "token_accuracy": round(float(sums[1] / sums[2]), 5),
             "lr": lr,
             "tokens": int(sums[2]),
-            "elapsed_s": round(time.monotonic() - started, 2),
+            "elapsed_s": round(clock() - started, 2),
         }
         if aux_seen:
             entry["aux_dense_loss"] = round(sum(aux_seen) / len(aux_seen), 5)
@@ -604,12 +705,18 @@ def fit(config: FitConfig) -> Path:
                 bar.update(1)
                 bar.set_postfix(loss=entry["loss"], acc=entry["token_accuracy"])
         if step % config.save_every == 0 and step < stop:
-            _save_state(accelerator, state_dir, step, time.monotonic() - started)
+            _save_state(accelerator, state_dir, step, clock() - started)
+        due = curve_every and clock() - last_curve >= curve_every
+        if due and accelerator.is_main_process:
+            curve_point()
+            last_curve = clock()
 
     # ---- save
     if bar is not None:
         bar.close()
-    _save_state(accelerator, state_dir, step, time.monotonic() - started)
+    if curve_every and accelerator.is_main_process and (finished or step >= total):
+        curve_point()  # the curve's last point is the final model
+    _save_state(accelerator, state_dir, step, clock() - started)
     if step < total and not finished:  # stopped early on purpose (stop_at): resumable
         accelerator.end_training()
         return state_dir

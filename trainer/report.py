@@ -161,6 +161,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ["deduction item F1 (micro)", _pct(x["micro"]["f1"]), "", ""],
         ],
     )
+    lines += _extras(report)
     lines += [
         "## Key structure detection",
         "",
@@ -248,3 +249,110 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ]
     lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _value(v: float | None, metric: str) -> str:
+    if v is None:
+        return "–"
+    if "MAE" in metric:
+        return _num(v, 2)
+    return _num(v, 3) if "IoU" in metric else _pct(v)
+
+
+def _extras(report: Mapping[str, Any]) -> list[str]:
+    """Targets, the models side by side, confidence and learning curves, when measured
+    (:func:`trainer.evaluate.extend_report`)."""
+    lines: list[str] = []
+    if report.get("targets"):
+        met = sum(t["met"] for t in report["targets"])
+        lines += ["## Targets", "", f"{met} of {len(report['targets'])} met.", ""]
+        lines += _table(
+            ["metric", "ours", "target", "met"],
+            [
+                [
+                    t["metric"],
+                    _value(t["value"], t["metric"]),
+                    ("<= " if "MAE" in t["metric"] or "flags right" in t["metric"] else ">= ")
+                    + _value(t["target"], t["metric"]),
+                    "yes" if t["met"] else "**no**",
+                ]
+                for t in report["targets"]
+            ],
+        )
+    models = report.get("models")
+    if models:
+        names = models["names"]
+        lines += [
+            "## Models side by side",
+            "",
+            "The same test phantoms, the same metrics. `vlm` is the demo model; the baselines "
+            "are CNNs from scratch on the same training phantoms and cores "
+            "(`python -m trainer baselines`). – : the model does not do that task.",
+            "",
+        ]
+        rows = [
+            [r["metric"], *(_value(r["values"][n], r["metric"]) for n in names)]
+            for r in models["rows"]
+        ]
+        rows.append(["plane confidence ECE", *(_num(models["ece"].get(n), 3) for n in names)])
+        lines += _table(["metric", *names], rows)
+        if models["vlm_losses"]:
+            lines += ["Where the VLM loses to a baseline:", ""]
+            lines += [f"- {s}" for s in models["vlm_losses"]]
+            lines += [""]
+        else:
+            lines += ["The VLM is at least as good as every baseline on every metric.", ""]
+    cal, tri = report.get("calibration"), report.get("review_triage")
+    if cal:
+        lines += [
+            "## Confidence and the review queue",
+            "",
+            f"Plane confidence over {cal['n']} images: mean {_pct(cal['mean_confidence'])}, "
+            f"share of images whose plane set is right {_pct(cal['accuracy'])}, expected "
+            f"calibration error (10 equal bins) {_num(cal['ece'], 3)}.",
+            "",
+        ]
+        lines += _table(
+            ["confidence bin", "images", "mean confidence", "right"],
+            [
+                [
+                    f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}",
+                    b["n"],
+                    _pct(b["confidence"]),
+                    _pct(b["accuracy"]),
+                ]
+                for b in cal["bins"]
+            ],
+        )
+    if tri and (tri["wrong"] or tri["right"]):
+        lines += [
+            f"`needs_review` flags {tri['wrong_flagged']} of {tri['wrong']} wrong grades "
+            f"({_pct(tri['catch_rate'])}; goal >= 80 %) and {tri['right_flagged']} of "
+            f"{tri['right']} right ones ({_pct(tri['false_flag_rate'])}; goal <= 25 %).",
+            "",
+        ]
+    if report.get("curves"):
+        lines += [
+            "## Learning curves",
+            "",
+            "Held-out phantoms (seed 4, never trained or tested on) measured during training: "
+            "`learning_curves.png`. The VLM's stage 1 points read the vision tower through its "
+            "throwaway linear head; its answer points are generated as the engine would.",
+            "",
+            "![learning curves](learning_curves.png)",
+            "",
+        ]
+        lines += _table(
+            ["series", "minutes", "images seen", "plane accuracy", "detection F1"],
+            [
+                [
+                    p["series"],
+                    f"{p['elapsed_s'] / 60:.1f}",
+                    p["images_seen"],
+                    _pct(p["plane"]),
+                    _pct(p["detection_f1"]),
+                ]
+                for p in report["curves"]
+            ],
+        )
+    return lines

@@ -244,9 +244,21 @@ def pretrain_vision(
     seed: int = 0,
     device: Any = None,
     log: Callable[[dict[str, Any]], None] | None = None,
+    state_path: Path | None = None,
+    save_every_s: float = 120.0,
+    probe: Callable[[], dict[str, Any]] | None = None,
+    probe_every_s: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> StageResult:
     """Train the vision tower and merger on dense targets for ``minutes`` (cosine schedule on
-    time) or ``max_steps``; the rest of the model is untouched. Returns what was done."""
+    time) or ``max_steps``; the rest of the model is untouched. Returns what was done.
+
+    ``state_path``: the stage's state (tower, head, optimizer, step, time spent, sampling order)
+    is saved there every ``save_every_s`` seconds, and a call that finds it resumes where it
+    stopped, on the same schedule; it is removed when the stage ends. ``probe`` (a held-out
+    measurement, e.g. :func:`evaluate_head`) runs every ``probe_every_s`` seconds and at the
+    end; its figures are logged with ``"curve": True``, the step, images seen and time.
+    Budgets, periods and logged times run on ``clock`` (see :mod:`trainer.clock`)."""
     import torch
 
     visual = head.visual
@@ -256,13 +268,61 @@ def pretrain_vision(
     rng = random.Random(seed)
     order: list[int] = []
     budget = 60.0 * minutes
-    started = time.monotonic()
-    step, loss_value = 0, float("nan")
+    step, loss_value, spent = 0, float("nan"), 0.0
+    if state_path is not None and state_path.is_file():
+        saved = torch.load(state_path, map_location="cpu", weights_only=False)
+        visual.load_state_dict(saved["visual"])
+        head.head.load_state_dict(saved["head"])
+        optimizer.load_state_dict(saved["optimizer"])
+        step, spent, order = saved["step"], saved["elapsed_s"], saved["order"]
+        rng.setstate(saved["rng"])
+    started = clock() - spent
+    last_save = last_probe = clock()
+
+    def save() -> None:
+        if state_path is None:
+            return
+        state = {
+            "visual": visual.state_dict(),
+            "head": head.head.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed_s": clock() - started,
+            "order": order,
+            "rng": rng.getstate(),
+        }
+        tmp = state_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(state_path)  # a run killed while saving keeps the previous state
+
+    probed = -1
+
+    def measure() -> None:
+        nonlocal probed
+        if probe is None or log is None or probed == step:
+            return
+        probed = step
+        visual.eval()
+        try:
+            with torch.no_grad():
+                figures = probe()
+        finally:
+            visual.train()
+        entry = {"stage": "vision", "curve": True, "step": step, "images_seen": step * batch_size}
+        log(entry | figures | {"elapsed_s": round(clock() - started, 2)})
+
     was_training = visual.training
     visual.train()
     try:
         while True:
-            elapsed = time.monotonic() - started
+            now = clock()
+            if now - last_save >= save_every_s:
+                save()
+                last_save = now
+            if probe_every_s and now - last_probe >= probe_every_s:
+                measure()
+                last_probe = clock()
+            elapsed = clock() - started
             progress = elapsed / budget if budget > 0 else 1.0
             if max_steps is not None:
                 progress = max(progress, step / max_steps) if budget > 0 else step / max_steps
@@ -294,12 +354,15 @@ def pretrain_vision(
                         "loss": round(loss_value, 5),
                         **parts,
                         "lr": lr * factor,
-                        "elapsed_s": round(time.monotonic() - started, 2),
+                        "elapsed_s": round(clock() - started, 2),
                     }
                 )
+        measure()
     finally:
         visual.train(was_training)
-    return StageResult(step, time.monotonic() - started, loss_value)
+    if state_path is not None:
+        state_path.unlink(missing_ok=True)
+    return StageResult(step, clock() - started, loss_value)
 
 
 def evaluate_head(head: DenseHead, processor, records: Sequence[Record], root: Path, device=None):
