@@ -237,7 +237,7 @@ function pollQueue() {
       q.textContent = a.queue_position ? `${a.queue_position} scan${a.queue_position === 1 ? "" : "s"} ahead of yours` : "yours is next";
       el("status").textContent = "queued";
     })
-    .catch(() => {});
+    .catch((err) => { if (err.status) hideQueue(); });  // refused: stop asking; offline: ask again
 }
 if (!el("queue").hidden) state.queueTimer = setInterval(pollQueue, 2000);
 
