@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "csp",
+    "abvlmq_web.core",
     "abvlmq_web.accounts",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
@@ -208,7 +209,7 @@ CELERY_TASK_ROUTES = {"abvlmq_web.scans.tasks.run_analysis": {"queue": ABVLMQ_IN
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a GPU worker takes one analysis at a time
 CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# The durable queue (scans/queueing.py): per-user share of the broker, the pending quota, and
+# The durable queue (scans/analysis.py): per-user share of the broker, the pending quota, and
 # the sweeper that re-queues what a dead worker or a restarted broker left behind. The sweeper
 # is its own light process, never behind an analysis: `celery -A abvlmq_web worker -B -Q
 # maintenance --pool solo` (beat embedded: run exactly one).
@@ -336,6 +337,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A Django ValidationError from a service answers 400 with its messages (core/exceptions.py)
+    "EXCEPTION_HANDLER": "abvlmq_web.core.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

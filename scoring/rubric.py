@@ -116,6 +116,12 @@ class Rubric:
     def grade_names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.grades)
 
+    def grade_at_least(self, grade: str | None, minimum: str) -> bool:
+        """Whether ``grade`` is ``minimum``'s band or a higher one; False when either is not a
+        band of this rubric (a grade from another rubric version, or none)."""
+        names = self.grade_names()  # lowest band first
+        return grade in names and minimum in names and names.index(grade) >= names.index(minimum)
+
     # ----------------------------------------------------------------- lookups
     @property
     def standard_planes(self) -> tuple[str, ...]:

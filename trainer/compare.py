@@ -176,6 +176,40 @@ def _fmt(v: float, metric: str) -> str:
     return f"{v:.3f}" if "IoU" in metric else f"{100 * v:.1f} %"
 
 
+FRESH_METRICS = (
+    ("plane label accuracy", ("planes", "label_accuracy"), ("planes", "ci", "label_accuracy")),
+    ("plane subset accuracy", ("planes", "subset_accuracy"), ("planes", "ci", "subset_accuracy")),
+    ("detection precision", ("detection", "precision"), ("detection", "ci", "precision")),
+    ("detection recall", ("detection", "recall"), ("detection", "ci", "recall")),
+    ("mean IoU of matches", ("detection", "mean_iou"), ("detection", "ci", "mean_iou")),
+    ("grade accuracy", ("grades", "accuracy"), ("grades", "ci", "accuracy")),
+)
+
+
+def _ci(report: Mapping[str, Any], path: Sequence[str]) -> list[float] | None:
+    node: Any = report
+    for key in path:
+        if not isinstance(node, Mapping) or node.get(key) is None:
+            return None
+        node = node[key]
+    return list(node)
+
+
+def fresh_check(report: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The same model on phantoms from a new seed: each headline figure with both 95 % intervals
+    and whether they overlap (the figures agree within their intervals)."""
+    rows = []
+    for label, path, ci_path in FRESH_METRICS:
+        a, b = _get(report, path), _get(fresh, path)
+        ca, cb = _ci(report, ci_path), _ci(fresh, ci_path)
+        agree = None
+        if ca and cb:
+            agree = ca[0] <= cb[1] and cb[0] <= ca[1]
+        rows.append({"metric": label, "test": a, "test_ci": ca, "fresh": b, "fresh_ci": cb,
+                     "agree": agree})  # fmt: skip
+    return rows
+
+
 # ------------------------------------------------------------------------ curves
 
 

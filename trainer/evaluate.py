@@ -288,6 +288,19 @@ def predict(
                     "model_id": engine.model_id,
                     "needs_review": a.needs_review,
                     "plane_confidence": a.plane_confidence,
+                    # the least confident line: what the review thresholds look at
+                    "min_confidence": min(
+                        (
+                            c
+                            for c in [
+                                a.plane_confidence,
+                                *(x.confidence for x in a.structures),
+                                *(x.confidence for x in a.deductions),
+                            ]
+                            if c is not None
+                        ),
+                        default=None,
+                    ),
                 }
                 fh.write(json.dumps(rec) + "\n")
     return path, truth
@@ -311,6 +324,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=FILE",
         help="another model's predictions on the same truth: a column in the report (repeatable)",
+    )
+    parser.add_argument(
+        "--fresh",
+        type=Path,
+        metavar="REPORT",
+        help="report.json of the same model on phantoms of a new seed: the figures are compared",
     )
     parser.add_argument(
         "--curve",
@@ -351,6 +370,7 @@ def extend_report(
     *,
     baselines: Mapping[str, Path] | None = None,
     curves: Mapping[str, Path] | None = None,
+    fresh: Path | None = None,
     out: Path | None = None,
     n_boot: int = metrics.DEFAULT_N_BOOT,
     seed: int = 0,
@@ -378,6 +398,13 @@ def extend_report(
         "vlm_losses": compare.vlm_losses(rows),
         "ece": {n: r["calibration"]["ece"] for n, r in reports.items() if "calibration" in r},
     }
+    if fresh is not None:
+        other = json.loads(Path(fresh).read_text(encoding="utf-8"))
+        report["fresh_seed"] = {
+            "report": str(fresh),
+            "n_images": other["n_images"],
+            "rows": compare.fresh_check(report, other),
+        }
     if curves:
         points = [pt for name, path in curves.items() for pt in compare.read_curve(path, name)]
         report["curves"] = points
@@ -413,6 +440,7 @@ def run(args: argparse.Namespace) -> int:
             rubric,
             baselines=_named(args.baseline, "baseline"),
             curves=_named(args.curve, "curve"),
+            fresh=args.fresh,
             out=args.out,
             n_boot=args.n_boot,
             seed=args.seed,

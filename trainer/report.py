@@ -331,6 +331,31 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
             f"{tri['right']} right ones ({_pct(tri['false_flag_rate'])}; goal <= 25 %).",
             "",
         ]
+    fresh = report.get("fresh_seed")
+    if fresh:
+        agree = [r for r in fresh["rows"] if r["agree"] is not None]
+        lines += [
+            "## A new seed",
+            "",
+            f"The same model on {fresh['n_images']} phantoms of a seed never used before "
+            f"(`{fresh['report']}`): {sum(r['agree'] for r in agree)} of {len(agree)} headline "
+            "figures agree within their 95 % intervals (the intervals overlap).",
+            "",
+        ]
+        lines += _table(
+            ["metric", "test", "95 % CI", "new seed", "95 % CI", "agree"],
+            [
+                [
+                    r["metric"],
+                    _value(r["test"], r["metric"]),
+                    _ci(r["test_ci"], "IoU" not in r["metric"]),
+                    _value(r["fresh"], r["metric"]),
+                    _ci(r["fresh_ci"], "IoU" not in r["metric"]),
+                    {True: "yes", False: "**no**", None: "n/a"}[r["agree"]],
+                ]
+                for r in fresh["rows"]
+            ],
+        )
     if report.get("curves"):
         lines += [
             "## Learning curves",

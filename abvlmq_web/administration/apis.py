@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -18,12 +16,7 @@ from abvlmq_web.administration.services import (
     rubric_version_activate,
     rubric_version_create,
 )
-from abvlmq_web.review.apis import validation_response
-
-
-def _admin(request) -> None:
-    if not request.user.is_program_admin:
-        raise Http404()
+from abvlmq_web.core.permissions import require_program_admin
 
 
 class RubricOutSerializer(serializers.Serializer):
@@ -54,18 +47,15 @@ class RubricListApi(APIView):
 
     @extend_schema(responses=RubricOutSerializer(many=True))
     def get(self, request):
-        _admin(request)
+        require_program_admin(request.user)
         return Response(RubricOutSerializer(selectors.rubric_versions(), many=True).data)
 
     @extend_schema(request=RubricInSerializer, responses={201: RubricOutSerializer})
     def post(self, request):
-        _admin(request)
+        require_program_admin(request.user)
         data = self.RubricInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            row = rubric_version_create(user=request.user, **data.validated_data)
-        except ValidationError as exc:
-            return validation_response(exc)
+        row = rubric_version_create(user=request.user, **data.validated_data)
         return Response(RubricOutSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
@@ -79,7 +69,7 @@ class RubricDetailApi(APIView):
     @extend_schema(responses=RubricDetailSerializer)
     def get(self, request, rubric_id: int):
         """The version, and how it differs from the active rubric."""
-        _admin(request)
+        require_program_admin(request.user)
         row = get_object_or_404(RubricVersion, pk=rubric_id)
         diff = selectors.rubric_diff(rubric_version=row)
         data = {
@@ -95,7 +85,7 @@ class RubricDetailApi(APIView):
 class RubricActivateApi(APIView):
     @extend_schema(request=None, responses=RubricOutSerializer)
     def post(self, request, rubric_id: int):
-        _admin(request)
+        require_program_admin(request.user)
         row = get_object_or_404(RubricVersion, pk=rubric_id)
         return Response(
             RubricOutSerializer(rubric_version_activate(user=request.user, rubric_version=row)).data
@@ -112,24 +102,21 @@ class ModelListApi(APIView):
 
     @extend_schema(responses=ModelOutSerializer(many=True))
     def get(self, request):
-        _admin(request)
+        require_program_admin(request.user)
         return Response(ModelOutSerializer(selectors.model_versions(), many=True).data)
 
     @extend_schema(request=ModelInSerializer, responses={201: ModelOutSerializer})
     def post(self, request):
-        _admin(request)
+        require_program_admin(request.user)
         data = self.ModelInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            model = model_register(user=request.user, **data.validated_data)
-        except ValidationError as exc:
-            return validation_response(exc)
+        model = model_register(user=request.user, **data.validated_data)
         return Response(ModelOutSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
 class ModelActivateApi(APIView):
     @extend_schema(request=None, responses=ModelOutSerializer)
     def post(self, request, model_id: int):
-        _admin(request)
+        require_program_admin(request.user)
         model = get_object_or_404(ModelVersion, pk=model_id)
         return Response(ModelOutSerializer(model_activate(user=request.user, model=model)).data)

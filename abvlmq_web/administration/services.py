@@ -17,7 +17,8 @@ from PIL import Image
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.administration.models import Activatable, ModelVersion, RubricVersion
-from abvlmq_web.competency.services import audit_record
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.rubrics import active_rubric
 from scoring.rubric import RubricError, rubric_from_text
 
 
@@ -88,8 +89,6 @@ def model_probe(*, base_path: str, adapter_path: str = "") -> dict:
     It runs in the web process, on its CPU: seconds for the tiny demo model, longer for a 2B
     checkpoint. The folders must be reachable from the web machine as well as the workers.
     """
-    from abvlmq_web.administration.selectors import active_rubric
-
     errors = {}
     if not Path(base_path).is_dir():
         errors["base_path"] = f"{base_path} is not a folder on this machine."

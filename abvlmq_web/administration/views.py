@@ -7,7 +7,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
@@ -22,17 +21,19 @@ from abvlmq_web.administration.services import (
     rubric_version_activate,
     rubric_version_create,
 )
-
-
-def _admin(request) -> None:
-    if not request.user.is_program_admin:
-        raise Http404()
+from abvlmq_web.core.permissions import require_program_admin
+from abvlmq_web.core.rubrics import (
+    active_model_version,
+    active_rubric,
+    active_rubric_version,
+    worker_runtime,
+)
 
 
 @login_required
 def rubrics(request):
     """List, and upload a new version (pasted text or a file)."""
-    _admin(request)
+    require_program_admin(request.user)
     errors: list[str] = []
     text = ""
     if request.method == "POST":
@@ -48,14 +49,14 @@ def rubrics(request):
             return redirect("admin-rubric", rubric_id=row.pk)
         except ValidationError as exc:
             errors = exc.messages
-    active = selectors.active_rubric_version()
+    active = active_rubric_version()
     return render(
         request,
         "administration/rubrics.html",
         {
             "versions": selectors.rubric_versions(),
             "active": active,
-            "active_version": selectors.active_rubric().version,
+            "active_version": active_rubric().version,
             "text": text or selectors.rubric_text(active),
             "errors": errors,
         },
@@ -64,7 +65,7 @@ def rubrics(request):
 
 @login_required
 def rubric_detail(request, rubric_id: int):
-    _admin(request)
+    require_program_admin(request.user)
     row = get_object_or_404(RubricVersion, pk=rubric_id)
     return render(
         request,
@@ -89,7 +90,7 @@ def _confirm_page(request, *, title: str, consequences: list[str], cancel: str, 
 
 @login_required
 def rubric_activate(request, rubric_id: int):
-    _admin(request)
+    require_program_admin(request.user)
     row = get_object_or_404(RubricVersion, pk=rubric_id)
     if not _confirmed(request):
         diff = selectors.rubric_diff(rubric_version=row)
@@ -113,7 +114,7 @@ def rubric_activate(request, rubric_id: int):
 
 @login_required
 def rubric_shipped(request):
-    _admin(request)
+    require_program_admin(request.user)
     if not _confirmed(request):
         return _confirm_page(
             request,
@@ -132,7 +133,7 @@ def rubric_shipped(request):
 
 @login_required
 def models(request):
-    _admin(request)
+    require_program_admin(request.user)
     errors: list[str] = []
     form = {}
     if request.method == "POST":
@@ -167,7 +168,7 @@ def models(request):
             "rows": rows,
             "errors": errors,
             "form": form,
-            "runtime": selectors.worker_runtime(),
+            "runtime": worker_runtime(),
             "builtin": selectors.settings_model(),
             "previous": selectors.previous_model(),
         },
@@ -176,10 +177,10 @@ def models(request):
 
 @login_required
 def model_activate_view(request, model_id: int):
-    _admin(request)
+    require_program_admin(request.user)
     model = get_object_or_404(ModelVersion, pk=model_id)
     if not _confirmed(request):
-        current = selectors.active_model_version()
+        current = active_model_version()
         return _confirm_page(
             request,
             title=f"Activate {model.name}?",
@@ -201,7 +202,7 @@ def model_activate_view(request, model_id: int):
 @login_required
 def model_settings_view(request):
     """Roll back to the settings' model (models/demo by default)."""
-    _admin(request)
+    require_program_admin(request.user)
     builtin = selectors.settings_model()
     if not _confirmed(request):
         return _confirm_page(
@@ -218,7 +219,7 @@ def model_settings_view(request):
 
 @login_required
 def model_delete_view(request, model_id: int):
-    _admin(request)
+    require_program_admin(request.user)
     model = get_object_or_404(ModelVersion, pk=model_id)
     if not _confirmed(request):
         return _confirm_page(

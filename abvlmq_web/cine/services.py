@@ -1,9 +1,12 @@
-"""Writes on clips: the upload (through scoring.imaging.clip, every frame de-identified), and
-the analysis of a clip (a sample of frames assessed in one batch, the best one chosen).
+"""Writes on clips: the intake and storage of a clip (through scoring.imaging.clip, every frame
+de-identified), and the assessment of its frames (a sample assessed in one batch, the best one
+chosen).
 
-``scans.services.scan_upload`` hands a clip here; ``scans.inference.analysis_run`` hands a
-clip's analysis here. Everything else about a scan is unchanged: the scan's image becomes the
-chosen frame and its analysis that frame's assessment, with that frame's events."""
+Cine sits below scans (docs/architecture.md): ``scans.services.scan_upload`` stores a clip's
+scan with ``clip_load``/``clip_store``, and ``scans.analysis.analysis_run`` runs a clip's
+analysis with ``clip_frames_assess``/``assessment_events``; nothing here imports scans (the
+scan is reached through ``clip.scan``). Everything else about a scan is unchanged: the scan's
+image becomes the chosen frame and its analysis that frame's assessment, with its events."""
 
 from __future__ import annotations
 
@@ -15,15 +18,11 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from abvlmq_web.accounts.models import User
 from abvlmq_web.cine.models import Clip, ClipFrame
-from abvlmq_web.curriculum.models import Assignment
-from abvlmq_web.scans.models import Analysis, Scan
 from scoring.answer import AnswerParser, Assessment, render
 from scoring.frames import best_frame, confidence
-from scoring.imaging import IntakeError
+from scoring.imaging import IntakeError, IntakeLimits
 from scoring.imaging.clip import ClipResult, clip_kind, load_clip
-from scoring.rubric import default_rubric
 
 
 def is_clip(data: bytes) -> bool:
@@ -36,17 +35,12 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-@transaction.atomic
-def clip_upload(
-    *, user: User | None, data: bytes, assignment: Assignment | None = None, queue: bool = True
-) -> Scan:
-    """Store the de-identified clip, its sampled frames and a scan showing the middle sample;
-    queue the analysis. Raises IntakeError for refusals (scan_upload's contract)."""
-    from abvlmq_web.scans.services import intake_limits
-
+def clip_load(data: bytes, *, limits: IntakeLimits) -> ClipResult:
+    """Intake of a clip (scoring.imaging.clip: every frame de-identified, a sample kept).
+    Raises IntakeError for refusals, "not_ultrasound" included: nothing of it is stored."""
     clip = load_clip(
         data,
-        limits=intake_limits(),
+        limits=limits,
         max_seconds=settings.ABVLMQ_CLIP_MAX_SECONDS,
         sample=settings.ABVLMQ_CLIP_SAMPLE,
         ocr=settings.ABVLMQ_OCR,
@@ -55,34 +49,16 @@ def clip_upload(
         raise IntakeError(
             "not_ultrasound", clip.middle.message or "This is not an ultrasound clip."
         )
-    shown = clip.samples[len(clip.samples) // 2]
-    scan = Scan(
-        owner=user,
-        assignment=assignment,
-        kind=clip.kind,
-        frames=clip.frames,
-        width=shown.width,
-        height=shown.height,
-        intake=dict(clip.metadata),
-        is_ultrasound=clip.is_ultrasound,
-        notice=clip.middle.message or "",
-    )
-    scan.image.save("scan.png", ContentFile(_png(shown)), save=False)
-    with transaction.atomic():
-        scan.save()
-        _store_clip(scan, clip)
-        Analysis.objects.create(scan=scan, rubric_version=default_rubric().version)
-        if queue:
-            # the same durable queue as a still: sent within the owner's share, after commit,
-            # and a broker that is down leaves it for the sweeper instead of failing the upload
-            from abvlmq_web.scans.queueing import analyses_dispatch
-
-            owner_id = user.pk if user is not None else None
-            transaction.on_commit(lambda: analyses_dispatch(owner_id=owner_id), robust=True)
-    return scan
+    return clip
 
 
-def _store_clip(scan: Scan, clip: ClipResult) -> Clip:
+def clip_shown(clip: ClipResult) -> Image.Image:
+    """The frame a clip's scan shows until its analysis chose one: the middle sample."""
+    return clip.samples[len(clip.samples) // 2]
+
+
+def clip_store(*, scan, clip: ClipResult) -> Clip:
+    """The clip and its sampled frames of ``scan`` (saved, in the upload's transaction)."""
     row = Clip(
         scan=scan,
         frames=clip.frames,
@@ -144,15 +120,3 @@ def assessment_events(assessment: Assessment, rubric) -> list[dict]:
     if assessment.score is None:
         events = [e for e in events if e["type"] != "score"] + list(assessment.errors)
     return events
-
-
-def clip_analysis_run(*, analysis: Analysis, engine: Any, clip: Clip) -> Analysis:
-    """A clip's analysis (called by scans.inference.analysis_run once the attempt started)."""
-    from abvlmq_web.scans.services import analysis_finish, analysis_record_event
-
-    _, assessment = clip_frames_assess(engine=engine, clip=clip)
-    seq = 0
-    for event in assessment_events(assessment, engine.rubric):
-        seq += 1
-        analysis_record_event(analysis=analysis, seq=seq, event=event)
-    return analysis_finish(analysis=analysis, assessment=assessment, next_seq=seq + 1)

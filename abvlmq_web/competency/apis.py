@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from abvlmq_web.competency import exports, selectors
 from abvlmq_web.competency.models import Requirement
-from abvlmq_web.competency.services import audit_record, export_cohort_json, signoff_create
-from abvlmq_web.review.apis import validation_response
+from abvlmq_web.competency.services import export_cohort_json, signoff_create
+from abvlmq_web.core.audit import audit_record
 
 
 class CohortCompetencyApi(APIView):
@@ -58,8 +58,6 @@ class SignOffApi(APIView):
             )  # fmt: skip
         except PermissionDenied as exc:
             raise Http404(str(exc)) from exc
-        except ValidationError as exc:
-            return validation_response(exc)
         return Response(
             {"signed_by": s.signer_name, "signed_at": s.signed_at}, status=status.HTTP_201_CREATED
         )

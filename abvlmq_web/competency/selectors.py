@@ -17,7 +17,6 @@ from django.db.models import QuerySet
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
-from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency.models import (
     AuditLog,
     Requirement,
@@ -25,15 +24,11 @@ from abvlmq_web.competency.models import (
     SignOff,
     SignOffRequest,
 )
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.review.selectors import resident_results
 
 NOT_STARTED, IN_PROGRESS, MET, SIGNED_OFF = "not started", "in progress", "met", "signed off"
-
-
-def grade_rank(grade: str | None) -> int:
-    """Position of ``grade`` among the active rubric's bands (lowest 0); -1 when unknown."""
-    names = active_rubric().grade_names()
-    return names.index(grade) if grade in names else -1
 
 
 @dataclass(frozen=True)
@@ -102,9 +97,9 @@ def _plane_scans(resident: User) -> dict[str, list[CountedScan]]:
 
 
 def _status(req: Requirement, scans: list[CountedScan], signoff, plane_name) -> RequirementStatus:
-    need = grade_rank(req.min_grade)
+    rubric = active_rubric()
     counted = [
-        CountedScan(**{**s.__dict__, "qualifies": need >= 0 and grade_rank(s.grade) >= need})
+        CountedScan(**{**s.__dict__, "qualifies": rubric.grade_at_least(s.grade, req.min_grade)})
         for s in scans
     ]
     qualifying = [s for s in counted if s.qualifies]
@@ -176,7 +171,7 @@ def cohort_competency(*, cohort: Cohort) -> list[tuple[User, list[RequirementSta
 
 def exportable_cohort(*, user: User, cohort_id: int) -> Cohort | None:
     """A cohort whose records ``user`` may read and export: its instructors, program admins."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         return None
     return visible_cohorts(user=user).filter(pk=cohort_id).first()
 

@@ -4,7 +4,6 @@ the exports, each of which writes an audit-log row."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,39 +14,21 @@ from django.utils import timezone
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_users
 from abvlmq_web.competency.models import (
-    AuditLog,
     Requirement,
     RequirementSet,
     SignOff,
     SignOffRequest,
 )
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.notifications.models import Kind
 from abvlmq_web.notifications.services import notify
 
 TEMPLATES_DIR = Path(__file__).parent / "data"
 
 
-def audit_record(
-    *,
-    actor: User,
-    action: str,
-    cohort: Cohort | None = None,
-    subject: User | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditLog:
-    return AuditLog.objects.create(
-        actor=actor,
-        actor_name=actor.display_name,
-        action=action,
-        cohort=cohort,
-        subject=subject,
-        details=dict(details or {}),
-    )
-
-
 def _check_rows(rows: list[dict]) -> list[dict]:
-    from abvlmq_web.administration.selectors import active_rubric
-
     rubric = active_rubric()
     errors, clean, seen = [], [], set()
     for n, row in enumerate(rows, start=1):
@@ -160,7 +141,7 @@ def _status_of(resident: User, requirement: Requirement):
 
 
 def _require_signer(user: User, resident: User) -> None:
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors and program admins sign off.")
     if not visible_users(user=user).filter(pk=resident.pk).exists():
         raise PermissionDenied("You do not instruct this resident.")

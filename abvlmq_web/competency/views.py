@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from abvlmq_web.accounts.selectors import visible_cohorts
-from abvlmq_web.administration.selectors import active_rubric
 from abvlmq_web.competency import selectors
 from abvlmq_web.competency.models import Requirement, RequirementSet, SignOff
 from abvlmq_web.competency.services import (
@@ -24,6 +23,8 @@ from abvlmq_web.competency.services import (
     signoff_request,
     signoff_undo,
 )
+from abvlmq_web.core.permissions import require_program_admin
+from abvlmq_web.core.rubrics import active_rubric
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -198,14 +199,9 @@ def signoff_undo_view(request, signoff_id: int):
 # --------------------------------------------------------------------------- admin pages
 
 
-def _admin(request) -> None:
-    if not request.user.is_program_admin:
-        raise Http404()
-
-
 @login_required
 def requirement_sets(request):
-    _admin(request)
+    require_program_admin(request.user)
     if request.method == "POST":
         try:
             s = requirement_set_from_template(user=request.user, template="acep_style")
@@ -219,7 +215,7 @@ def requirement_sets(request):
 @login_required
 def requirement_set_edit(request, set_id: int | None = None):
     """One row per standard plane: leave N empty for no requirement on that plane."""
-    _admin(request)
+    require_program_admin(request.user)
     rubric = active_rubric()
     instance = get_object_or_404(RequirementSet, pk=set_id) if set_id else None
     current = {r.plane: r for r in instance.requirements.all()} if instance else {}
@@ -269,5 +265,5 @@ def requirement_set_edit(request, set_id: int | None = None):
 
 @login_required
 def audit(request):
-    _admin(request)
+    require_program_admin(request.user)
     return render(request, "competency/audit.html", {"rows": selectors.audit_log()[:500]})

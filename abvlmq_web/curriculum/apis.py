@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.accounts.selectors import visible_cohorts
-from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
+from abvlmq_web.curriculum.selectors import assignments_for
 from abvlmq_web.curriculum.services import assignment_create
+from abvlmq_web.progress.selectors.assignments import assignment_progress
 
 
 class AssignmentOutputSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from django import forms
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import cohort_residents, visible_cohorts
-from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.core.rubrics import active_rubric
 
 
 class AssignmentForm(forms.Form):

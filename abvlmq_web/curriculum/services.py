@@ -9,10 +9,11 @@ from django.db import transaction
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.selectors import visible_cohorts
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.notifications.models import Kind
 from abvlmq_web.notifications.services import notify
-from scoring.rubric import default_rubric
 
 
 def _check(
@@ -25,11 +26,11 @@ def _check(
     scan_count: int,
     min_grade: str,
 ) -> None:
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors and program admins set assignments.")
     if not visible_cohorts(user=user).filter(pk=cohort.pk).exists():
         raise PermissionDenied("You do not instruct this cohort.")
-    rubric = default_rubric()
+    rubric = active_rubric()
     errors: dict[str, str] = {}
     if not title.strip():
         errors["title"] = "Give the assignment a title."

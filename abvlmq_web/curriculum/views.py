@@ -8,13 +8,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.curriculum.forms import AssignmentForm
-from abvlmq_web.curriculum.selectors import assignment_completion, assignments_for
+from abvlmq_web.curriculum.selectors import assignments_for
 from abvlmq_web.curriculum.services import assignment_create, assignment_update
+from abvlmq_web.progress.selectors.assignments import assignment_completion
 
 
 def _require_instructor(user) -> None:
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise Http404("Residents have no assignment pages.")
 
 

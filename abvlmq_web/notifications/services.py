@@ -1,9 +1,9 @@
 """Writes on notifications: ``notify`` (the one way the other apps tell a user something),
-reading them, the preferences, and the assignment-due reminders."""
+reading them, and the preferences. (The assignment-due reminders read progress, so they live
+there: progress.services.remind_due_assignments.)"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from django.conf import settings
@@ -15,7 +15,6 @@ from abvlmq_web.accounts.models import User
 from abvlmq_web.notifications.models import Kind, Notification, Preference
 
 log = logging.getLogger(__name__)
-DUE_SOON_DAYS = 3
 
 
 def _off(user: User, kind: str) -> set[str]:
@@ -72,29 +71,3 @@ def preferences_set(*, user: User, on: set[tuple[str, str]]) -> None:
         for c in Preference.Channel.values
         if (k, c) not in on
     )
-
-
-def remind_due_assignments(*, today: dt.date | None = None) -> int:
-    """Each resident with an assignment due within DUE_SOON_DAYS (and not complete) is told
-    once. Run daily (``manage.py remind_due`` from cron); it is idempotent."""
-    from abvlmq_web.curriculum.models import Assignment
-    from abvlmq_web.curriculum.selectors import assignment_progress
-
-    today = today or timezone.localdate()
-    sent = 0
-    due = Assignment.objects.filter(
-        due_date__gte=today, due_date__lte=today + dt.timedelta(days=DUE_SOON_DAYS)
-    ).select_related("cohort", "resident")
-    for a in due:
-        residents = [a.resident] if a.resident_id else list(a.cohort.residents.all())
-        for r in residents:
-            p = assignment_progress(assignment=a, resident=r)
-            if p.complete:
-                continue
-            before = Notification.objects.filter(user=r, key=f"due:{a.pk}").exists()
-            notify(
-                user=r, kind=Kind.ASSIGNMENT_DUE, key=f"due:{a.pk}", url="/",
-                text=f"“{a.title}” is due {a.due_date:%Y-%m-%d}: {p.passed} of {p.required} done.",
-            )  # fmt: skip
-            sent += not before
-    return sent

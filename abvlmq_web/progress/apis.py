@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -12,9 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.progress.selectors import resident_planes, self_assessment_accuracy
+from abvlmq_web.progress.selectors.planes import resident_planes
+from abvlmq_web.progress.selectors.self_assessment import self_assessment_accuracy
 from abvlmq_web.progress.services import practice_assign, self_assessment_submit
-from abvlmq_web.review.apis import validation_response, visible_analysis
+from abvlmq_web.scans.selectors import visible_analysis
 
 
 class SelfAssessmentApi(APIView):
@@ -30,12 +30,9 @@ class SelfAssessmentApi(APIView):
             raise Http404("Only your own scans.")
         data = self.SelfInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            mine = self_assessment_submit(
-                resident=request.user, analysis=analysis, **data.validated_data
-            )
-        except ValidationError as exc:
-            return validation_response(exc)
+        mine = self_assessment_submit(
+            resident=request.user, analysis=analysis, **data.validated_data
+        )
         return Response(
             {"planes": mine.planes, "score": mine.score, "skipped": mine.skipped},
             status=status.HTTP_201_CREATED,
@@ -56,13 +53,10 @@ class PracticeApi(APIView):
             visible_users(user=request.user).filter(role="resident"),
             pk=data.validated_data["resident"],
         )
-        try:
-            p = practice_assign(
-                user=request.user, resident=resident, plane=data.validated_data["plane"],
-                reason_item=data.validated_data["reason_item"],
-            )  # fmt: skip
-        except ValidationError as exc:
-            return validation_response(exc)
+        p = practice_assign(
+            user=request.user, resident=resident, plane=data.validated_data["plane"],
+            reason_item=data.validated_data["reason_item"],
+        )  # fmt: skip
         return Response(
             {"id": p.pk, "plane": p.plane, "scan_count": p.scan_count, "min_grade": p.min_grade},
             status=status.HTTP_201_CREATED,

@@ -1,16 +1,33 @@
 """Writes on progress: a self-assessment (or the choice to skip it), the preference to
-self-assess first, and one-click practice assignments."""
+self-assess first, one-click practice assignments, teaching examples, and the reminders of
+assignments due soon."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from abvlmq_web.accounts.models import User
-from abvlmq_web.accounts.selectors import visible_users
-from abvlmq_web.administration.selectors import active_rubric
-from abvlmq_web.progress.models import LearnerPreference, PracticeAssignment, SelfAssessment
+from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import active_rubric
+from abvlmq_web.curriculum.models import Assignment
+from abvlmq_web.notifications.models import Kind, Notification
+from abvlmq_web.notifications.services import notify
+from abvlmq_web.progress.models import (
+    LearnerPreference,
+    PracticeAssignment,
+    SelfAssessment,
+    TeachingExample,
+)
+from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.scans.models import Analysis
+from abvlmq_web.scans.selectors import scans_for
+
+REMIND_DUE_DAYS = 3  # residents are told of an assignment due within this many days
 
 
 @transaction.atomic
@@ -75,11 +92,7 @@ def practice_assign(
 @transaction.atomic
 def example_publish(*, user: User, scan, plane: str, cohort=None):
     """Put a scan up as a teaching example of ``plane`` for ``cohort`` (all when None: admins)."""
-    from abvlmq_web.accounts.selectors import visible_cohorts
-    from abvlmq_web.progress.models import TeachingExample
-    from abvlmq_web.scans.selectors import scans_for
-
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors publish examples.")
     if not scans_for(user=user).filter(pk=scan.pk).exists():
         raise PermissionDenied("You cannot see this scan.")
@@ -93,3 +106,26 @@ def example_publish(*, user: User, scan, plane: str, cohort=None):
         scan=scan, plane=plane, cohort=cohort, defaults={"published_by": user}
     )
     return example
+
+
+def remind_due_assignments(*, today: dt.date | None = None) -> int:
+    """Each resident with an assignment due within REMIND_DUE_DAYS (and not complete) is told
+    once. Run daily (``manage.py remind_due`` from cron); it is idempotent."""
+    today = today or timezone.localdate()
+    sent = 0
+    due = Assignment.objects.filter(
+        due_date__gte=today, due_date__lte=today + dt.timedelta(days=REMIND_DUE_DAYS)
+    ).select_related("cohort", "resident")
+    for a in due:
+        residents = [a.resident] if a.resident_id else list(a.cohort.residents.all())
+        for r in residents:
+            p = assignment_progress(assignment=a, resident=r)
+            if p.complete:
+                continue
+            before = Notification.objects.filter(user=r, key=f"due:{a.pk}").exists()
+            notify(
+                user=r, kind=Kind.ASSIGNMENT_DUE, key=f"due:{a.pk}", url="/",
+                text=f"“{a.title}” is due {a.due_date:%Y-%m-%d}: {p.passed} of {p.required} done.",
+            )  # fmt: skip
+            sent += not before
+    return sent

@@ -12,18 +12,28 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from abvlmq_web.accounts.selectors import visible_cohorts, visible_users
-from abvlmq_web.administration.selectors import active_rubric
-from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
-from abvlmq_web.progress import selectors
+from abvlmq_web.core.rubrics import active_rubric
+from abvlmq_web.curriculum.selectors import assignments_for
 from abvlmq_web.progress.charts import score_chart
+from abvlmq_web.progress.selectors import cohort as cohort_selectors
+from abvlmq_web.progress.selectors.assignments import assignment_progress
+from abvlmq_web.progress.selectors.cohort import progress_cohorts
+from abvlmq_web.progress.selectors.examples import example_image_visible, excellent_example
+from abvlmq_web.progress.selectors.planes import resident_planes
+from abvlmq_web.progress.selectors.practice import practice_assignments
+from abvlmq_web.progress.selectors.self_assessment import (
+    self_assess_first,
+    self_assessment_accuracy,
+)
 from abvlmq_web.progress.services import example_publish, practice_assign, preference_set
+from abvlmq_web.review.selectors import effective_results
 from abvlmq_web.scans.models import Scan
 from abvlmq_web.scans.selectors import scans_for
 
 
 def _resident_context(user, resident) -> dict:
     rubric = active_rubric()
-    planes = selectors.resident_planes(resident=resident)
+    planes = resident_planes(resident=resident)
     charts = []
     for p in planes:
         fit = (p.estimate.a, p.estimate.b) if p.estimate.b is not None else None
@@ -48,9 +58,9 @@ def _resident_context(user, resident) -> dict:
         "planes": planes,
         "charts": charts,
         "assignments": assignments,
-        "practice": selectors.practice_assignments(resident=resident),
-        "accuracy": selectors.self_assessment_accuracy(resident=resident),
-        "self_first": selectors.self_assess_first(user=resident),
+        "practice": practice_assignments(resident=resident),
+        "accuracy": self_assessment_accuracy(resident=resident),
+        "self_first": self_assess_first(user=resident),
         "is_self": user.pk == resident.pk,
     }
 
@@ -72,7 +82,7 @@ def resident_progress(request, resident_id: int):
 
 @login_required
 def cohorts(request):
-    items = selectors.progress_cohorts(user=request.user)
+    items = progress_cohorts(user=request.user)
     if request.user.is_resident:
         raise Http404()
     return render(request, "progress/cohorts.html", {"cohorts": items})
@@ -80,9 +90,9 @@ def cohorts(request):
 
 @login_required
 def cohort_progress(request, cohort_id: int):
-    cohort = get_object_or_404(selectors.progress_cohorts(user=request.user), pk=cohort_id)
+    cohort = get_object_or_404(progress_cohorts(user=request.user), pk=cohort_id)
     rubric = active_rubric()
-    data = selectors.cohort_progress(cohort=cohort)
+    data = cohort_selectors.cohort_progress(cohort=cohort)
     curves = []
     for row in data.rows:
         for p in row.planes.values():
@@ -162,9 +172,7 @@ def remediation(request, item_id: str):
         ]
     plane = planes[0] if planes else None
     example = (
-        selectors.excellent_example(
-            user=request.user, plane=plane, exclude_scan=scan.pk if scan else None
-        )
+        excellent_example(user=request.user, plane=plane, exclude_scan=scan.pk if scan else None)
         if plane
         else None
     )
@@ -187,7 +195,7 @@ def remediation(request, item_id: str):
 
 @login_required
 def example_image(request, scan_id: int):
-    if not selectors.example_image_visible(user=request.user, scan_id=scan_id):
+    if not example_image_visible(user=request.user, scan_id=scan_id):
         raise Http404()
     scan = get_object_or_404(Scan, pk=scan_id)
     return FileResponse(scan.image.open("rb"), content_type="image/png")
@@ -200,8 +208,6 @@ def publish(request, scan_id: int):
     cohort = None
     if request.POST.get("cohort"):
         cohort = get_object_or_404(visible_cohorts(user=request.user), pk=request.POST["cohort"])
-    from abvlmq_web.review.selectors import effective_results
-
     planes = effective_results([scan.analysis])[scan.analysis.pk].planes
     try:
         for plane in planes:

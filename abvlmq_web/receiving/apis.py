@@ -16,6 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from abvlmq_web.core.permissions import is_reviewer
 from abvlmq_web.receiving import stow
 from abvlmq_web.receiving.models import InboxEntry
 from abvlmq_web.receiving.selectors import inbox_for, scanner_names_of
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 _RESOURCE_CODES = {"too_large", "too_many_pixels", "too_many_frames"}
 
 
-def _errors(exc: ValidationError) -> dict:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"errors": exc.messages}
-
-
 class StowApi(APIView):
     """STOW-RS: store instances. A token of an instructor or program admin account (the one
     the gateway uses); each instance is matched and taken in as a C-STORE'd one is."""
@@ -51,7 +48,7 @@ class StowApi(APIView):
     )
     def post(self, request):
         user = request.user
-        if not (user.is_instructor or user.is_program_admin):
+        if not is_reviewer(user):
             return Response(status=status.HTTP_403_FORBIDDEN)
         # Parsed here, not through request.data: DRF sees no body without a Content-Length,
         # and gateways (dicomweb-client above 1 MB) send chunked bodies.
@@ -139,8 +136,6 @@ class InboxAssignApi(APIView):
             )
         except PermissionDenied as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-        except ValidationError as exc:
-            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response(ClaimedSerializer(scan).data)
 
 
@@ -166,8 +161,6 @@ class ScannerNameListApi(APIView):
             row = scanner_name_add(resident=request.user, name=data.validated_data["name"])
         except PermissionDenied as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-        except ValidationError as exc:
-            return Response(_errors(exc), status=status.HTTP_400_BAD_REQUEST)
         return Response(ScannerNameSerializer(row).data, status=status.HTTP_201_CREATED)
 
 

@@ -24,7 +24,9 @@ from pydicom.dataset import Dataset
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
 from abvlmq_web.competency.models import AuditLog
-from abvlmq_web.competency.services import audit_record
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.receiving.matching import header_names, name_key
 from abvlmq_web.receiving.models import InboxEntry, ScannerName
 from abvlmq_web.scans.models import Scan
@@ -104,7 +106,7 @@ def inbox_claim(*, user: User, entry_id: int) -> Scan:
 @transaction.atomic
 def inbox_assign(*, user: User, entry_id: int, resident_id: int) -> Scan:
     """An instructor (or program admin) gives an inbox scan to a resident she follows."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         raise PermissionDenied("Only instructors and program admins assign inbox scans.")
     resident = (
         visible_users(user=user).filter(pk=resident_id, role="resident", is_active=True).first()
@@ -189,7 +191,6 @@ def scanner_name_remove(*, resident: User, name_id: int) -> None:
 def scan_dicom_export(*, scan: Scan) -> tuple[Dataset, Dataset]:
     """(the de-identified image, the SR of its finished assessment) as DICOM data sets.
     Raises ValidationError when the analysis has not finished with a result."""
-    from abvlmq_web.administration.selectors import rubric_for_version
     from abvlmq_web.receiving.report import Uids, image_dataset, structured_report
 
     analysis = scan.analysis

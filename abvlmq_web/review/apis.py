@@ -3,9 +3,7 @@ the agreement figures and the corrections export. Outsiders get 404, as for scan
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.accounts.selectors import visible_cohorts
-from abvlmq_web.administration.selectors import rubric_for_version
+from abvlmq_web.core.permissions import require_reviewer
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.review import selectors
 from abvlmq_web.review.assessments import ai_assessment
 from abvlmq_web.review.services import (
@@ -22,17 +21,7 @@ from abvlmq_web.review.services import (
     corrections_export,
     dispute_open,
 )
-from abvlmq_web.scans.models import Analysis
-from abvlmq_web.scans.selectors import scans_for
-
-
-def visible_analysis(user, analysis_id: int) -> Analysis:
-    return get_object_or_404(
-        Analysis.objects.select_related("scan", "scan__owner").filter(
-            scan__in=scans_for(user=user)
-        ),
-        pk=analysis_id,
-    )
+from abvlmq_web.scans.selectors import visible_analysis
 
 
 def cohort_param(request):
@@ -46,16 +35,6 @@ def cohort_param(request):
     if cohort is None:
         raise Http404("No such cohort.")
     return cohort
-
-
-def require_reviewer(user) -> None:
-    if not (user.is_instructor or user.is_program_admin):
-        raise Http404("Residents have no review pages.")
-
-
-def validation_response(exc: ValidationError) -> Response:
-    detail = exc.message_dict if hasattr(exc, "error_dict") else {"errors": exc.messages}
-    return Response(detail, status=status.HTTP_400_BAD_REQUEST)
 
 
 class BoxedStructureSerializer(serializers.Serializer):
@@ -157,12 +136,9 @@ class CorrectionListApi(APIView):
             raise Http404("No analysis of yours to review.")
         data = self.CorrectionInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            correction = correction_create(
-                reviewer=request.user, analysis=analysis, **data.validated_data
-            )
-        except ValidationError as exc:
-            return validation_response(exc)
+        correction = correction_create(
+            reviewer=request.user, analysis=analysis, **data.validated_data
+        )
         return Response(CorrectionOutSerializer(correction).data, status=status.HTTP_201_CREATED)
 
 
@@ -172,10 +148,7 @@ class CorrectionConfirmApi(APIView):
         analysis = visible_analysis(request.user, analysis_id)
         if not selectors.reviewable_analyses(user=request.user).filter(pk=analysis.pk).exists():
             raise Http404("No analysis of yours to review.")
-        try:
-            correction = correction_confirm(reviewer=request.user, analysis=analysis)
-        except ValidationError as exc:
-            return validation_response(exc)
+        correction = correction_confirm(reviewer=request.user, analysis=analysis)
         return Response(CorrectionOutSerializer(correction).data, status=status.HTTP_201_CREATED)
 
 
@@ -190,10 +163,7 @@ class DisputeApi(APIView):
             raise Http404("Only your own scans can be disputed.")
         data = self.DisputeInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            dispute = dispute_open(resident=request.user, analysis=analysis, **data.validated_data)
-        except ValidationError as exc:
-            return validation_response(exc)
+        dispute = dispute_open(resident=request.user, analysis=analysis, **data.validated_data)
         return Response({"id": dispute.pk, "status": dispute.status}, status=201)
 
 

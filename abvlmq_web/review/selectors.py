@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from abvlmq_web.accounts.models import Cohort, User
+from abvlmq_web.core.constants import NOT_ULTRASOUND_MODEL
+from abvlmq_web.core.permissions import is_reviewer
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import scans_for
-from abvlmq_web.scans.services import NOT_ULTRASOUND_MODEL
 
 DEFAULT_SAMPLING_RATE = 0.1
 
@@ -45,7 +47,7 @@ def is_sampled(analysis_id: int, rate: float) -> bool:
 
 def reviewable_analyses(*, user: User) -> QuerySet[Analysis]:
     """Finished analyses of the residents ``user`` follows (never her own scans)."""
-    if not (user.is_instructor or user.is_program_admin):
+    if not is_reviewer(user):
         return Analysis.objects.none()
     return (
         Analysis.objects.filter(
@@ -291,8 +293,6 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
     """The correction in force shaped like the events the scan page draws (so the page draws
     it as it draws the AI's answer), with who reviewed it and what changed from the AI's answer.
     None when no person has reviewed the analysis."""
-    from abvlmq_web.administration.selectors import rubric_for_version
-
     c = correction_in_force(analysis=analysis)
     if c is None:
         return None

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
-from abvlmq_web.administration.selectors import rubric_for_version
-from abvlmq_web.competency.services import audit_record
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.notifications.models import Kind
 from abvlmq_web.notifications.services import notify
 from abvlmq_web.review.assessments import (

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from abvlmq_web.accounts.selectors import visible_cohorts
+from abvlmq_web.core.permissions import require_program_admin, require_reviewer
 from abvlmq_web.progress.charts import rate_bars
 from abvlmq_web.review import selectors
-from abvlmq_web.review.apis import cohort_param, require_reviewer
+from abvlmq_web.review.apis import cohort_param
 from abvlmq_web.review.services import sampling_rate_set
 
 
@@ -54,8 +54,7 @@ def agreement(request):
 @login_required
 @require_POST
 def sampling(request):
-    if not request.user.is_program_admin:
-        raise Http404()
+    require_program_admin(request.user)
     try:
         rate = float(request.POST.get("sampling_rate", "")) / 100
         sampling_rate_set(user=request.user, rate=rate)

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.curriculum.selectors import assignments_for
-from abvlmq_web.progress.selectors import score_concealed
+from abvlmq_web.progress.selectors.self_assessment import score_concealed
 from abvlmq_web.review.selectors import reviewed_answer
 from abvlmq_web.scans.selectors import queue_position, scans_for
 from abvlmq_web.scans.services import UploadQuotaExceeded, scan_upload

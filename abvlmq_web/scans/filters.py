@@ -13,7 +13,7 @@ from django.core.paginator import Page, Paginator
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import cohort_residents
-from abvlmq_web.administration.selectors import active_rubric
+from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.selectors import assignments_for
 from abvlmq_web.review.selectors import with_reviewed
 

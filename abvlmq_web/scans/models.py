@@ -83,7 +83,7 @@ class Analysis(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The outbox (scans/queueing.py): when the task message was last handed to the broker
+    # The outbox (scans/analysis.py): when the task message was last handed to the broker
     # (null: not yet, or to be sent again), and the running worker's last sign of life.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

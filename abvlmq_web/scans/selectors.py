@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_users
@@ -13,6 +14,16 @@ def scans_for(*, user: User) -> QuerySet[Scan]:
     """The scans ``user`` may see: her own, her cohorts' (instructor), all (program admin)."""
     return Scan.objects.filter(owner__in=visible_users(user=user)).select_related(
         "analysis", "owner", "assignment"
+    )
+
+
+def visible_analysis(user: User, analysis_id: int) -> Analysis:
+    """The analysis of a scan ``user`` may see; 404 otherwise (outsiders learn nothing)."""
+    return get_object_or_404(
+        Analysis.objects.select_related("scan", "scan__owner").filter(
+            scan__in=scans_for(user=user)
+        ),
+        pk=analysis_id,
     )
 
 

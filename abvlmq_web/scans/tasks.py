@@ -1,4 +1,6 @@
-"""Celery tasks of the scans app: thin, by id, retry policy in the decorator."""
+"""Celery tasks of the scans app: thin, by id, retry policy in the decorator; each calls one
+function of scans/analysis.py (which takes ``run_analysis`` from Celery's registry by name,
+RUN_ANALYSIS_TASK, instead of importing this module back)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from abvlmq_web.scans.inference import analysis_run
-from abvlmq_web.scans.queueing import analyses_sweep
-from abvlmq_web.scans.services import analysis_fail
+from abvlmq_web.scans.analysis import analyses_sweep, analysis_fail, analysis_run
 
 
 class AnalysisTask(Task):
@@ -43,5 +43,5 @@ def run_analysis(analysis_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_analyses() -> dict:
-    """Celery beat runs this every ABVLMQ_SWEEP_INTERVAL s (scans/queueing.py says why)."""
+    """Celery beat runs this every ABVLMQ_SWEEP_INTERVAL s (scans/analysis.py says why)."""
     return asdict(analyses_sweep())

@@ -10,7 +10,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from abvlmq_web.accounts.selectors import visible_cohorts
-from abvlmq_web.curriculum.selectors import assignment_progress, assignments_for
+from abvlmq_web.curriculum.selectors import assignments_for
+from abvlmq_web.progress.selectors.assignments import assignment_progress
+from abvlmq_web.progress.selectors.teaching import scan_teaching
 from abvlmq_web.review.selectors import reviewed_answer, with_reviewed
 from abvlmq_web.scans.filters import ScanFilterForm, filtered_scans, page_of
 from abvlmq_web.scans.models import Analysis
@@ -49,6 +51,7 @@ def scan_page(request, scan_id: int):
         "reviewed_json": json.dumps(reviewed) if reviewed else "",
         "status_text": status_text(analysis, reviewed) if analysis else "",
         "queue_position": queue_position(analysis=analysis) if analysis else None,
+        "teaching": scan_teaching(user=request.user, scan=scan),
     }
     return render(request, "scans/scan.html", context)
 
@@ -58,7 +61,8 @@ def scan_panel(request, scan_id: int):
     """The scan page's teaching panel alone: the page swaps it in when a live analysis
     finishes, so what it shows is what a reload shows."""
     scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
-    return render(request, "review/scan_panel_fragment.html", {"scan": scan})
+    teaching = scan_teaching(user=request.user, scan=scan)
+    return render(request, "review/scan_panel_fragment.html", {"teaching": teaching})
 
 
 def _scan_list(request, scans, *, title: str, show_owner: bool):

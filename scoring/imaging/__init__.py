@@ -83,12 +83,7 @@ def load_scan(
     "optional" skips the check then, "off" (bulk phantom work in ``trainer``) never runs it.
     """
     limits = limits or IntakeLimits()
-    if len(data) > limits.max_bytes:
-        raise IntakeError(
-            "too_large",
-            f"The file is {len(data) / 2**20:.1f} MB; we accept up to "
-            f"{limits.max_bytes / 2**20:g} MB. Export a single frame or a compressed copy.",
-        )
+    limits.check_size(len(data))
     data = bytes(data)  # also accepts bytearray / memoryview from an upload handler
     kind = require_accepted(data)
     if kind == "dicom":

@@ -16,6 +16,7 @@ Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, right/b
 MAX_WORK_SIDE = 2048
 
 ACCEPTED_HINT = "Upload a PNG, JPEG, BMP or DICOM scan."
+SCAN_SIZE_ADVICE = "Export a single frame or a compressed copy."
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class IntakeLimits:
         for name in ("max_bytes", "max_pixels", "max_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"IntakeLimits.{name} must be a positive integer")
+
+    def check_size(self, size: int, *, noun: str = "file", advice: str = SCAN_SIZE_ADVICE) -> None:
+        """The upload size rule, stated once: raise ``too_large`` above ``max_bytes``. The web
+        upload asks it before reading a file, intake again on the bytes it is given."""
+        if size > self.max_bytes:
+            raise IntakeError(
+                "too_large",
+                f"The {noun} is {size / 2**20:.1f} MB; we accept up to "
+                f"{self.max_bytes / 2**20:g} MB. {advice}",
+            )
 
 
 class IntakeError(ValueError):

@@ -97,12 +97,7 @@ def load_clip(
     ocr: OcrMode = "required",
 ) -> ClipResult:
     limits = limits or IntakeLimits()
-    if len(data) > limits.max_bytes:
-        raise IntakeError(
-            "too_large",
-            f"The clip is {len(data) / 2**20:.1f} MB; we accept up to "
-            f"{limits.max_bytes / 2**20:g} MB. Export a shorter or more compressed clip.",
-        )
+    limits.check_size(len(data), noun="clip", advice="Export a shorter or more compressed clip.")
     kind = clip_kind(data)
     if kind is None:
         raise IntakeError("unsupported_type", "This file is not a clip we can read.")

@@ -54,3 +54,12 @@ def test_score_never_goes_below_zero(rubric):
 
 def test_non_standard_images_score_zero(rubric):
     assert rubric.score(["NS.not_standard"]) == 0
+
+
+def test_grade_at_least_orders_the_bands_and_refuses_unknown_ones():
+    rubric = default_rubric()
+    assert rubric.grade_at_least("Excellent", "Good") and rubric.grade_at_least("Good", "Good")
+    assert not rubric.grade_at_least("Moderate", "Good")
+    assert not rubric.grade_at_least(None, "Poor") and not rubric.grade_at_least("", "Poor")
+    assert not rubric.grade_at_least("Superb", "Poor")  # a band of another rubric version
+    assert not rubric.grade_at_least("Excellent", "Superb")

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from abvlmq_web.administration.models import RubricVersion
-from abvlmq_web.administration.selectors import rubric_diff, worker_runtime
+from abvlmq_web.administration.selectors import rubric_diff
 from abvlmq_web.administration.services import (
     model_activate,
     model_register,
@@ -15,7 +15,8 @@ from abvlmq_web.administration.services import (
     rubric_version_create,
 )
 from abvlmq_web.competency.models import AuditLog
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.core.rubrics import worker_runtime
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis
 from scoring.rubric import DEFAULT_RUBRIC_PATH, default_rubric
 from tests.teaching.conftest import api, make_analysis

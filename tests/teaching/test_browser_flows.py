@@ -29,7 +29,7 @@ from abvlmq_web.progress.models import PracticeAssignment
 from abvlmq_web.progress.services import preference_set
 from abvlmq_web.review.models import Correction
 from abvlmq_web.review.services import correction_confirm
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.services import scan_upload
 from tests.teaching.conftest import PASSWORD
 from tests.teaching.test_administration import HARSHER

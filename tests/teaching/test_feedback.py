@@ -7,7 +7,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from abvlmq_web.progress.models import PracticeAssignment
-from abvlmq_web.progress.selectors import practice_assignments, self_assessment_accuracy
+from abvlmq_web.progress.selectors.practice import practice_assignments
+from abvlmq_web.progress.selectors.self_assessment import self_assessment_accuracy
 from abvlmq_web.progress.services import (
     example_publish,
     preference_set,

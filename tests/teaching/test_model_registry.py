@@ -9,7 +9,6 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from abvlmq_web.administration.models import ModelVersion, RubricVersion
-from abvlmq_web.administration.selectors import active_rubric, worker_runtime
 from abvlmq_web.administration.services import (
     model_activate,
     model_delete,
@@ -18,6 +17,7 @@ from abvlmq_web.administration.services import (
     rubric_version_create,
 )
 from abvlmq_web.competency.models import AuditLog
+from abvlmq_web.core.rubrics import active_rubric, worker_runtime
 from scoring.rubric import default_rubric
 from tests.teaching.test_administration import HARSHER
 from tests.web.live import ROOT

@@ -12,7 +12,7 @@ from django.core import mail
 from abvlmq_web.competency.services import signoff_create, signoff_request
 from abvlmq_web.curriculum.services import assignment_create
 from abvlmq_web.notifications.models import Notification
-from abvlmq_web.notifications.services import remind_due_assignments
+from abvlmq_web.progress.services import remind_due_assignments
 from abvlmq_web.review.services import dispute_open
 from tests.teaching.conftest import PASSWORD, correct, make_analysis
 from tests.teaching.test_competency_status import gb_set, status  # noqa: F401

@@ -8,12 +8,8 @@ import math
 
 import pytest
 
-from abvlmq_web.progress.selectors import (
-    cohort_progress,
-    learning_estimate,
-    resident_planes,
-    skill_decay,
-)
+from abvlmq_web.progress.selectors.cohort import cohort_progress
+from abvlmq_web.progress.selectors.planes import learning_estimate, resident_planes
 from tests.teaching.conftest import correct, days, make_analysis
 
 
@@ -54,13 +50,6 @@ def test_the_learning_curve_estimate_follows_a_log_linear_fit(db):
 def test_the_learning_curve_estimate_at_its_edges(db, scores, expected, note):
     est = learning_estimate(scores)
     assert (est.scans_to_excellent, est.note) == (expected, note)
-
-
-def test_skill_decay_warns_when_recent_scores_fall():
-    assert skill_decay([9, 9, 9, 9, 9, 7, 7, 7]) == "recent scores fell from 9.0 to 7.0"
-    assert skill_decay([9, 9, 9, 9, 9, 7.5, 7.5, 7.5]) == "recent scores fell from 9.0 to 7.5"
-    assert skill_decay([9, 9, 9, 9, 9, 7.6, 7.6, 7.6]) is None  # a 1.4 drop
-    assert skill_decay([9, 9, 7, 7, 7]) is None  # too few scans
 
 
 def test_the_cohort_heatmap_and_who_falls_behind(resident, other_resident, cohort, assignment):

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from abvlmq_web.curriculum.selectors import assignment_progress
+from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.review.services import correction_confirm
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import queue_position

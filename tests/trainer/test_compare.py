@@ -101,3 +101,18 @@ def test_the_vlm_curve_puts_the_answer_stage_after_the_vision_stage(tmp_path):
     assert points[0]["series"] == "vlm stage 1 (tower head)" and points[0]["plane"] == 0.4
     png = compare.plot_curves(points, tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_new_seed_agrees_when_the_intervals_overlap():
+    def rep(acc, ci):
+        return {"planes": {"label_accuracy": acc, "ci": {"label_accuracy": ci}}}
+
+    rows = {
+        r["metric"]: r for r in compare.fresh_check(rep(0.6, [0.55, 0.65]), rep(0.62, [0.57, 0.67]))
+    }
+    assert rows["plane label accuracy"]["agree"] is True
+    rows = {
+        r["metric"]: r for r in compare.fresh_check(rep(0.6, [0.55, 0.65]), rep(0.8, [0.75, 0.85]))
+    }
+    assert rows["plane label accuracy"]["agree"] is False
+    assert rows["grade accuracy"]["agree"] is None  # not measured: no verdict

@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 
 from abvlmq_web.accounts.services import cohort_create, user_create
 from abvlmq_web.curriculum.services import assignment_create
-from abvlmq_web.scans import inference
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans import analysis as scans_analysis
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.services import scan_upload
 from tests.web import images
 
@@ -33,9 +33,9 @@ ORIGIN = (b"origin", b"http://localhost")
 def scripted_engine(settings):
     """Every web test runs the scripted engine unless it says otherwise."""
     settings.ABVLMQ_ENGINE = "tests.web.scripted:ScriptedEngine"
-    inference._engines.clear()
+    scans_analysis._engines.clear()
     yield
-    inference._engines.clear()
+    scans_analysis._engines.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis, AnalysisEvent
 from abvlmq_web.scans.tasks import run_analysis
 from tests.web import images, scripted

@@ -15,7 +15,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from abvlmq_web.cine.models import Clip
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Scan
 from tests.web import images, scripted
 from tests.web.conftest import api

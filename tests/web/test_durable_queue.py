@@ -22,8 +22,8 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from abvlmq_web.scans.analysis import analyses_sweep
 from abvlmq_web.scans.models import Analysis
-from abvlmq_web.scans.queueing import analyses_sweep
 from abvlmq_web.scans.services import scan_upload
 from tests.web import images, scripted
 from tests.web.conftest import token_for, upload, wait_until
@@ -132,7 +132,7 @@ def test_one_residents_burst_waits_behind_her_share_not_in_front_of_the_cohort(
     assert broker_queue() == sent
     assert Analysis.objects.filter(scan__in=burst, enqueued_at__isnull=True).count() == 3
 
-    from abvlmq_web.scans.inference import analysis_run
+    from abvlmq_web.scans.analysis import analysis_run
 
     analysis_run(analysis_id=burst[0].analysis.pk)  # one of hers is scored: her next goes out
     assert broker_queue() == [*sent, f"({burst[2].analysis.pk},)"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from abvlmq_web.scans import inference
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans import analysis as scans_analysis
+from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis
 from tests.web import images
 from tests.web.conftest import upload
@@ -37,7 +37,7 @@ def test_the_real_engine_assesses_a_phantom_and_its_model_is_recorded(
     # A short answer budget and a small image keep this quick on two CPU cores; the code path
     # is the one a GPU worker runs.
     settings.ABVLMQ_ENGINE_OPTIONS = {"max_new_tokens": 24, "max_pixels": 64 * 28 * 28}
-    inference._engines.clear()
+    scans_analysis._engines.clear()
     scan = upload(resident, images.phantom())
     analysis_run(analysis_id=scan.analysis.pk)
 

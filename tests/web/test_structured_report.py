@@ -70,7 +70,7 @@ def test_the_sr_round_trips_through_highdicom_and_references_the_deidentified_im
 
 @pytest.mark.slow
 def test_a_received_dicom_exports_without_anything_of_the_patient(resident):
-    from abvlmq_web.scans.inference import analysis_run
+    from abvlmq_web.scans.analysis import analysis_run
 
     scan = upload(resident, dicoms.encode(dicoms.phantom_dataset(operator="SMITH^RITA")))
     analysis_run(analysis_id=scan.analysis.pk)

@@ -22,6 +22,8 @@ import yaml
 
 from .common import BaselineConfig, TrainSettings
 
+__all__ = ["BaselineConfig", "TrainSettings", "load_config", "run_all"]
+
 MODELS = ("classifier", "detector")
 
 

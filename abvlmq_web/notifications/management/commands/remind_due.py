@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from abvlmq_web.notifications.services import remind_due_assignments
+from abvlmq_web.progress.services import remind_due_assignments
 
 
 class Command(BaseCommand):

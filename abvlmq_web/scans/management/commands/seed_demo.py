@@ -18,9 +18,8 @@ from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.services import cohort_create, user_create
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.services import assignment_create
-from abvlmq_web.scans.inference import analysis_run
+from abvlmq_web.scans.analysis import analyses_dispatch, analysis_run
 from abvlmq_web.scans.models import Scan
-from abvlmq_web.scans.queueing import analyses_dispatch
 from abvlmq_web.scans.services import scan_upload
 
 PEOPLE = [
