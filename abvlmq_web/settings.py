@@ -96,7 +96,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "abvlmq_web.scans.context_processors.model_banner",
                 "abvlmq_web.notifications.context_processors.unread",
-            ]
+            ],
+            "libraries": {"tables": "abvlmq_web.templatetags.tables"},
         },
     }
 ]

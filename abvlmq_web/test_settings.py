@@ -1,6 +1,6 @@
 """Settings for the test suite: fast hashing, a throwaway data folder, isolated queues.
 
-Database: whatever DATABASE_URL names (``scripts/test_services.sh`` points it at the local
+Database: whatever DATABASE_URL names (``scripts/test.sh`` points it at the local
 PostgreSQL when one answers), else a SQLite *file* in WAL mode, so that a Celery worker started
 by the end-to-end tests as a subprocess sees the same test database as pytest.
 """

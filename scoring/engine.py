@@ -46,7 +46,7 @@ MAX_INPUT_SIDE = 4096  # larger inputs are shrunk with PIL before the processor 
 
 
 @dataclass(frozen=True)
-class ReviewPolicy:
+class ReviewThresholds:
     """When an assessment goes to a human: near a grade boundary, or not confident enough."""
 
     # score within this of an inner grade boundary, inclusive: with half points a 7.5 is as
@@ -122,7 +122,7 @@ class _Decoder:
                 self.lines.setdefault(line + k, []).append((part, prob))
         return self._annotate(self.parser.feed(piece))
 
-    def finish(self, policy: ReviewPolicy, extra_errors: Sequence[Event] = ()) -> list[Event]:
+    def finish(self, policy: ReviewThresholds, extra_errors: Sequence[Event] = ()) -> list[Event]:
         events = self._annotate(self.parser.finish())
         result = self.parser.assessment
         # an engine failure explains whatever the parser then found missing: report it first
@@ -160,7 +160,7 @@ class _Decoder:
         return events
 
 
-def _review(result: Assessment, policy: ReviewPolicy, rubric: Rubric) -> None:
+def _review(result: Assessment, policy: ReviewThresholds, rubric: Rubric) -> None:
     confidences = [s.confidence for s in result.structures] + [
         d.confidence for d in result.deductions
     ]
@@ -309,7 +309,7 @@ class Engine:
         rubric: Rubric | None = None,
         prompt_detail: Detail = "full",
         max_new_tokens: int = 512,
-        review: ReviewPolicy | None = None,
+        review: ReviewThresholds | None = None,
         ood_stats: ood.OodStats | None = None,
         calibration: Calibration | None = None,
     ) -> None:
@@ -323,11 +323,15 @@ class Engine:
         self.prompt_detail: Detail = prompt_detail
         self.max_new_tokens = max_new_tokens
         if review is None and self.calibration.min_confidence is not None:
-            review = ReviewPolicy(
-                boundary_margin=self.calibration.boundary_margin or ReviewPolicy.boundary_margin,
+            review = ReviewThresholds(
+                boundary_margin=(
+                    self.calibration.boundary_margin
+                    if self.calibration.boundary_margin is not None
+                    else ReviewThresholds.boundary_margin
+                ),
                 min_confidence=self.calibration.min_confidence,
             )
-        self.review = review or ReviewPolicy()
+        self.review = review or ReviewThresholds()
         tok = processor.tokenizer
         tok.padding_side = "left"  # generation continues every row from its right end
         self.stop_ids = {
@@ -356,7 +360,7 @@ class Engine:
         max_pixels: int | None = None,
         rubric: Rubric | None = None,
         max_new_tokens: int = 512,
-        review: ReviewPolicy | None = None,
+        review: ReviewThresholds | None = None,
     ) -> Engine:
         """Load a local Qwen2-VL checkpoint (and merge a LoRA adapter into it).
 

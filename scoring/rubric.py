@@ -1,7 +1,8 @@
 """The scoring rubric: planes, key structures, deduction items and grade bands, as data.
 
-A rubric is loaded from YAML (``scoring/rubrics/default.yaml``) and validated here; every
-error names the file, the place in it and what is wrong. The score of an image is always
+A rubric is loaded from YAML (``scoring/rubrics/default.yaml``) and validated: its shape by the
+schema in ``scoring.rubric_schema`` (pydantic), the rules across its parts here; every error
+names the file, the place in it and what is wrong. The score of an image is always
 computed from its itemized deductions by :meth:`Rubric.score`, never taken from free text.
 Plain Python: no torch, no Django.
 """
@@ -19,14 +20,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
+
+from scoring.rubric_schema import ItemDoc, RubricDoc, schema_problem
 
 DEFAULT_RUBRIC_PATH = Path(__file__).parent / "rubrics" / "default.yaml"
 
 ItemKind = Literal["missing", "incomplete", "plane", "global"]
-
-_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_ITEM_RE = re.compile(r"^[A-Z][A-Z0-9]*(\.[A-Za-z0-9_]+)+$")
 
 
 class RubricError(ValueError):
@@ -238,213 +238,117 @@ def rubric_version(data: Mapping[str, Any]) -> str:
 
 
 def rubric_from_data(data: Any, *, source: str = "<data>") -> Rubric:
-    v = _Validator(source)
-    return v.rubric(data)
+    """Validate ``data`` (a parsed rubric file) and build the rubric; :class:`RubricError` if not.
+
+    The file's shape (types, required and unknown keys, one-line texts, positive points, the
+    structures a plane names) is the pydantic schema in ``scoring.rubric_schema``; what ties its
+    parts together (item ids are unique, the grade bands rise) is checked after it by ``_build``.
+    """
+    structures = data.get("structures") if isinstance(data, Mapping) else None
+    defined = list(structures) if isinstance(structures, Mapping) else []
+    try:
+        doc = RubricDoc.model_validate(data, context={"structures": defined})
+    except ValidationError as exc:
+        where, problem = schema_problem(exc, data)
+        raise RubricError(source, where, problem) from None
+    return _build(doc, data, source)
 
 
-class _Validator:
-    def __init__(self, source: str) -> None:
-        self.source = source
+# --------------------------------------------------------------------- the rules across parts
 
-    def fail(self, where: str, problem: str) -> RubricError:
-        return RubricError(self.source, where, problem)
 
-    # small typed getters ------------------------------------------------------
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
-        return value
+def _build(doc: RubricDoc, data: Mapping[str, Any], source: str) -> Rubric:
+    def fail(where: str, problem: str) -> RubricError:
+        return RubricError(source, where, problem)
 
-    def seq(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, got {type(value).__name__}")
-        return value
+    grades = tuple(Grade(g.name, g.min) for g in doc.grades)
+    if not grades:
+        raise fail("grades", "at least one grade band is needed")
+    if grades[0].min != 0:
+        raise fail("grades[0]", f"the lowest band must start at 0, got {grades[0].min:g}")
+    for n in range(1, len(grades)):
+        if grades[n].min <= grades[n - 1].min:
+            raise fail(f"grades[{n}]", "bands must be in increasing order of 'min'")
+        if grades[n].min > doc.max_score:
+            raise fail(f"grades[{n}]", f"'min' is above max_score {doc.max_score:g}")
+    if len({g.name for g in grades}) != len(grades):
+        raise fail("grades", "grade names must be unique")
 
-    def text(self, m: Mapping[str, Any], key: str, where: str, *, default: str | None = None):
-        value = m.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            if value is None:
-                raise self.fail(where, f"'{key}' is missing")
-            raise self.fail(where, f"'{key}' must be a non-empty string, got {value!r}")
-        if "\n" in value.strip() or "<|" in value:
-            raise self.fail(where, f"'{key}' must be one line without special tokens")
-        return value.strip()
+    structures: dict[str, StructureDef] = {}
+    names: set[str] = set()
+    for sid, s in doc.structures.items():
+        if _norm(s.name) in names:
+            raise fail(f"structures.{sid}", f"display name {s.name!r} used twice")
+        names.add(_norm(s.name))
+        structures[sid] = StructureDef(sid, s.name)
 
-    def number(self, m: Mapping[str, Any], key: str, where: str, *, positive: bool = True):
-        value = m.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise self.fail(where, f"'{key}' must be a number, got {value!r}")
-        if positive and value <= 0:
-            raise self.fail(where, f"'{key}' must be greater than 0, got {value!r}")
-        return float(value)
+    rules = {"missing": doc.structure_rules.missing, "incomplete": doc.structure_rules.incomplete}
+    for kind, rule in rules.items():
+        if "{name}" not in rule.condition:
+            raise fail(f"structure_rules.{kind}", "'condition' must contain '{name}'")
 
-    def unknown_keys(self, m: Mapping[str, Any], allowed: set[str], where: str) -> None:
-        extra = sorted(set(m) - allowed)
-        if extra:
-            raise self.fail(where, f"unknown key(s) {', '.join(map(repr, extra))}")
+    items: dict[str, Item] = {}
 
-    # the rubric ---------------------------------------------------------------
-    def rubric(self, data: Any) -> Rubric:
-        top = self.mapping(data, "top level")
-        self.unknown_keys(
-            top,
-            {
-                "name",
-                "max_score",
-                "grades",
-                "structure_rules",
-                "structures",
-                "planes",
-                "global_items",
-            },
-            "top level",
+    def add_item(raw: ItemDoc, where: str, plane: str | None) -> str:
+        where = f"{where} (item {raw.id})"
+        if plane is not None and not raw.id.startswith(plane + "."):
+            raise fail(where, f"a plane item's id must start with '{plane}.'")
+        if raw.id in items:
+            raise fail(where, f"item id {raw.id!r} defined twice")
+        items[raw.id] = Item(
+            id=raw.id,
+            kind="global" if plane is None else "plane",
+            condition=raw.condition,
+            points=raw.points,
+            tip=raw.tip,
+            plane=plane,
+            group=raw.group,
         )
-        name = self.text(top, "name", "top level")
-        max_score = self.number(top, "max_score", "top level")
-        grades = self.grades(top.get("grades"), max_score)
-        structures = self.structures(top.get("structures"))
-        rules = self.rules(top.get("structure_rules"))
-        items: dict[str, Item] = {}
-        planes: dict[str, Plane] = {}
-        for n, raw in enumerate(self.seq(top.get("planes"), "planes")):
-            code = raw.get("code") if isinstance(raw, Mapping) else None
-            if code in planes:
-                raise self.fail(f"planes[{n}]", f"plane code {code!r} defined twice")
-            plane = self.plane(raw, n, structures, rules, items)
-            planes[plane.code] = plane
-        if not any(p.standard for p in planes.values()):
-            raise self.fail("planes", "no standard plane defined")
-        for n, raw in enumerate(self.seq(top.get("global_items", []), "global_items")):
-            self.item(raw, f"global_items[{n}]", None, items)
-        return Rubric(
-            name=name,
-            max_score=max_score,
-            grades=grades,
-            structures=structures,
-            planes=planes,
-            items=items,
-            version=rubric_version(top),
-            source=self.source,
-            data=top,
-        )
+        return raw.id
 
-    def grades(self, raw: Any, max_score: float) -> tuple[Grade, ...]:
-        out: list[Grade] = []
-        for n, g in enumerate(self.seq(raw, "grades")):
-            where = f"grades[{n}]"
-            g = self.mapping(g, where)
-            self.unknown_keys(g, {"name", "min"}, where)
-            gmin = self.number(g, "min", where, positive=False)
-            out.append(Grade(self.text(g, "name", where), gmin))
-        if not out:
-            raise self.fail("grades", "at least one grade band is needed")
-        if out[0].min != 0:
-            raise self.fail("grades[0]", f"the lowest band must start at 0, got {out[0].min:g}")
-        for n in range(1, len(out)):
-            if out[n].min <= out[n - 1].min:
-                raise self.fail(f"grades[{n}]", "bands must be in increasing order of 'min'")
-            if out[n].min > max_score:
-                raise self.fail(f"grades[{n}]", f"'min' is above max_score {max_score:g}")
-        if len({g.name for g in out}) != len(out):
-            raise self.fail("grades", "grade names must be unique")
-        return tuple(out)
-
-    def structures(self, raw: Any) -> dict[str, StructureDef]:
-        out: dict[str, StructureDef] = {}
-        names: set[str] = set()
-        for sid, s in self.mapping(raw, "structures").items():
-            where = f"structures.{sid}"
-            if not isinstance(sid, str) or not _ID_RE.match(sid):
-                raise self.fail(where, "structure ids are lower_snake_case")
-            s = self.mapping(s, where)
-            self.unknown_keys(s, {"name"}, where)
-            name = self.text(s, "name", where)
-            if _norm(name) in names:
-                raise self.fail(where, f"display name {name!r} used twice")
-            names.add(_norm(name))
-            out[sid] = StructureDef(sid, name)
-        return out
-
-    def rules(self, raw: Any) -> dict[str, tuple[float, str]]:
-        m = self.mapping(raw, "structure_rules")
-        out = {}
-        for kind in ("missing", "incomplete"):
-            where = f"structure_rules.{kind}"
-            r = self.mapping(m.get(kind), where)
-            cond = self.text(r, "condition", where)
-            if "{name}" not in cond:
-                raise self.fail(where, "'condition' must contain '{name}'")
-            out[kind] = (self.number(r, "points", where), cond)
-        self.unknown_keys(m, {"missing", "incomplete"}, "structure_rules")
-        return out
-
-    def plane(self, raw, n, structures, rules, items) -> Plane:
-        where = f"planes[{n}]"
-        p = self.mapping(raw, where)
-        code = p.get("code")
-        if not isinstance(code, str) or not _CODE_RE.match(code):
-            raise self.fail(where, f"'code' must be 1-8 capitals/digits, got {code!r}")
-        where = f"planes[{n}] ({code})"
-        self.unknown_keys(p, {"code", "name", "standard", "structures", "items"}, where)
-        name = self.text(p, "name", where)
-        standard = p.get("standard", True)
-        if not isinstance(standard, bool):
-            raise self.fail(where, "'standard' must be true or false")
+    planes: dict[str, Plane] = {}
+    for n, p in enumerate(doc.planes):
+        if p.code in planes:
+            raise fail(f"planes[{n}]", f"plane code {p.code!r} defined twice")
+        where = f"planes[{n}] ({p.code})"
         struct_ids: list[str] = []
         item_ids: list[str] = []
-        for k, s in enumerate(self.seq(p.get("structures", []), f"{where}.structures")):
+        for k, s in enumerate(p.structures):
             sw = f"{where}.structures[{k}]"
-            s = self.mapping(s, sw)
-            self.unknown_keys(s, {"id", "missing_tip", "incomplete_tip"}, sw)
-            sid = s.get("id")
-            if sid not in structures:
-                raise self.fail(sw, f"structure {sid!r} is not defined under 'structures'")
-            if sid in struct_ids:
-                raise self.fail(sw, f"structure {sid!r} listed twice")
-            struct_ids.append(sid)
-            for kind in ("missing", "incomplete"):
-                points, cond = rules[kind]
-                iid = f"{code}.{sid}.{kind}"
+            if s.id in struct_ids:
+                raise fail(sw, f"structure {s.id!r} listed twice")
+            struct_ids.append(s.id)
+            for kind, rule in rules.items():
+                iid = f"{p.code}.{s.id}.{kind}"
                 items[iid] = Item(
                     id=iid,
                     kind=kind,
-                    condition=cond.format(name=structures[sid].name),
-                    points=points,
-                    tip=self.text(s, f"{kind}_tip", sw),
-                    plane=code,
-                    structure=sid,
-                    group=f"{code}.{sid}",
+                    condition=rule.condition.format(name=structures[s.id].name),
+                    points=rule.points,
+                    tip=getattr(s, f"{kind}_tip"),
+                    plane=p.code,
+                    structure=s.id,
+                    group=f"{p.code}.{s.id}",
                 )
                 item_ids.append(iid)
-        if standard and not struct_ids:
-            raise self.fail(where, "a standard plane needs at least one key structure")
-        for k, raw_item in enumerate(self.seq(p.get("items", []), f"{where}.items")):
-            item = self.item(raw_item, f"{where}.items[{k}]", code, items)
-            item_ids.append(item.id)
-        return Plane(code, name, standard, tuple(struct_ids), tuple(item_ids))
+        if p.standard and not struct_ids:
+            raise fail(where, "a standard plane needs at least one key structure")
+        for k, raw_item in enumerate(p.items):
+            item_ids.append(add_item(raw_item, f"{where}.items[{k}]", p.code))
+        planes[p.code] = Plane(p.code, p.name, p.standard, tuple(struct_ids), tuple(item_ids))
+    if not any(p.standard for p in planes.values()):
+        raise fail("planes", "no standard plane defined")
+    for n, raw_item in enumerate(doc.global_items):
+        add_item(raw_item, f"global_items[{n}]", None)
 
-    def item(self, raw: Any, where: str, plane: str | None, items: dict[str, Item]) -> Item:
-        m = self.mapping(raw, where)
-        iid = m.get("id")
-        if not isinstance(iid, str) or not _ITEM_RE.match(iid):
-            raise self.fail(where, f"'id' must look like 'GB.wall_unclear', got {iid!r}")
-        where = f"{where} (item {iid})"
-        self.unknown_keys(m, {"id", "condition", "points", "tip", "group"}, where)
-        if plane is not None and not iid.startswith(plane + "."):
-            raise self.fail(where, f"a plane item's id must start with '{plane}.'")
-        if iid in items:
-            raise self.fail(where, f"item id {iid!r} defined twice")
-        group = m.get("group")
-        if group is not None and (not isinstance(group, str) or not group):
-            raise self.fail(where, "'group' must be a non-empty string")
-        item = Item(
-            id=iid,
-            kind="global" if plane is None else "plane",
-            condition=self.text(m, "condition", where),
-            points=self.number(m, "points", where),
-            tip=self.text(m, "tip", where),
-            plane=plane,
-            group=group,
-        )
-        items[iid] = item
-        return item
+    return Rubric(
+        name=doc.name,
+        max_score=doc.max_score,
+        grades=grades,
+        structures=structures,
+        planes=planes,
+        items=items,
+        version=rubric_version(data),
+        source=source,
+        data=data,
+    )

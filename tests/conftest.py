@@ -50,3 +50,41 @@ def pytest_sessionfinish(session, exitstatus):
     owner, _, owned = os.environ.get("ABVLMQ_TEST_OWNS_VAR_DIR", "").partition(":")
     if owner == str(os.getpid()) and os.path.basename(owned).startswith("abvlmq-test-"):
         shutil.rmtree(owned, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- what a test runs
+# Markers say what a web test really runs (pyproject.toml declares them; `pytest -m e2e` etc.):
+#  - e2e: written on the test: real processes (a Celery worker and Redis, daphne, the DICOM
+#    listener, `make run`), some with the demo model. Every test that starts one through
+#    tests/web/live.py asks for `log_dir`, so one without the marker is a collection error.
+#  - scripted and inmemory: given here, by rule, to the tests under tests/web and tests/teaching:
+#    scripted when the autouse `scripted_engine` fixture stands (no `ml` marker and no
+#    `real_engine` fixture swaps in scoring.engine); inmemory when its channel layer is the one
+#    in the test process (abvlmq_web/test_settings.py), that is, when it is no e2e test and asks
+#    for no `redis_layer`.
+WEB_TESTS = ("tests/web/", "tests/teaching/")
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    root = str(config.rootpath) + os.sep
+    unmarked = []
+    for item in items:
+        path = str(item.path).removeprefix(root).replace(os.sep, "/")
+        names = set(getattr(item, "fixturenames", ()))
+        e2e = item.get_closest_marker("e2e") is not None
+        if "log_dir" in names and not e2e:
+            unmarked.append(item.nodeid)
+        if not path.startswith(WEB_TESTS):
+            continue
+        real = item.get_closest_marker("ml") is not None or "real_engine" in names
+        if "scripted_engine" in names and not real:
+            item.add_marker(pytest.mark.scripted)
+        if not e2e and "redis_layer" not in names:
+            item.add_marker(pytest.mark.inmemory)
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start real processes (they ask for log_dir) but are not marked e2e: "
+            + ", ".join(unmarked)
+        )

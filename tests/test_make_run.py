@@ -21,7 +21,7 @@ from tests.conftest import clean_run, leftover_redis_keys
 from tests.web.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _session_processes(sid: int) -> list[int]:

@@ -1,8 +1,9 @@
 """The AI's answer and a reviewer's correction as one shape, and the record they export as.
 
 Both are read as :class:`scoring.answer.Assessment` (boxes on the 0-1000 grid), so a
-correction is validated by the trainer's own record checker (``scoring.records.check_record``)
-before it is saved, and exports in exactly the format the trainer reads.
+correction is validated by the annotation record check (``scoring.records.check_record``, the
+one the trainer's data passes too) before it is saved, and exports in exactly the format the
+trainer reads.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def readable_problems(
     *, rubric: Rubric, planes: list[str], structures: list[dict], deductions: list[dict]
 ) -> list[str]:
     """What is wrong with a reviewer's assessment, in words a reviewer reads (names and the
-    rubric's wording, never list indexes or raw ids alone). The trainer's record check still
-    runs after this one, as the backstop for anything it does not cover."""
+    rubric's wording, never list indexes or raw ids alone). The record check
+    (``scoring.records.check_record``) still runs after this one, as the backstop for anything
+    it does not cover."""
     problems: list[str] = []
     known = [p for p in planes if p in rubric.planes]
     for p in planes:

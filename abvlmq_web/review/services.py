@@ -60,7 +60,8 @@ def correction_create(
 
     Scored by the rubric the analysis was scored under, so AI and reviewer are compared on the
     same scale (the active rubric only when that version is not known here). Validated by the
-    trainer's record checker, so every correction is valid training data. Resolves an open
+    annotation record check (``scoring.records.check_record``), the one the trainer's data
+    passes too, so every correction is valid training data. Resolves an open
     dispute on the analysis.
     """
     if not reviewable_analyses(user=reviewer).filter(pk=analysis.pk).exists():

@@ -8,256 +8,262 @@
 // still arrive and are kept for the "Show the AI's boxes" toggle and the "The AI said" card.
 // While the analysis waits in the queue the page polls its position; when it finishes live,
 // the teaching panel is fetched again from the server, so the page is what a reload shows.
-(function () {
-  "use strict";
-  const root = document.getElementById("scan");
-  const canvas = document.getElementById("canvas");
-  const ctx = canvas.getContext("2d");
-  const COLORS = ["#00e5ff", "#ffea00", "#76ff03", "#ff4081", "#b388ff", "#ffab40", "#64ffda", "#ff6e40"];
-  const state = { structures: [], aiStructures: [], deductions: [], highlight: null, lastSeq: 0, finished: false, image: new Image() };
-  const finishedAtLoad = ["done", "failed"].includes(root.dataset.status);
-  const review = root.dataset.review ? JSON.parse(root.dataset.review) : null;
-  let reviewedStructures = [];
-  const el = (id) => document.getElementById(id);
+// It talks to the teaching panel (teaching.js) only through the events in events.js.
+import { getJSON, getText } from "./api.js";
+import * as events from "./events.js";
 
-  state.image.onload = () => {
-    canvas.width = state.image.naturalWidth;
-    canvas.height = state.image.naturalHeight;
+const root = document.getElementById("scan");
+const canvas = document.getElementById("canvas");
+const ctx = canvas.getContext("2d");
+const COLORS = ["#00e5ff", "#ffea00", "#76ff03", "#ff4081", "#b388ff", "#ffab40", "#64ffda", "#ff6e40"];
+const state = { structures: [], aiStructures: [], deductions: [], highlight: null, lastSeq: 0, finished: false, image: new Image() };
+const finishedAtLoad = ["done", "failed"].includes(root.dataset.status);
+const review = root.dataset.review ? JSON.parse(root.dataset.review) : null;
+let reviewedStructures = [];
+const el = (id) => document.getElementById(id);
+
+state.image.onload = () => {
+  canvas.width = state.image.naturalWidth;
+  canvas.height = state.image.naturalHeight;
+  draw();
+};
+state.image.src = root.dataset.imageUrl;
+
+const px = (box) => {
+  const w = canvas.width, h = canvas.height;
+  return [box[0] * w / 1000, box[1] * h / 1000, (box[2] - box[0]) * w / 1000, (box[3] - box[1]) * h / 1000];
+};
+
+function draw() {
+  if (!canvas.width) return;
+  ctx.drawImage(state.image, 0, 0);
+  const lw = Math.max(2, canvas.width / 300);
+  ctx.font = `${Math.max(12, canvas.width / 45)}px system-ui, sans-serif`;
+  state.structures.forEach((s, i) => {
+    const [x, y, w, h] = px(s.box);
+    ctx.strokeStyle = COLORS[i % COLORS.length];
+    ctx.lineWidth = lw;
+    ctx.globalAlpha = state.highlight ? 0.35 : 1;
+    ctx.strokeRect(x, y, w, h);
+    ctx.fillStyle = COLORS[i % COLORS.length];
+    ctx.fillText(s.name, x + 3, Math.max(12, y - 4));
+    ctx.globalAlpha = 1;
+  });
+  if (state.highlight) {
+    const [x, y, w, h] = px(state.highlight);
+    ctx.fillStyle = "rgba(255, 64, 64, 0.28)";
+    ctx.fillRect(x, y, w, h);
+    ctx.strokeStyle = "#ff4040";
+    ctx.lineWidth = lw * 1.5;
+    ctx.strokeRect(x, y, w, h);
+  }
+  canvas.dataset.boxes = String(state.structures.length);
+}
+
+function regionOf(d) {
+  if (d.box) return d.box;
+  const s = state.structures.find((x) => x.structure === d.structure);
+  return s ? s.box : [0, 0, 1000, 1000];  // a global item: the whole frame
+}
+
+const handlers = {
+  structure(ev) {
+    state.structures.push(ev);
+    const li = document.createElement("li");
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = COLORS[(state.structures.length - 1) % COLORS.length];
+    li.append(sw, document.createTextNode(ev.name));
+    el("structures").append(li);
     draw();
-  };
-  state.image.src = root.dataset.imageUrl;
-
-  const px = (box) => {
-    const w = canvas.width, h = canvas.height;
-    return [box[0] * w / 1000, box[1] * h / 1000, (box[2] - box[0]) * w / 1000, (box[3] - box[1]) * h / 1000];
-  };
-
-  function draw() {
-    if (!canvas.width) return;
-    ctx.drawImage(state.image, 0, 0);
-    const lw = Math.max(2, canvas.width / 300);
-    ctx.font = `${Math.max(12, canvas.width / 45)}px system-ui, sans-serif`;
-    state.structures.forEach((s, i) => {
-      const [x, y, w, h] = px(s.box);
-      ctx.strokeStyle = COLORS[i % COLORS.length];
-      ctx.lineWidth = lw;
-      ctx.globalAlpha = state.highlight ? 0.35 : 1;
-      ctx.strokeRect(x, y, w, h);
-      ctx.fillStyle = COLORS[i % COLORS.length];
-      ctx.fillText(s.name, x + 3, Math.max(12, y - 4));
-      ctx.globalAlpha = 1;
-    });
-    if (state.highlight) {
-      const [x, y, w, h] = px(state.highlight);
-      ctx.fillStyle = "rgba(255, 64, 64, 0.28)";
-      ctx.fillRect(x, y, w, h);
-      ctx.strokeStyle = "#ff4040";
-      ctx.lineWidth = lw * 1.5;
-      ctx.strokeRect(x, y, w, h);
+  },
+  plane(ev) { el("plane").textContent = ev.names && ev.names.length ? `${ev.names.join(" + ")} (${ev.planes.join(", ")})` : ev.planes.join(", "); },
+  deduction(ev) {
+    const li = document.createElement("li");
+    li.dataset.item = ev.item;
+    const pts = document.createElement("span");
+    pts.className = "points";
+    pts.textContent = `−${ev.points}`;
+    // The rubric's wording of the item is the headline: the model's free-text reason is shown
+    // beside it only when it says something else, never instead of it.
+    const condition = document.createElement("span");
+    condition.textContent = ev.condition || ev.reason;
+    const parts = [pts, condition];
+    if (ev.reason && ev.condition && ev.reason !== ev.condition) {
+      const reason = document.createElement("span");
+      reason.className = "reason";
+      reason.textContent = `${ev.reason_by || "Model"}: “${ev.reason}”`;
+      parts.push(reason);
     }
-    canvas.dataset.boxes = String(state.structures.length);
-  }
+    const tip = document.createElement("span");
+    tip.className = "tip";
+    tip.textContent = ev.tip ? `Tip: ${ev.tip}` : "";
+    li.append(...parts, tip);
+    if (ev.added) {
+      const added = document.createElement("em");
+      added.className = "small added-note";
+      added.textContent = " added by the instructor";
+      li.append(added);
+    }
+    // Mouse, keyboard (Tab to it) and touch (tap it) all light up the region.
+    li.tabIndex = 0;
+    const on = () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); };
+    const off = () => { state.highlight = null; li.classList.remove("active"); draw(); };
+    li.addEventListener("mouseenter", on);
+    li.addEventListener("mouseleave", off);
+    li.addEventListener("focus", on);
+    li.addEventListener("blur", off);
+    li.addEventListener("click", () => (li.classList.contains("active") && document.activeElement !== li ? off() : on()));
+    el("deductions").append(li);
+    events.emit(events.DEDUCTION, { item: ev.item, element: li });
+  },
+  score(ev) {
+    const badge = el("score-badge");
+    badge.className = "badge " + String(ev.grade || "").toLowerCase();
+    badge.innerHTML = "";
+    badge.append(document.createTextNode(String(ev.score)));
+    const g = document.createElement("small");
+    g.textContent = ev.grade;
+    badge.append(g);
+    badge.dataset.score = ev.score;
+    el("rubric-version").textContent = ev.rubric_version;
+    if (!el("deductions").children.length) el("no-deductions").hidden = false;
+  },
+  abstain(ev) {
+    // The model declined: no grade, no findings; say why, plainly, where the grade would be.
+    state.abstained = true;
+    el("plane").textContent = "not assessed";
+    const badge = el("score-badge");
+    badge.className = "badge abstained";
+    badge.textContent = "—";
+    const note = el("abstain-reason");
+    note.textContent = ev.reason;
+    note.hidden = false;
+  },
+  error(ev) {
+    const li = document.createElement("li");
+    li.textContent = ev.message;
+    el("errors").append(li);
+  },
+  done(ev) {
+    const live = !state.finished && !finishedAtLoad;
+    state.finished = true;
+    hideQueue();
+    if (review) return;  // the pill already says who reviewed it
+    const status = el("status");
+    status.textContent = ev.status === "failed" ? "failed"
+      : state.abstained ? "not assessed · sent to an instructor"
+      : (ev.needs_review ? "done · needs instructor review" : "done");
+    status.className = "status status-" + ev.status;
+    if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
+    getJSON(root.dataset.apiUrl)
+      .then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })
+      .catch(() => {});
+    if (live) refreshPanel();
+  },
+};
 
-  function regionOf(d) {
-    if (d.box) return d.box;
-    const s = state.structures.find((x) => x.structure === d.structure);
-    return s ? s.box : [0, 0, 1000, 1000];  // a global item: the whole frame
+// The AI's events: drawn as the headline, unless a person's answer leads.
+const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error", "abstain"]);
+function handle(ev) {
+  if (review && AI_TYPES.has(ev.type)) {
+    if (ev.type === "structure") {
+      state.aiStructures.push(ev);
+      const toggle = el("toggle-ai-boxes");
+      if (toggle) toggle.dataset.aiBoxes = String(state.aiStructures.length);
+    }
+    return;
   }
-
-  const handlers = {
-    structure(ev) {
-      state.structures.push(ev);
-      const li = document.createElement("li");
-      const sw = document.createElement("span");
-      sw.className = "swatch";
-      sw.style.background = COLORS[(state.structures.length - 1) % COLORS.length];
-      li.append(sw, document.createTextNode(ev.name));
-      el("structures").append(li);
+  (handlers[ev.type] || (() => {}))(ev);
+}
+if (review) {
+  review.structures.forEach((s) => handlers.structure(s));
+  reviewedStructures = state.structures;
+  handlers.plane(review.plane);
+  review.deductions.forEach((d) => handlers.deduction(d));
+  handlers.score(review.score);
+  const toggle = el("toggle-ai-boxes");
+  if (toggle) {
+    toggle.addEventListener("click", () => {
+      const showAi = toggle.getAttribute("aria-pressed") !== "true";
+      toggle.setAttribute("aria-pressed", String(showAi));
+      toggle.textContent = showAi ? "Show the reviewed boxes" : "Show the AI's boxes";
+      state.structures = showAi ? state.aiStructures : reviewedStructures;
+      renderLegend();
       draw();
-    },
-    plane(ev) { el("plane").textContent = ev.names && ev.names.length ? `${ev.names.join(" + ")} (${ev.planes.join(", ")})` : ev.planes.join(", "); },
-    deduction(ev) {
-      const li = document.createElement("li");
-      li.dataset.item = ev.item;
-      const pts = document.createElement("span");
-      pts.className = "points";
-      pts.textContent = `−${ev.points}`;
-      // The rubric's wording of the item is the headline: the model's free-text reason is shown
-      // beside it only when it says something else, never instead of it.
-      const condition = document.createElement("span");
-      condition.textContent = ev.condition || ev.reason;
-      const parts = [pts, condition];
-      if (ev.reason && ev.condition && ev.reason !== ev.condition) {
-        const reason = document.createElement("span");
-        reason.className = "reason";
-        reason.textContent = `${ev.reason_by || "Model"}: “${ev.reason}”`;
-        parts.push(reason);
-      }
-      const tip = document.createElement("span");
-      tip.className = "tip";
-      tip.textContent = ev.tip ? `Tip: ${ev.tip}` : "";
-      li.append(...parts, tip);
-      if (ev.added) {
-        const added = document.createElement("em");
-        added.className = "small added-note";
-        added.textContent = " added by the instructor";
-        li.append(added);
-      }
-      // Mouse, keyboard (Tab to it) and touch (tap it) all light up the region.
-      li.tabIndex = 0;
-      const on = () => { state.highlight = regionOf(ev); li.classList.add("active"); draw(); };
-      const off = () => { state.highlight = null; li.classList.remove("active"); draw(); };
-      li.addEventListener("mouseenter", on);
-      li.addEventListener("mouseleave", off);
-      li.addEventListener("focus", on);
-      li.addEventListener("blur", off);
-      li.addEventListener("click", () => (li.classList.contains("active") && document.activeElement !== li ? off() : on()));
-      el("deductions").append(li);
-    },
-    score(ev) {
-      const badge = el("score-badge");
-      badge.className = "badge " + String(ev.grade || "").toLowerCase();
-      badge.innerHTML = "";
-      badge.append(document.createTextNode(String(ev.score)));
-      const g = document.createElement("small");
-      g.textContent = ev.grade;
-      badge.append(g);
-      badge.dataset.score = ev.score;
-      el("rubric-version").textContent = ev.rubric_version;
-      if (!el("deductions").children.length) el("no-deductions").hidden = false;
-    },
-    abstain(ev) {
-      // The model declined: no grade, no findings; say why, plainly, where the grade would be.
-      state.abstained = true;
-      el("plane").textContent = "not assessed";
-      const badge = el("score-badge");
-      badge.className = "badge abstained";
-      badge.textContent = "—";
-      const note = el("abstain-reason");
-      note.textContent = ev.reason;
-      note.hidden = false;
-    },
-    error(ev) {
-      const li = document.createElement("li");
-      li.textContent = ev.message;
-      el("errors").append(li);
-    },
-    done(ev) {
-      const live = !state.finished && !finishedAtLoad;
-      state.finished = true;
-      hideQueue();
-      if (review) return;  // the pill already says who reviewed it
-      const status = el("status");
-      status.textContent = ev.status === "failed" ? "failed"
-        : state.abstained ? "not assessed · sent to an instructor"
-        : (ev.needs_review ? "done · needs instructor review" : "done");
-      status.className = "status status-" + ev.status;
-      if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
-      fetch(root.dataset.apiUrl, { headers: { Accept: "application/json" } })
-        .then((r) => r.json()).then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })
-        .catch(() => {});
-      if (live) refreshPanel();
-    },
-  };
-
-  // The AI's events: drawn as the headline, unless a person's answer leads.
-  const AI_TYPES = new Set(["structure", "plane", "deduction", "score", "error", "abstain"]);
-  function handle(ev) {
-    if (review && AI_TYPES.has(ev.type)) {
-      if (ev.type === "structure") {
-        state.aiStructures.push(ev);
-        const toggle = el("toggle-ai-boxes");
-        if (toggle) toggle.dataset.aiBoxes = String(state.aiStructures.length);
-      }
-      return;
-    }
-    (handlers[ev.type] || (() => {}))(ev);
-  }
-  if (review) {
-    review.structures.forEach((s) => handlers.structure(s));
-    reviewedStructures = state.structures;
-    handlers.plane(review.plane);
-    review.deductions.forEach((d) => handlers.deduction(d));
-    handlers.score(review.score);
-    const toggle = el("toggle-ai-boxes");
-    if (toggle) {
-      toggle.addEventListener("click", () => {
-        const showAi = toggle.getAttribute("aria-pressed") !== "true";
-        toggle.setAttribute("aria-pressed", String(showAi));
-        toggle.textContent = showAi ? "Show the reviewed boxes" : "Show the AI's boxes";
-        state.structures = showAi ? state.aiStructures : reviewedStructures;
-        renderLegend();
-        draw();
-      });
-    }
-  }
-  function renderLegend() {
-    const ul = el("structures");
-    ul.innerHTML = "";
-    state.structures.forEach((s, i) => {
-      const li = document.createElement("li");
-      const sw = document.createElement("span");
-      sw.className = "swatch";
-      sw.style.background = COLORS[i % COLORS.length];
-      li.append(sw, document.createTextNode(s.name));
-      ul.append(li);
     });
   }
+}
+function renderLegend() {
+  const ul = el("structures");
+  ul.innerHTML = "";
+  state.structures.forEach((s, i) => {
+    const li = document.createElement("li");
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = COLORS[i % COLORS.length];
+    li.append(sw, document.createTextNode(s.name));
+    ul.append(li);
+  });
+}
 
-  // The teaching panel again from the server: the "You and the AI" table, the dispute form
-  // and the reviewer's tools appear exactly as a reload would show them.
-  function refreshPanel() {
-    const old = document.getElementById("teaching");
-    if (!old || !root.dataset.panelUrl) return;
-    fetch(root.dataset.panelUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
-      .then((html) => {
-        const tpl = document.createElement("template");
-        tpl.innerHTML = html.trim();
-        const fresh = tpl.content.getElementById("teaching");
-        if (!fresh) return;
-        old.replaceWith(fresh);
-        if (window.abvlmqTeaching) window.abvlmqTeaching.init();
-      })
-      .catch(() => {});
-  }
+// The teaching panel again from the server: the "You and the AI" table, the dispute form
+// and the reviewer's tools appear exactly as a reload would show them.
+function refreshPanel() {
+  const old = document.getElementById("teaching");
+  if (!old || !root.dataset.panelUrl) return;
+  getText(root.dataset.panelUrl)
+    .then((html) => {
+      const tpl = document.createElement("template");
+      tpl.innerHTML = html.trim();
+      const fresh = tpl.content.getElementById("teaching");
+      if (!fresh) return;
+      old.replaceWith(fresh);
+      events.emit(events.PANEL);
+    })
+    .catch(() => {});
+}
 
-  // Queue position while the analysis waits for a worker.
-  function hideQueue() { const q = el("queue"); if (q) q.hidden = true; if (state.queueTimer) clearInterval(state.queueTimer); }
-  function pollQueue() {
-    if (state.finished || state.lastSeq > 0) { hideQueue(); return; }
-    fetch(root.dataset.apiUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((r) => r.json()).then((s) => {
-        const a = s.analysis || {};
-        const q = el("queue");
-        if (a.queue_position === null || a.queue_position === undefined || state.lastSeq > 0) { hideQueue(); if (a.status === "running" && !state.finished) el("status").textContent = "analysing…"; return; }
-        q.hidden = false;
-        q.textContent = a.queue_position ? `${a.queue_position} scan${a.queue_position === 1 ? "" : "s"} ahead of yours` : "yours is next";
-        el("status").textContent = "queued";
-      })
-      .catch(() => {});
-  }
-  if (!el("queue").hidden) state.queueTimer = setInterval(pollQueue, 2000);
+// Queue position while the analysis waits for a worker.
+function hideQueue() { const q = el("queue"); if (q) q.hidden = true; if (state.queueTimer) clearInterval(state.queueTimer); }
+function pollQueue() {
+  if (state.finished || state.lastSeq > 0) { hideQueue(); return; }
+  getJSON(root.dataset.apiUrl)
+    .then((s) => {
+      const a = s.analysis || {};
+      const q = el("queue");
+      if (a.queue_position === null || a.queue_position === undefined || state.lastSeq > 0) { hideQueue(); if (a.status === "running" && !state.finished) el("status").textContent = "analysing…"; return; }
+      q.hidden = false;
+      q.textContent = a.queue_position ? `${a.queue_position} scan${a.queue_position === 1 ? "" : "s"} ahead of yours` : "yours is next";
+      el("status").textContent = "queued";
+    })
+    .catch((err) => { if (err.status) hideQueue(); });  // refused: stop asking; offline: ask again
+}
+if (!el("queue").hidden) state.queueTimer = setInterval(pollQueue, 2000);
 
-  let retry = 500;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/scans/${root.dataset.scanId}/`);
-    ws.onopen = () => { retry = 500; if (!state.finished && el("queue").hidden && !review) { el("status").textContent = "analysing…"; } };
-    ws.onmessage = (m) => {
-      const ev = JSON.parse(m.data);
-      if (ev.seq <= state.lastSeq) return;
-      state.lastSeq = ev.seq;
-      if (!state.finished) hideQueue();
-      handle(ev);
-    };
-    ws.onclose = (e) => {
-      if (state.finished || e.code === 4404 || e.code === 4401) return;
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
-    };
-  }
-  connect();
-  // The teaching panel (static/js/teaching.js) edits boxes through these.
-  window.abvlmqScan = { canvas, state, draw, renderLegend };
-})();
+let retry = 500;
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/scans/${root.dataset.scanId}/`);
+  ws.onopen = () => { retry = 500; if (!state.finished && el("queue").hidden && !review) { el("status").textContent = "analysing…"; } };
+  ws.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    if (ev.seq <= state.lastSeq) return;
+    state.lastSeq = ev.seq;
+    if (!state.finished) hideQueue();
+    handle(ev);
+  };
+  ws.onclose = (e) => {
+    if (state.finished || e.code === 4404 || e.code === 4401) return;
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 10000);
+  };
+}
+connect();
+// The reviewer's editor (teaching.js) draws the boxes it edits.
+events.on(events.BOXES, ({ structures, highlight }) => {
+  state.structures = structures;
+  state.highlight = highlight || null;
+  renderLegend();
+  draw();
+});

@@ -8,376 +8,356 @@
 //   it is taken out, and the editor says what); add or remove deductions with a reason; the
 //   rubric on the server scores it.
 // init() runs on load and again when scan.js swaps in a fresh panel after a live finish.
-(function () {
-  "use strict";
-  const $ = (id) => document.getElementById(id);
-  const csrf = () => $("teaching-csrf").value;
-  const S = () => window.abvlmqScan;
-  let panel = null;
+// It talks to the viewer (scan.js) only through the events in events.js.
+import { getJSON, postJSON } from "./api.js";
+import * as events from "./events.js";
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
-      body: JSON.stringify(body || {}),
-    }).then((r) => r.json().catch(() => ({})).then((data) => ({ ok: r.ok, data })));
-  }
-  function errorsOf(data) {
-    if (Array.isArray(data)) return data.map(String);
-    return Object.entries(data || {}).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((m) => (k === "errors" || k === "non_field_errors" || k === "detail" ? String(m) : `${k}: ${typeof m === "string" ? m : JSON.stringify(m)}`)));
-  }
-  function showErrors(ul, messages) {
-    ul.innerHTML = "";
-    messages.forEach((m) => { const li = document.createElement("li"); li.textContent = m; ul.append(li); });
-  }
+const $ = (id) => document.getElementById(id);
+let panel = null;
+const reload = () => location.reload();
 
-  // ------------------------------------------------------------ remediation links
-  let observed = false;
-  function remediationLinks() {
-    const list = $("deductions");
-    if (!list || observed) return;
-    observed = true;
-    const addLinks = () => list.querySelectorAll("li[data-item]").forEach((li) => {
-      if (li.querySelector("a.remedy") || !panel) return;
-      const a = document.createElement("a");
-      a.className = "remedy";
-      a.href = panel.dataset.remediationUrl.replace("ITEM", encodeURIComponent(li.dataset.item)) + `?scan=${panel.dataset.scanId}`;
-      a.textContent = "How to fix this";
-      li.append(a);
-    });
-    new MutationObserver(addLinks).observe(list, { childList: true });
-    addLinks();
-  }
+function showErrors(ul, messages) {
+  ul.innerHTML = "";
+  messages.forEach((m) => { const li = document.createElement("li"); li.textContent = m; ul.append(li); });
+}
 
-  function init() {
-    panel = $("teaching");
-    if (!panel) return;
-    remediationLinks();
-    const scanRoot = $("scan");
+// ------------------------------------------------------------ remediation links
+// On the deductions the viewer listed before this script ran, and on each one it lists later.
+function remediationLink(li) {
+  if (!panel || !li.dataset.item || li.querySelector("a.remedy")) return;
+  const a = document.createElement("a");
+  a.className = "remedy";
+  a.href = panel.dataset.remediationUrl.replace("ITEM", encodeURIComponent(li.dataset.item)) + `?scan=${panel.dataset.scanId}`;
+  a.textContent = "How to fix this";
+  li.append(a);
+}
+function remediationLinks() {
+  const list = $("deductions");
+  if (list) list.querySelectorAll("li[data-item]").forEach(remediationLink);
+}
+events.on(events.DEDUCTION, ({ element }) => remediationLink(element));
 
-    // ---------------------------------------------------------- self-assessment first
-    if (panel.dataset.conceal === "1" && scanRoot) {
-      scanRoot.classList.add("concealed");
-      if (!document.querySelector(".plain-image")) {
-        const img = document.createElement("img");
-        img.src = scanRoot.dataset.imageUrl;
-        img.className = "plain-image";
-        img.alt = "Your scan, before its assessment is shown";
-        document.querySelector(".viewer").prepend(img);
-      }
-      $("self-assess-form").addEventListener("submit", (ev) => {
-        ev.preventDefault();
-        post(panel.dataset.selfUrl, { planes: [$("self-plane").value], score: Number($("self-score").value) }).then(({ ok, data }) => {
-          if (ok) { location.reload(); return; }
-          $("self-error").hidden = false;
-          $("self-error").textContent = errorsOf(data).join(" ");
-        });
-      });
-      $("self-skip").addEventListener("click", () => post(panel.dataset.selfUrl, { skipped: true }).then(() => location.reload()));
-    } else if (scanRoot) {
-      scanRoot.classList.remove("concealed");
+function init() {
+  panel = $("teaching");
+  if (!panel) return;
+  remediationLinks();
+  const scanRoot = $("scan");
+
+  // ---------------------------------------------------------- self-assessment first
+  if (panel.dataset.conceal === "1" && scanRoot) {
+    scanRoot.classList.add("concealed");
+    if (!document.querySelector(".plain-image")) {
+      const img = document.createElement("img");
+      img.src = scanRoot.dataset.imageUrl;
+      img.className = "plain-image";
+      img.alt = "Your scan, before its assessment is shown";
+      document.querySelector(".viewer").prepend(img);
     }
-
-    // ---------------------------------------------------------- dispute
-    const disputeForm = $("dispute-form");
-    if (disputeForm) {
-      disputeForm.addEventListener("submit", (ev) => {
-        ev.preventDefault();
-        post(panel.dataset.disputeUrl, { reason: $("dispute-reason").value }).then(({ ok, data }) => {
-          if (ok) { location.reload(); return; }
-          const errs = $("dispute-errors");
-          if (errs) showErrors(errs, errorsOf(data));
-        });
+    $("self-assess-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      postJSON(panel.dataset.selfUrl, { planes: [$("self-plane").value], score: Number($("self-score").value) }).then(reload, (err) => {
+        $("self-error").hidden = false;
+        $("self-error").textContent = err.message;
       });
-    }
-
-    if (panel.dataset.canReview === "1") reviewer();
+    });
+    // Skipping reloads whatever the server answered (it has nothing to show otherwise).
+    $("self-skip").addEventListener("click", () => postJSON(panel.dataset.selfUrl, { skipped: true })
+      .catch((err) => { if (!err.status) throw err; }).then(reload));
+  } else if (scanRoot) {
+    scanRoot.classList.remove("concealed");
   }
 
-  // ------------------------------------------------------------ the reviewer's editor
-  let rubric = null, edit = null, selected = -1, drag = null, drawing = false, canvasBound = false;
-  const STEP = 10;  // grid units per arrow key (the grid is 0-1000)
+  // ---------------------------------------------------------- dispute
+  const disputeForm = $("dispute-form");
+  if (disputeForm) {
+    disputeForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      postJSON(panel.dataset.disputeUrl, { reason: $("dispute-reason").value }).then(reload, (err) => {
+        const errs = $("dispute-errors");
+        if (errs) showErrors(errs, err.messages);
+      });
+    });
+  }
 
-  function reviewer() {
-    $("review-confirm").addEventListener("click", () => {
-      post(panel.dataset.confirmUrl).then(({ ok, data }) => (ok ? location.reload() : showErrors($("review-errors"), errorsOf(data))));
-    });
-    $("review-start").addEventListener("click", () => {
-      fetch(panel.dataset.correctionsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then((r) => r.json()).then(start);
-    });
-    $("edit-cancel").addEventListener("click", () => location.reload());
-    $("edit-add").addEventListener("click", addDeduction);
-    $("edit-draw").addEventListener("click", () => {
-      drawing = true;
-      $("edit-mode").textContent = "drag on the image to draw the box";
-    });
-    $("edit-add-box").addEventListener("click", () => {
+  if (panel.dataset.canReview === "1") reviewer();
+}
+
+// ------------------------------------------------------------ the reviewer's editor
+let rubric = null, edit = null, selected = -1, drag = null, drawing = false, canvasBound = false;
+const STEP = 10;  // grid units per arrow key (the grid is 0-1000)
+
+function reviewer() {
+  $("review-confirm").addEventListener("click", () => {
+    postJSON(panel.dataset.confirmUrl).then(reload, (err) => showErrors($("review-errors"), err.messages));
+  });
+  $("review-start").addEventListener("click", () => {
+    getJSON(panel.dataset.correctionsUrl).then(start, (err) => showErrors($("review-errors"), err.messages));
+  });
+  $("edit-cancel").addEventListener("click", () => location.reload());
+  $("edit-add").addEventListener("click", addDeduction);
+  $("edit-draw").addEventListener("click", () => {
+    drawing = true;
+    $("edit-mode").textContent = "drag on the image to draw the box";
+  });
+  $("edit-add-box").addEventListener("click", () => {
+    const sid = $("edit-add-structure").value;
+    if (!sid) return;
+    edit.structures.push({ structure: sid, name: rubric.structures[sid], box: [400, 400, 600, 600] });
+    selected = edit.structures.length - 1;
+    render();
+    $("canvas").focus();
+    $("edit-mode").textContent = "box added in the middle: arrows move it, Shift+arrows resize it";
+  });
+  $("edit-save").addEventListener("click", save);
+  bindCanvas();
+}
+
+function start(data) {
+  rubric = data.rubric;
+  const base = data.correction || data.ai;
+  edit = {
+    planes: [...base.planes],
+    structures: base.structures.map((s) => ({ structure: s.id, name: rubric.structures[s.id] || s.id, box: s.box.map(Number) })),
+    deductions: base.deductions.map((d) => ({ item: d.item, reason: d.reason || "", box: d.box })),
+  };
+  const p1 = $("edit-plane"), p2 = $("edit-plane2");
+  p1.innerHTML = "";
+  rubric.planes.forEach((p) => {
+    p1.append(new Option(`${p.code} · ${p.name}`, p.code));
+    p2.append(new Option(`${p.code} · ${p.name}`, p.code));
+  });
+  p1.value = edit.planes[0] || "";
+  p2.value = edit.planes[1] || "";
+  const onPlane = () => { edit.planes = [p1.value, p2.value].filter(Boolean); prune(); render(); };
+  p1.addEventListener("change", onPlane);
+  p2.addEventListener("change", onPlane);
+  // Beside the image: the editor takes the place of the headline in the result column.
+  const aside = $("result");
+  const editor = $("editor");
+  if (aside) { aside.append(editor); aside.classList.add("editing"); }
+  editor.hidden = false;
+  $("review-start").hidden = true;
+  $("review-confirm").hidden = true;
+  const canvas = $("canvas");
+  canvas.classList.add("editing");
+  canvas.tabIndex = 0;
+  canvas.setAttribute("aria-label", "The scan with the boxes you are editing: select a box, then arrows move it, Shift+arrows resize it, Delete removes it");
+  render();  // from now on the viewer draws the boxes being edited
+  p1.focus();
+}
+
+const planeDefs = () => rubric.planes.filter((p) => edit.planes.includes(p.code));
+function allowedStructureIds() {
+  const defs = planeDefs();
+  if (defs.some((p) => p.standard)) return [...new Set(defs.flatMap((p) => p.structures))];
+  return Object.keys(rubric.structures);
+}
+function applies(item) {
+  const standard = planeDefs().some((p) => p.standard);
+  return (item.plane && edit.planes.includes(item.plane)) || (!item.plane && standard);
+}
+function allowedItems() {
+  const have = new Set(edit.deductions.map((d) => d.item));
+  return rubric.items.filter((i) => !have.has(i.id) && applies(i));
+}
+const itemDef = (id) => rubric.items.find((i) => i.id === id);
+const planeName = () => planeDefs().map((p) => p.name).join(" + ") || "no plane";
+
+// A new plane: boxes of structures that are not its key structures, and deductions that do
+// not apply to it, go; the editor says what went, so nothing disappears unannounced.
+function prune() {
+  const allowed = new Set(allowedStructureIds());
+  const goneS = edit.structures.filter((s) => !allowed.has(s.structure));
+  const goneD = edit.deductions.filter((d) => { const def = itemDef(d.item); return !def || !applies(def); });
+  edit.structures = edit.structures.filter((s) => allowed.has(s.structure));
+  edit.deductions = edit.deductions.filter((d) => !goneD.includes(d));
+  selected = -1;
+  const parts = [];
+  if (goneS.length) parts.push(`boxes of ${goneS.map((s) => s.name).join(", ")}`);
+  if (goneD.length) parts.push(`deductions ${goneD.map((d) => (itemDef(d.item) || { condition: d.item }).condition).join("; ")}`);
+  $("edit-pruned").textContent = parts.length ? `Removed, since they do not apply to ${planeName()}: ${parts.join("; and ")}.` : "";
+}
+
+function button(text, cls, fn, label) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "link " + cls;
+  b.textContent = text;
+  if (label) b.setAttribute("aria-label", label);
+  b.addEventListener("click", fn);
+  return b;
+}
+
+function render() {
+  const ul = $("edit-structures");
+  ul.innerHTML = "";
+  edit.structures.forEach((s, i) => {
+    const li = document.createElement("li");
+    li.dataset.structure = s.structure;
+    if (i === selected) li.className = "selected";
+    li.append(`${s.name} [${s.box.map((v) => Math.round(v)).join(", ")}] `);
+    li.append(button(i === selected ? "selected" : "select", "select", () => { selected = i; render(); $("canvas").focus(); }, `Select the ${s.name} box`));
+    li.append(" ", button("delete", "remove", () => { edit.structures.splice(i, 1); selected = -1; render(); }, `Delete the ${s.name} box`));
+    ul.append(li);
+  });
+  const addS = $("edit-add-structure");
+  addS.innerHTML = "";
+  allowedStructureIds().forEach((sid) => addS.append(new Option(rubric.structures[sid], sid)));
+
+  const dl = $("edit-deductions");
+  dl.innerHTML = "";
+  edit.deductions.forEach((d, i) => {
+    const def = itemDef(d.item) || { points: 0, condition: d.item };
+    const li = document.createElement("li");
+    li.dataset.item = d.item;
+    const input = document.createElement("input");
+    input.value = d.reason;
+    input.placeholder = def.condition;
+    input.className = "reason";
+    input.setAttribute("aria-label", `Reason for: ${def.condition}`);
+    input.addEventListener("input", () => { d.reason = input.value; });
+    li.append(`−${def.points} ${def.condition}: `, input, " ", button("remove", "remove", () => { edit.deductions.splice(i, 1); render(); }, `Remove the deduction ${def.condition}`));
+    dl.append(li);
+  });
+  const addI = $("edit-add-item");
+  addI.innerHTML = "";
+  allowedItems().forEach((i) => addI.append(new Option(`−${i.points} ${i.condition}`, i.id)));
+
+  const valid = edit.deductions.filter((d) => itemDef(d.item));
+  const total = valid.reduce((t, d) => t + itemDef(d.item).points, 0);
+  const score = Math.min(rubric.max_score, Math.max(0, rubric.max_score - total));
+  let grade = rubric.grades[0].name;
+  rubric.grades.forEach((g) => { if (score >= g.min) grade = g.name; });
+  $("edit-score").textContent = String(score);
+  $("edit-grade").textContent = grade;
+  const highlight = selected >= 0 && edit.structures[selected] ? edit.structures[selected].box : null;
+  events.emit(events.BOXES, { structures: edit.structures, highlight });
+}
+
+function addDeduction() {
+  const item = $("edit-add-item").value;
+  if (!item) return;
+  edit.deductions.push({ item, reason: $("edit-add-reason").value, box: null });
+  $("edit-add-reason").value = "";
+  render();
+}
+
+function save() {
+  const body = {
+    planes: edit.planes,
+    structures: edit.structures.map((s) => ({ id: s.structure, box: s.box.map(Math.round) })),
+    deductions: edit.deductions.map((d) => ({ item: d.item, reason: d.reason, box: d.box })),
+    note: $("edit-note").value,
+  };
+  postJSON(panel.dataset.correctionsUrl, body).then(reload, (err) => {
+    showErrors($("edit-errors"), err.messages);
+    $("edit-errors").focus();
+  });
+}
+
+// Pointer (mouse, pen, finger) and keyboard on the canvas: coordinates on the 0-1000 grid.
+function bindCanvas() {
+  if (canvasBound) return;
+  canvasBound = true;
+  const canvas = $("canvas");
+  const grid = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    return [(ev.clientX - r.left) / r.width * 1000, (ev.clientY - r.top) / r.height * 1000];
+  };
+  const clamp = (v) => Math.min(1000, Math.max(0, v));
+  const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
+  canvas.addEventListener("pointerdown", (ev) => {
+    if (!edit) return;
+    ev.preventDefault();
+    canvas.setPointerCapture(ev.pointerId);
+    const [x, y] = grid(ev);
+    if (drawing) {
       const sid = $("edit-add-structure").value;
       if (!sid) return;
-      edit.structures.push({ structure: sid, name: rubric.structures[sid], box: [400, 400, 600, 600] });
+      edit.structures.push({ structure: sid, name: rubric.structures[sid], box: [x, y, x, y] });
       selected = edit.structures.length - 1;
-      render();
-      $("canvas").focus();
-      $("edit-mode").textContent = "box added in the middle: arrows move it, Shift+arrows resize it";
-    });
-    $("edit-save").addEventListener("click", save);
-    bindCanvas();
-  }
-
-  function start(data) {
-    rubric = data.rubric;
-    const base = data.correction || data.ai;
-    edit = {
-      planes: [...base.planes],
-      structures: base.structures.map((s) => ({ structure: s.id, name: rubric.structures[s.id] || s.id, box: s.box.map(Number) })),
-      deductions: base.deductions.map((d) => ({ item: d.item, reason: d.reason || "", box: d.box })),
-    };
-    const p1 = $("edit-plane"), p2 = $("edit-plane2");
-    p1.innerHTML = "";
-    rubric.planes.forEach((p) => {
-      p1.append(new Option(`${p.code} · ${p.name}`, p.code));
-      p2.append(new Option(`${p.code} · ${p.name}`, p.code));
-    });
-    p1.value = edit.planes[0] || "";
-    p2.value = edit.planes[1] || "";
-    const onPlane = () => { edit.planes = [p1.value, p2.value].filter(Boolean); prune(); render(); };
-    p1.addEventListener("change", onPlane);
-    p2.addEventListener("change", onPlane);
-    // Beside the image: the editor takes the place of the headline in the result column.
-    const aside = $("result");
-    const editor = $("editor");
-    if (aside) { aside.append(editor); aside.classList.add("editing"); }
-    editor.hidden = false;
-    $("review-start").hidden = true;
-    $("review-confirm").hidden = true;
-    const canvas = $("canvas");
-    canvas.classList.add("editing");
-    canvas.tabIndex = 0;
-    canvas.setAttribute("aria-label", "The scan with the boxes you are editing: select a box, then arrows move it, Shift+arrows resize it, Delete removes it");
-    S().state.structures = edit.structures;  // scan.js draws the editable boxes from now on
-    render();
-    p1.focus();
-  }
-
-  const planeDefs = () => rubric.planes.filter((p) => edit.planes.includes(p.code));
-  function allowedStructureIds() {
-    const defs = planeDefs();
-    if (defs.some((p) => p.standard)) return [...new Set(defs.flatMap((p) => p.structures))];
-    return Object.keys(rubric.structures);
-  }
-  function applies(item) {
-    const standard = planeDefs().some((p) => p.standard);
-    return (item.plane && edit.planes.includes(item.plane)) || (!item.plane && standard);
-  }
-  function allowedItems() {
-    const have = new Set(edit.deductions.map((d) => d.item));
-    return rubric.items.filter((i) => !have.has(i.id) && applies(i));
-  }
-  const itemDef = (id) => rubric.items.find((i) => i.id === id);
-  const planeName = () => planeDefs().map((p) => p.name).join(" + ") || "no plane";
-
-  // A new plane: boxes of structures that are not its key structures, and deductions that do
-  // not apply to it, go; the editor says what went, so nothing disappears unannounced.
-  function prune() {
-    const allowed = new Set(allowedStructureIds());
-    const goneS = edit.structures.filter((s) => !allowed.has(s.structure));
-    const goneD = edit.deductions.filter((d) => { const def = itemDef(d.item); return !def || !applies(def); });
-    edit.structures = edit.structures.filter((s) => allowed.has(s.structure));
-    edit.deductions = edit.deductions.filter((d) => !goneD.includes(d));
-    S().state.structures = edit.structures;
-    selected = -1;
-    const parts = [];
-    if (goneS.length) parts.push(`boxes of ${goneS.map((s) => s.name).join(", ")}`);
-    if (goneD.length) parts.push(`deductions ${goneD.map((d) => (itemDef(d.item) || { condition: d.item }).condition).join("; ")}`);
-    $("edit-pruned").textContent = parts.length ? `Removed, since they do not apply to ${planeName()}: ${parts.join("; and ")}.` : "";
-  }
-
-  function button(text, cls, fn, label) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "link " + cls;
-    b.textContent = text;
-    if (label) b.setAttribute("aria-label", label);
-    b.addEventListener("click", fn);
-    return b;
-  }
-
-  function render() {
-    const ul = $("edit-structures");
-    ul.innerHTML = "";
+      drag = { kind: "corner", i: selected, corner: [2, 3] };
+      drawing = false;
+      $("edit-mode").textContent = "";
+      return;
+    }
+    const near = ev.pointerType === "touch" ? 45 : 25;
+    let best = -1;
     edit.structures.forEach((s, i) => {
-      const li = document.createElement("li");
-      li.dataset.structure = s.structure;
-      if (i === selected) li.className = "selected";
-      li.append(`${s.name} [${s.box.map((v) => Math.round(v)).join(", ")}] `);
-      li.append(button(i === selected ? "selected" : "select", "select", () => { selected = i; render(); $("canvas").focus(); }, `Select the ${s.name} box`));
-      li.append(" ", button("delete", "remove", () => { edit.structures.splice(i, 1); selected = -1; render(); }, `Delete the ${s.name} box`));
-      ul.append(li);
-    });
-    const addS = $("edit-add-structure");
-    addS.innerHTML = "";
-    allowedStructureIds().forEach((sid) => addS.append(new Option(rubric.structures[sid], sid)));
-
-    const dl = $("edit-deductions");
-    dl.innerHTML = "";
-    edit.deductions.forEach((d, i) => {
-      const def = itemDef(d.item) || { points: 0, condition: d.item };
-      const li = document.createElement("li");
-      li.dataset.item = d.item;
-      const input = document.createElement("input");
-      input.value = d.reason;
-      input.placeholder = def.condition;
-      input.className = "reason";
-      input.setAttribute("aria-label", `Reason for: ${def.condition}`);
-      input.addEventListener("input", () => { d.reason = input.value; });
-      li.append(`−${def.points} ${def.condition}: `, input, " ", button("remove", "remove", () => { edit.deductions.splice(i, 1); render(); }, `Remove the deduction ${def.condition}`));
-      dl.append(li);
-    });
-    const addI = $("edit-add-item");
-    addI.innerHTML = "";
-    allowedItems().forEach((i) => addI.append(new Option(`−${i.points} ${i.condition}`, i.id)));
-
-    const valid = edit.deductions.filter((d) => itemDef(d.item));
-    const total = valid.reduce((t, d) => t + itemDef(d.item).points, 0);
-    const score = Math.min(rubric.max_score, Math.max(0, rubric.max_score - total));
-    let grade = rubric.grades[0].name;
-    rubric.grades.forEach((g) => { if (score >= g.min) grade = g.name; });
-    $("edit-score").textContent = String(score);
-    $("edit-grade").textContent = grade;
-    S().state.highlight = selected >= 0 && edit.structures[selected] ? edit.structures[selected].box : null;
-    S().renderLegend();
-    S().draw();
-  }
-
-  function addDeduction() {
-    const item = $("edit-add-item").value;
-    if (!item) return;
-    edit.deductions.push({ item, reason: $("edit-add-reason").value, box: null });
-    $("edit-add-reason").value = "";
-    render();
-  }
-
-  function save() {
-    const body = {
-      planes: edit.planes,
-      structures: edit.structures.map((s) => ({ id: s.structure, box: s.box.map(Math.round) })),
-      deductions: edit.deductions.map((d) => ({ item: d.item, reason: d.reason, box: d.box })),
-      note: $("edit-note").value,
-    };
-    post(panel.dataset.correctionsUrl, body).then(({ ok, data }) => {
-      if (ok) { location.reload(); return; }
-      showErrors($("edit-errors"), errorsOf(data));
-      $("edit-errors").focus();
-    });
-  }
-
-  // Pointer (mouse, pen, finger) and keyboard on the canvas: coordinates on the 0-1000 grid.
-  function bindCanvas() {
-    if (canvasBound) return;
-    canvasBound = true;
-    const canvas = $("canvas");
-    const grid = (ev) => {
-      const r = canvas.getBoundingClientRect();
-      return [(ev.clientX - r.left) / r.width * 1000, (ev.clientY - r.top) / r.height * 1000];
-    };
-    const clamp = (v) => Math.min(1000, Math.max(0, v));
-    const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
-    canvas.addEventListener("pointerdown", (ev) => {
-      if (!edit) return;
-      ev.preventDefault();
-      canvas.setPointerCapture(ev.pointerId);
-      const [x, y] = grid(ev);
-      if (drawing) {
-        const sid = $("edit-add-structure").value;
-        if (!sid) return;
-        edit.structures.push({ structure: sid, name: rubric.structures[sid], box: [x, y, x, y] });
-        selected = edit.structures.length - 1;
-        drag = { kind: "corner", i: selected, corner: [2, 3] };
-        drawing = false;
-        $("edit-mode").textContent = "";
-        return;
-      }
-      const near = ev.pointerType === "touch" ? 45 : 25;
-      let best = -1;
-      edit.structures.forEach((s, i) => {
-        const b = s.box;
-        const inside = x >= b[0] - near && x <= b[2] + near && y >= b[1] - near && y <= b[3] + near;
-        if (inside && (best < 0 || area(b) < area(edit.structures[best].box))) best = i;
-      });
-      selected = best;
-      if (best < 0) { render(); return; }
-      const b = edit.structures[best].box;
-      const cx = Math.abs(x - b[0]) < near ? 0 : Math.abs(x - b[2]) < near ? 2 : -1;
-      const cy = Math.abs(y - b[1]) < near ? 1 : Math.abs(y - b[3]) < near ? 3 : -1;
-      drag = cx >= 0 && cy >= 0 ? { kind: "corner", i: best, corner: [cx, cy] } : { kind: "move", i: best, from: [x, y], box0: [...b] };
-      render();
-    });
-    canvas.addEventListener("pointermove", (ev) => {
-      if (!drag) return;
-      const [x, y] = grid(ev);
-      const s = edit.structures[drag.i];
-      if (drag.kind === "move") {
-        const w = drag.box0[2] - drag.box0[0], h = drag.box0[3] - drag.box0[1];
-        const nx = Math.min(1000 - w, Math.max(0, drag.box0[0] + x - drag.from[0]));
-        const ny = Math.min(1000 - h, Math.max(0, drag.box0[1] + y - drag.from[1]));
-        s.box = [nx, ny, nx + w, ny + h];
-      } else {
-        s.box[drag.corner[0]] = clamp(x);
-        s.box[drag.corner[1]] = clamp(y);
-      }
-      S().state.highlight = s.box;
-      S().draw();
-    });
-    const end = () => {
-      if (!drag) return;
-      const s = edit.structures[drag.i];
-      const [x1, y1, x2, y2] = s.box;
-      s.box = [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)].map((v) => Math.round(clamp(v)));
-      if (s.box[2] - s.box[0] < 5 || s.box[3] - s.box[1] < 5) { edit.structures.splice(drag.i, 1); selected = -1; }
-      drag = null;
-      render();
-    };
-    canvas.addEventListener("pointerup", end);
-    canvas.addEventListener("pointercancel", end);
-    canvas.addEventListener("keydown", (ev) => {
-      if (!edit) return;
-      if (ev.key === "Tab") return;
-      if (ev.key === "n" || ev.key === "N") {  // next box
-        if (!edit.structures.length) return;
-        selected = (selected + 1) % edit.structures.length;
-        ev.preventDefault();
-        render();
-        return;
-      }
-      const s = edit.structures[selected];
-      if (!s) return;
-      if (ev.key === "Delete" || ev.key === "Backspace") {
-        edit.structures.splice(selected, 1);
-        selected = -1;
-        ev.preventDefault();
-        render();
-        return;
-      }
-      const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[ev.key];
-      if (!d) return;
-      ev.preventDefault();
-      const step = ev.altKey ? 1 : STEP;
       const b = s.box;
-      if (ev.shiftKey) {  // resize: the bottom-right corner
-        b[2] = Math.max(b[0] + 5, clamp(b[2] + d[0] * step));
-        b[3] = Math.max(b[1] + 5, clamp(b[3] + d[1] * step));
-      } else {
-        const w = b[2] - b[0], h = b[3] - b[1];
-        const nx = Math.min(1000 - w, Math.max(0, b[0] + d[0] * step));
-        const ny = Math.min(1000 - h, Math.max(0, b[1] + d[1] * step));
-        s.box = [nx, ny, nx + w, ny + h];
-      }
-      render();
+      const inside = x >= b[0] - near && x <= b[2] + near && y >= b[1] - near && y <= b[3] + near;
+      if (inside && (best < 0 || area(b) < area(edit.structures[best].box))) best = i;
     });
-  }
+    selected = best;
+    if (best < 0) { render(); return; }
+    const b = edit.structures[best].box;
+    const cx = Math.abs(x - b[0]) < near ? 0 : Math.abs(x - b[2]) < near ? 2 : -1;
+    const cy = Math.abs(y - b[1]) < near ? 1 : Math.abs(y - b[3]) < near ? 3 : -1;
+    drag = cx >= 0 && cy >= 0 ? { kind: "corner", i: best, corner: [cx, cy] } : { kind: "move", i: best, from: [x, y], box0: [...b] };
+    render();
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const [x, y] = grid(ev);
+    const s = edit.structures[drag.i];
+    if (drag.kind === "move") {
+      const w = drag.box0[2] - drag.box0[0], h = drag.box0[3] - drag.box0[1];
+      const nx = Math.min(1000 - w, Math.max(0, drag.box0[0] + x - drag.from[0]));
+      const ny = Math.min(1000 - h, Math.max(0, drag.box0[1] + y - drag.from[1]));
+      s.box = [nx, ny, nx + w, ny + h];
+    } else {
+      s.box[drag.corner[0]] = clamp(x);
+      s.box[drag.corner[1]] = clamp(y);
+    }
+    events.emit(events.BOXES, { structures: edit.structures, highlight: s.box });
+  });
+  const end = () => {
+    if (!drag) return;
+    const s = edit.structures[drag.i];
+    const [x1, y1, x2, y2] = s.box;
+    s.box = [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)].map((v) => Math.round(clamp(v)));
+    if (s.box[2] - s.box[0] < 5 || s.box[3] - s.box[1] < 5) { edit.structures.splice(drag.i, 1); selected = -1; }
+    drag = null;
+    render();
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  canvas.addEventListener("keydown", (ev) => {
+    if (!edit) return;
+    if (ev.key === "Tab") return;
+    if (ev.key === "n" || ev.key === "N") {  // next box
+      if (!edit.structures.length) return;
+      selected = (selected + 1) % edit.structures.length;
+      ev.preventDefault();
+      render();
+      return;
+    }
+    const s = edit.structures[selected];
+    if (!s) return;
+    if (ev.key === "Delete" || ev.key === "Backspace") {
+      edit.structures.splice(selected, 1);
+      selected = -1;
+      ev.preventDefault();
+      render();
+      return;
+    }
+    const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[ev.key];
+    if (!d) return;
+    ev.preventDefault();
+    const step = ev.altKey ? 1 : STEP;
+    const b = s.box;
+    if (ev.shiftKey) {  // resize: the bottom-right corner
+      b[2] = Math.max(b[0] + 5, clamp(b[2] + d[0] * step));
+      b[3] = Math.max(b[1] + 5, clamp(b[3] + d[1] * step));
+    } else {
+      const w = b[2] - b[0], h = b[3] - b[1];
+      const nx = Math.min(1000 - w, Math.max(0, b[0] + d[0] * step));
+      const ny = Math.min(1000 - h, Math.max(0, b[1] + d[1] * step));
+      s.box = [nx, ny, nx + w, ny + h];
+    }
+    render();
+  });
+}
 
-  window.abvlmqTeaching = { init };
-  init();
-})();
+events.on(events.PANEL, init);  // a fresh panel after a live finish
+init();

@@ -27,6 +27,7 @@ def demo():
     return engine
 
 
+@pytest.mark.slow
 def test_the_demo_model_assesses_fresh_phantoms_without_abstaining(demo):
     images = [generate(index=i, seed=4242, size=224)[0] for i in range(12)]
     images += [negatives.through_intake(im)[0] for im in images[:6]]
@@ -49,6 +50,7 @@ def test_it_declines_an_image_unlike_its_training_data(demo, kind):
 
 
 @pytest.mark.parametrize("name", ["US1_UNCR.dcm", "OBXXXX1A.dcm", "examples_ybr_color.dcm"])
+@pytest.mark.slow
 def test_it_declines_every_real_vendor_scan(demo, name):
     """Lymph-node Doppler, a probe in air, a cardiac clip: none is an abdominal phantom."""
     result = load_scan(dicom_samples.read(name))
@@ -66,6 +68,7 @@ def test_the_stream_says_abstain_and_nothing_else(demo):
     assert stream.assessment.abstained and stream.assessment.to_dict()["abstained"] is True
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_statistics_never_abstains(tmp_path):
     import shutil
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +10,7 @@ from scoring.answer import AnswerParser, parse, parse_events, render
 from tests.scoring.strategies import RUBRIC, answers
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(answers())
 def test_parse_of_render_is_the_answer(answer):
@@ -23,6 +25,7 @@ def test_parse_of_render_is_the_answer(answer):
     assert assessment.rubric_version == RUBRIC.version
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(answers(), st.data())
 def test_every_chunking_gives_the_same_events(answer, data):

@@ -47,6 +47,7 @@ def decode(mp4: bytes) -> tuple[str, list[np.ndarray]]:
         return stream.codec_context.name, frames
 
 
+@pytest.mark.slow
 def test_every_sampled_frame_of_a_dicom_clip_is_what_the_stills_intake_makes_of_it():
     data = CINE_BYTES
 
@@ -62,6 +63,7 @@ def test_every_sampled_frame_of_a_dicom_clip_is_what_the_stills_intake_makes_of_
     assert clip.metadata["crop_box"] == load_scan(data).metadata["crop_box"]
 
 
+@pytest.mark.slow
 def test_the_stored_clip_is_h264_with_every_frame_deidentified():
     frames = phantom_frames(12)
     data = video(frames, 6, "mp4", "libx264")
@@ -79,6 +81,7 @@ def test_the_stored_clip_is_h264_with_every_frame_deidentified():
     assert clip.sample_times == [round(i / 6, 3) for i in clip.sample_indices]
 
 
+@pytest.mark.slow
 def test_no_trace_of_burned_in_patient_text_survives_in_any_sampled_frame():
     """Every frame carries a patient name above the sector; losslessly encoded (FFV1), the
     clip with the name and the clip without it give identical de-identified frames."""
@@ -100,6 +103,7 @@ def test_no_trace_of_burned_in_patient_text_survives_in_any_sampled_frame():
 @pytest.mark.parametrize(
     ("fmt", "codec", "kind"), [("mov", "libx264", "mov"), ("avi", "mpeg4", "avi")]
 )
+@pytest.mark.slow
 def test_mov_and_avi_are_read_too(fmt, codec, kind):
     data = video(phantom_frames(6, index=6), 5, fmt, codec)
     assert clip_kind(data) == kind
@@ -114,6 +118,7 @@ def test_a_still_is_no_clip():
     assert clip_kind(Path(get_testdata_file("US1_UNCR.dcm")).read_bytes()) is None
 
 
+@pytest.mark.slow
 def test_a_clip_longer_than_allowed_is_refused():
     data = video(phantom_frames(12, index=6), 6, "mp4", "libx264")  # 2 s
     with pytest.raises(IntakeError) as caught:
@@ -121,6 +126,7 @@ def test_a_clip_longer_than_allowed_is_refused():
     assert caught.value.code == "too_long"
 
 
+@pytest.mark.slow
 def test_a_clip_with_more_frames_than_allowed_is_refused():
     data = video(phantom_frames(12, index=6), 6, "mp4", "libx264")
     with pytest.raises(IntakeError) as caught:

@@ -69,6 +69,7 @@ def test_it_sniffs_other_files_by_their_magic_numbers() -> None:
     assert sniff_type(b"") == "empty"
 
 
+@pytest.mark.slow
 def test_it_accepts_a_png_jpeg_and_bmp_whatever_they_are_called() -> None:
     for fmt in ("PNG", "JPEG", "BMP"):
         result = load_scan(encode(noise_image(), fmt))
@@ -207,6 +208,7 @@ def test_the_default_cap_refuses_a_5409_by_6299_tile_from_its_header() -> None:
     assert error.code == "too_many_pixels" and "5409 x 6299" in error.message
 
 
+@pytest.mark.slow
 def test_a_large_accepted_frame_is_shrunk_before_the_work_and_reported_in_its_own_pixels() -> None:
     from trainer.phantoms import generate
 

@@ -27,6 +27,7 @@ def _text_card(text: str = "DOE JANE 0012345", size: int = 22) -> np.ndarray:
     return np.asarray(img).copy()
 
 
+@pytest.mark.slow
 def test_tesseract_reads_burned_in_words_and_masking_leaves_none():
     card = _text_card()
     assert len(read_words(card)) >= 2  # it can read what we put there
@@ -53,6 +54,7 @@ def test_a_clean_scan_is_not_touched():
     assert count == 0 and np.array_equal(out, rgb)
 
 
+@pytest.mark.slow
 def test_grey_text_typed_inside_a_sector_is_gone_from_the_stored_image():
     """Grey, not white, so it is not the pixel rules' kind of text: OCR must catch it."""
     img, _ = generate(index=6, seed=0, size=512)

@@ -141,6 +141,7 @@ def test_speckle_itself_is_left_alone() -> None:
     depth=st.floats(150, 300),
     half_deg=st.floats(20, 45),
 )
+@pytest.mark.slow
 def test_any_reasonable_fan_is_found_and_kept(
     seed: int, apex_x: float, r0: float, depth: float, half_deg: float
 ) -> None:
@@ -214,6 +215,7 @@ def test_a_blank_image_is_not_a_scan() -> None:
     assert "blank" in (result.message or "")
 
 
+@pytest.mark.slow
 def test_a_colour_doppler_scan_is_still_a_scan() -> None:
     rng = np.random.default_rng(5)
     fan = fan_mask(H, W, W / 2, -60, 110, 400, 36)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.rubric import DEFAULT_RUBRIC_PATH, RubricError, load_rubric, rubric_from_text
+from scoring.rubric import (
+    DEFAULT_RUBRIC_PATH,
+    RubricError,
+    load_rubric,
+    rubric_from_data,
+    rubric_from_text,
+)
 
 PAPER_PLANES = {"LLA", "LLI", "LPV", "HV", "RPV", "GB", "CBD", "RKL", "PAN", "SPL", "LKL"}
 
@@ -144,6 +150,26 @@ def test_a_broken_rubric_names_the_file_the_item_and_the_fault(
     message = str(info.value)
     assert message.startswith(str(path) + ": ")
     assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["planes"][0].update(code=["LLA"]),
+            "planes[0]: 'code' must be 1-8 capitals/digits, got ['LLA']",
+        ),
+        (
+            lambda d: d["planes"][0]["structures"][0].update(id={"a": 1}),
+            "planes[0] (LLA).structures[0]: structure {'a': 1} is not defined under 'structures'",
+        ),
+    ],
+)
+def test_a_list_or_mapping_where_a_name_belongs_is_a_rubric_error(default_data, mutate, expected):
+    mutate(default_data)
+    with pytest.raises(RubricError) as info:
+        rubric_from_data(default_data, source="r.yaml")
+    assert str(info.value) == "r.yaml: " + expected
 
 
 def test_invalid_yaml_reports_the_line(tmp_path):

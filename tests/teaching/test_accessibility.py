@@ -17,7 +17,8 @@ from tests.teaching.test_browser_flows import log_in, server  # noqa: F401
 from tests.web.a11y import axe_violations, horizontal_overflow
 from tests.web.live import ROOT
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # Chromium
+# Chromium
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ HARSHER = DEFAULT_TEXT.replace(
 )
 
 
+@pytest.mark.slow
 def test_an_invalid_rubric_is_refused_with_the_checkers_words(program_admin):
     broken = DEFAULT_TEXT.replace("max_score: 10", "max_score: -1")
     with pytest.raises(ValidationError, match="top level: 'max_score' must be greater than 0"):

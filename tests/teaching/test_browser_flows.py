@@ -45,7 +45,7 @@ def shot(browser, name: str) -> None:
     browser.save_screenshot(str(ARTIFACTS / f"teaching_{name}.png"))
 
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture

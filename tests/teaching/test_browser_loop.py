@@ -29,7 +29,8 @@ from tests.web.live import ROOT, free_port, start_server
 
 DOCS = ROOT / "docs" / "screenshots"
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # Chromium
+# Chromium
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
 
 def shot(browser, name: str) -> None:

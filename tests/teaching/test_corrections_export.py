@@ -1,4 +1,4 @@
-"""Corrections export as the trainer's annotation JSONL, valid by its own checker; audited."""
+"""Corrections export as the trainer's annotation JSONL, valid by scoring.records; audited."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ def test_a_folder_that_is_not_there_is_refused(program_admin, real_engine, tmp_p
     assert not ModelVersion.objects.exists()
 
 
+@pytest.mark.slow
 def test_a_folder_that_does_not_load_is_refused(program_admin, real_engine, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValidationError) as exc:
@@ -46,6 +47,7 @@ def test_a_folder_that_does_not_load_is_refused(program_admin, real_engine, tmp_
     assert not ModelVersion.objects.exists()
 
 
+@pytest.mark.slow
 def test_the_demo_model_loads_answers_a_phantom_and_is_registered(program_admin, real_engine):
     model = model_register(user=program_admin, name="demo-copy", base_path=str(DEMO))
     assert model.probe["planes"] and model.probe["grade"] in default_rubric().grade_names()

@@ -8,6 +8,8 @@ import html
 import json
 import re
 
+import pytest
+
 from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.review.services import correction_confirm
 from abvlmq_web.scans.models import Analysis
@@ -127,6 +129,7 @@ def test_the_api_gives_the_reviewed_answer_beside_the_ais(analysis, resident, in
     assert body["planes"] == ["GB"]  # the AI's answer is kept as it was
 
 
+@pytest.mark.slow
 def test_a_queued_scan_knows_its_place_in_the_queue(resident, cohort):
     scans = [upload(resident, images.phantom()) for _ in range(3)]
     analyses = [s.analysis for s in scans]
@@ -139,6 +142,7 @@ def test_a_queued_scan_knows_its_place_in_the_queue(resident, cohort):
     assert body["analysis"]["queue_position"] == 2
 
 
+@pytest.mark.slow
 def test_the_page_of_a_queued_scan_shows_its_queue_position(client, resident, cohort):
     first, second = upload(resident, images.phantom()), upload(resident, images.phantom())
     client.force_login(resident)

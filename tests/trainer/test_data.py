@@ -190,6 +190,7 @@ def test_coco_import_reports_every_bad_row(tmp_path):
     assert "labels.csv:4: unknown deduction item 'NOPE.x'" in text
 
 
+@pytest.mark.slow
 def test_the_commands_run(tmp_path):
     data = tmp_path / "annotations.jsonl"
     write_records([good()], data)

@@ -71,6 +71,7 @@ def test_images_have_the_requested_size_and_a_black_background():
         assert a[:, : max(1, x1 - 2)].max() == 0  # nothing left of the sector
 
 
+@pytest.mark.slow
 def test_every_record_validates_against_the_rubric(batch, rubric):
     for img, rec in batch:
         planes = rec["planes"]
@@ -196,6 +197,7 @@ def test_forced_missing_and_incomplete_structures_are_recorded(rubric):
     assert "GB.gallbladder.incomplete" in [d["item"] for d in rec["deductions"]]
 
 
+@pytest.mark.slow
 def test_the_score_distribution_covers_every_grade(rubric):
     recs = [generate(i, 21, 128)[1] for i in range(120)]
     std = [r for r in recs if r["planes"] != ["NS"]]
@@ -240,6 +242,7 @@ def test_the_dataset_writer_and_cli(tmp_path):
     assert again == recs[:3]
 
 
+@pytest.mark.slow
 def test_contact_sheet_shows_every_plane():
     pairs = showcase(seed=0, size=SIZE)
     planes = {p for _, r in pairs for p in r["planes"]}

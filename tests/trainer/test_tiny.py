@@ -135,6 +135,7 @@ def test_an_image_becomes_the_configured_number_of_visual_tokens(loaded):
         assert "mm_token_type_ids" in batch
 
 
+@pytest.mark.slow
 def test_the_informative_init_centres_and_scales_the_visual_tokens(tmp_path):
     import numpy as np
     import torch

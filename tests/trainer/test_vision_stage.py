@@ -40,6 +40,7 @@ def _record() -> Record:
     )
 
 
+@pytest.mark.slow
 def test_the_head_follows_a_recalibrated_merger(toy, tmp_path):
     import torch
     from PIL import Image

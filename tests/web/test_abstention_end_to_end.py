@@ -15,7 +15,7 @@ from tests.web import images
 from tests.web.conftest import api, wait_until
 from trainer.ood import ct_slice
 
-pytestmark = [pytest.mark.ml, pytest.mark.slow]
+pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.e2e]
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 

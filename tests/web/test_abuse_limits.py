@@ -80,6 +80,7 @@ def test_the_token_endpoint_is_throttled_per_address(db, settings):
     assert codes == [400, 400, 400, 429]
 
 
+@pytest.mark.slow
 def test_uploads_are_throttled_per_user_and_reading_is_not(resident, other_resident, settings):
     settings.ABVLMQ_THROTTLE_RATES = {**RATES, "uploads": "2/min"}
     client = api(resident)
@@ -94,6 +95,7 @@ def test_uploads_are_throttled_per_user_and_reading_is_not(resident, other_resid
     assert post(api(other_resident)).status_code == 201, "the limit is hers, not the cohort's"
 
 
+@pytest.mark.slow
 def test_a_user_with_too_many_unfinished_analyses_is_refused_until_some_finish(resident, settings):
     settings.ABVLMQ_MAX_PENDING_PER_USER = 3
     for seed in range(3):

@@ -59,6 +59,7 @@ def test_a_page_post_without_the_csrf_token_is_refused(program_admin):
     assert ReviewPolicy.objects.get(pk=1).sampling_rate == pytest.approx(0.4)
 
 
+@pytest.mark.slow
 def test_a_session_authenticated_api_post_needs_the_csrf_token(resident):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(resident)
@@ -82,6 +83,7 @@ def test_a_token_authenticated_api_post_needs_no_csrf_token(resident):
 # --------------------------------------------------------------------------- deactivated
 
 
+@pytest.mark.slow
 def test_a_deactivated_user_is_locked_out_of_the_api_and_the_pages(resident, scan):
     key = token_for(resident)
     pages = Client()
@@ -118,6 +120,7 @@ def _sees(user, scan) -> bool:
     return status == 200
 
 
+@pytest.mark.slow
 def test_a_resident_moved_to_another_cohort_is_seen_by_its_instructor_only(
     people, cohort, other_cohort, scan
 ):
@@ -129,6 +132,7 @@ def test_a_resident_moved_to_another_cohort_is_seen_by_its_instructor_only(
     assert [c["name"] for c in api(rita).get("/api/me/").json()["cohorts"]] == ["Cohort B"]
 
 
+@pytest.mark.slow
 def test_a_resident_in_two_cohorts_is_seen_by_both_instructors_once(
     people, cohort, other_cohort, scan
 ):

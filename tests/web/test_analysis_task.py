@@ -20,6 +20,7 @@ def event_types(analysis) -> list[str]:
     return list(analysis.events.order_by("seq").values_list("type", flat=True))
 
 
+@pytest.mark.slow
 def test_it_saves_every_event_in_order_then_done_and_the_result(scan):
     analysis = Analysis.objects.get(scan=scan)
     assert analysis.status == "done"
@@ -30,6 +31,7 @@ def test_it_saves_every_event_in_order_then_done_and_the_result(scan):
     assert analysis.result["score"] == scripted.EXPECTED_SCORE
 
 
+@pytest.mark.slow
 def test_it_records_the_model_and_the_rubric_version(scan):
     analysis = Analysis.objects.get(scan=scan)
     assert analysis.model_id == "scripted@demo"
@@ -38,6 +40,7 @@ def test_it_records_the_model_and_the_rubric_version(scan):
     assert analysis.rubric_version.startswith("r-")
 
 
+@pytest.mark.slow
 def test_a_redelivered_task_changes_nothing(scan):
     analysis = Analysis.objects.get(scan=scan)
     before = list(analysis.events.values_list("seq", "type", "payload"))
@@ -45,6 +48,7 @@ def test_a_redelivered_task_changes_nothing(scan):
     assert list(analysis.events.values_list("seq", "type", "payload")) == before
 
 
+@pytest.mark.slow
 def test_a_retry_after_a_crash_keeps_one_copy_of_each_event(resident):
     scan = upload(resident, images.phantom())
     analysis = scan.analysis
@@ -68,6 +72,7 @@ def run_first_events(analysis, n: int) -> list[dict]:
     return events
 
 
+@pytest.mark.slow
 def test_the_model_is_loaded_once_per_process(resident):
     scripted.ScriptedEngine.loads = 0
     for _ in range(3):

@@ -19,7 +19,8 @@ from scoring.rubric import default_rubric
 from tests.web import images
 from tests.web.live import ROOT, free_port, start_server
 
-pytestmark = pytest.mark.slow  # real processes (Celery worker, daphne, Chromium)
+# real processes (Celery worker, daphne, Chromium) and the demo model
+pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.e2e]
 
 ARTIFACTS = ROOT / "artifacts"
 RUBRIC = default_rubric()
@@ -29,7 +30,7 @@ RUBRIC = default_rubric()
 def browser(tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
-    assert chromium and driver_path, "run scripts/test_services.sh: it installs Chromium"
+    assert chromium and driver_path, "run scripts/test.sh: it installs Chromium"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (

@@ -13,6 +13,11 @@ from tests.web.live import ROOT, free_port, start_server
 from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from tests.web.test_cine_clips import mp4
 
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+]  # real processes: daphne, a Celery worker, Chromium
+
 
 @pytest.fixture
 def scripted_server(worker_factory, log_dir):

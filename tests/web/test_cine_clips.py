@@ -21,6 +21,8 @@ from tests.web import images, scripted
 from tests.web.conftest import api
 from trainer.phantoms import generate
 
+pytestmark = pytest.mark.slow  # a second or more each, measured
+
 
 def mp4(n: int = 12, fps: float = 6, index: int = 1) -> bytes:
     """A short scanner-screen clip (index 1: furniture with burned-in text), H.264."""

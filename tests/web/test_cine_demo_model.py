@@ -14,7 +14,7 @@ from abvlmq_web.scans.models import Analysis, Scan
 from tests.web.conftest import api, wait_until
 from tests.web.test_cine_clips import mp4, post
 
-pytestmark = [pytest.mark.ml, pytest.mark.slow]
+pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.e2e]
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 
 

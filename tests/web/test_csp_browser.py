@@ -14,6 +14,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.web.conftest import PASSWORD
 from tests.web.live import free_port, start_server
 
+pytestmark = pytest.mark.e2e  # real processes: daphne, Chromium
+
 
 @pytest.fixture
 def chromium(tmp_path):

@@ -87,6 +87,7 @@ def broker_queue():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_running_analysis_whose_worker_stopped_beating_is_sent_again(
     resident, broker_queue, settings
 ):
@@ -120,6 +121,7 @@ def test_a_queued_analysis_whose_message_may_be_lost_is_sent_again(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_one_residents_burst_waits_behind_her_share_not_in_front_of_the_cohort(
     resident, other_resident, broker_queue, settings
 ):
@@ -152,6 +154,7 @@ def private_broker(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_workers_analysis_finishes_within_a_minute_of_a_live_worker(
     transactional_db, redis_layer, log_dir, tmp_path, processes, resident, private_broker
 ):
@@ -210,6 +213,7 @@ def _answers(url: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_an_upload_while_the_broker_is_down_is_accepted_and_assessed_once_it_is_back(
     transactional_db, redis_layer, log_dir, tmp_path, processes, resident
 ):

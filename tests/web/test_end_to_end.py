@@ -24,7 +24,7 @@ from tests.web.conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow  # real processes (Celery worker, daphne, Chromium)
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # real processes (Celery worker, Redis)
 
 
 def test_a_phantom_uploaded_through_the_api_streams_its_assessment_live(

@@ -19,7 +19,7 @@ from scoring.engine import model_identity
 from tests.web import images
 from tests.web.conftest import ORIGIN, api, assert_nothing_before_a_sentinel, session_cookie
 
-pytestmark = [pytest.mark.ml, pytest.mark.slow]
+pytestmark = [pytest.mark.ml, pytest.mark.slow, pytest.mark.e2e]
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 GRAMMAR = re.compile(r"^(structure )*plane (deduction )*score done$")
 

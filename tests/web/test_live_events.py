@@ -15,7 +15,10 @@ from abvlmq_web.scans.models import AnalysisEvent
 from tests.web import images, scripted
 from tests.web.conftest import ORIGIN, assert_nothing_before_a_sentinel, session_cookie, upload
 
-pytestmark = pytest.mark.django_db(transaction=True)  # channels closes the test's connection
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]  # channels closes the test's connection
 
 
 def answer_events() -> list[dict]:

@@ -34,12 +34,14 @@ def status_for(actor: str, allowed: set[str], ok: int = 200) -> int:
 
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("path", ["/api/scans/{id}/", "/api/scans/{id}/image/"])
+@pytest.mark.slow
 def test_scan_detail_and_image_follow_the_cohort_rules(people, scan, actor, path):
     response = api(people[actor]).get(path.format(id=scan.pk))
     assert response.status_code == status_for(actor, SEES_HER_SCAN)
 
 
 @pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.slow
 def test_the_scan_list_shows_only_scans_one_may_see(people, scan, actor):
     response = api(people[actor]).get("/api/scans/")
     if actor == "anonymous":
@@ -92,6 +94,7 @@ def test_only_the_cohorts_instructors_set_assignments(people, cohort, actor, exp
         ("anonymous", 401),
     ],
 )
+@pytest.mark.slow
 def test_uploading_for_an_assignment_needs_its_cohort(people, assignment, actor, expected):
     response = api(people[actor]).post(
         "/api/scans/",
@@ -112,6 +115,7 @@ def test_the_current_user_is_oneself(people, actor):
 
 
 @pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.slow
 def test_the_scan_page_follows_the_cohort_rules(client, people, scan, actor):
     if people[actor] is not None:
         client.force_login(people[actor])
@@ -123,6 +127,7 @@ def test_the_scan_page_follows_the_cohort_rules(client, people, scan, actor):
 
 
 @pytest.mark.parametrize("actor", ["instructor", "other_instructor", "program_admin"])
+@pytest.mark.slow
 def test_the_cohort_page_lists_only_ones_own_residents_scans(client, people, scan, actor):
     client.force_login(people[actor])
     page = client.get("/cohort/").content.decode()
@@ -136,6 +141,7 @@ def test_residents_have_no_cohort_page(client, people):
 
 @pytest.mark.django_db(transaction=True)  # channels closes the test's connection
 @pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.slow
 def test_the_websocket_follows_the_cohort_rules(people, scan, actor):
     connected, code, messages = ws_session(f"/ws/scans/{scan.pk}/", user=people[actor], read=1)
     if actor == "anonymous":
@@ -159,6 +165,7 @@ def test_the_websocket_takes_an_api_token(people, scan):
 
 
 @pytest.mark.django_db(transaction=True)  # channels closes the test's connection
+@pytest.mark.slow
 def test_a_scan_that_does_not_exist_looks_like_someone_elses(people, scan):
     client = api(people["resident"])
     assert client.get(f"/api/scans/{scan.pk + 999}/").status_code == 404

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
@@ -41,6 +42,7 @@ def _manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_under_the_production_environment(tmp_path):
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path
@@ -49,6 +51,7 @@ def test_check_deploy_is_clean_under_the_production_environment(tmp_path):
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_deploy_warns_without_it(tmp_path):
     """The same check fails when HTTPS is not declared: the test above has teeth."""
     env = {**PRODUCTION, "DJANGO_HTTPS": "false"}
@@ -58,6 +61,7 @@ def test_check_deploy_warns_without_it(tmp_path):
         assert check in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_each_production_setting_comes_from_the_environment(tmp_path):
     code = (
         "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, "
@@ -71,6 +75,7 @@ def test_each_production_setting_comes_from_the_environment(tmp_path):
     ), result.stderr
 
 
+@pytest.mark.slow
 def test_manage_py_reads_the_key_that_make_run_keeps(tmp_path):
     (tmp_path / "secret_key").write_text(secrets.token_urlsafe(50) + "\n")
     result = _manage("check", env={}, tmp_path=tmp_path)
@@ -153,6 +158,7 @@ def test_make_run_supervises_workers_the_sweeper_and_web():
     assert "wait -n" not in run, "one process dying must not stop the others"
 
 
+@pytest.mark.slow
 def test_a_supervised_process_that_dies_is_started_again(tmp_path):
     script = f"""
 set -e

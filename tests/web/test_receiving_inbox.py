@@ -60,6 +60,7 @@ def test_both_fields_and_every_value_of_them_are_read():
     assert header_names(dicoms.encode(ds)) == ["SONO^ANN", "SMITH^RITA", "JONES^RHYS"]
 
 
+@pytest.mark.slow
 def test_a_matched_instance_is_the_residents_scan_and_nobody_elses(people, resident):
     scanner_name_add(resident=resident, name="Rita Smith")
 
@@ -73,6 +74,7 @@ def test_a_matched_instance_is_the_residents_scan_and_nobody_elses(people, resid
         assert scans_for(user=people[who]).filter(pk=received.scan.pk).exists() is sees
 
 
+@pytest.mark.slow
 def test_an_instance_two_residents_could_claim_by_name_goes_to_the_inbox(resident, other_resident):
     scanner_name_add(resident=resident, name="Rita Smith")
     scanner_name_add(resident=other_resident, name="Rhys Jones")
@@ -83,6 +85,7 @@ def test_an_instance_two_residents_could_claim_by_name_goes_to_the_inbox(residen
     assert InboxEntry.objects.get().scan == received.scan
 
 
+@pytest.mark.slow
 def test_a_deactivated_residents_name_no_longer_matches(resident):
     scanner_name_add(resident=resident, name="Rita Smith")
     resident.is_active = False
@@ -102,6 +105,7 @@ def test_a_name_is_registered_by_one_resident_only(resident, other_resident, ins
         scanner_name_add(resident=resident, name=" ^ ")
 
 
+@pytest.mark.slow
 def test_a_received_instance_meets_the_same_intake_as_the_same_file_uploaded(resident):
     """Same pixels, same crop and masking, same technical facts: one intake for both."""
     data = dicoms.encode(dicoms.vendor_dataset("US1_UNCR.dcm", operator="NOBODY"))
@@ -135,6 +139,7 @@ def orphan(db):
     return receive(dicoms.phantom_dataset(operator="NOBODY")).scan
 
 
+@pytest.mark.slow
 def test_a_resident_claims_an_inbox_scan_as_her_own(orphan, resident, people):
     scan = inbox_claim(user=resident, entry_id=orphan.inbox.pk)
 
@@ -147,11 +152,13 @@ def test_a_resident_claims_an_inbox_scan_as_her_own(orphan, resident, people):
         inbox_claim(user=people["other_resident"], entry_id=orphan.inbox.pk)
 
 
+@pytest.mark.slow
 def test_only_residents_claim(orphan, instructor):
     with pytest.raises(PermissionDenied):
         inbox_claim(user=instructor, entry_id=orphan.inbox.pk)
 
 
+@pytest.mark.slow
 def test_an_instructor_assigns_an_inbox_scan_to_a_resident_she_follows(orphan, people):
     entry_id = orphan.inbox.pk
     with pytest.raises(ValidationError):  # not her resident
@@ -169,6 +176,7 @@ def test_an_instructor_assigns_an_inbox_scan_to_a_resident_she_follows(orphan, p
     assert AuditLog.objects.get(action="inbox.assign").subject == people["resident"]
 
 
+@pytest.mark.slow
 def test_the_inbox_api_shows_only_the_image_and_the_time_received(orphan, people):
     response = api(people["other_resident"]).get("/api/inbox/")
 
@@ -183,6 +191,7 @@ def test_the_inbox_api_shows_only_the_image_and_the_time_received(orphan, people
     assert api(people["other_resident"]).get(item["image_url"]).status_code == 404
 
 
+@pytest.mark.slow
 def test_the_inbox_and_names_pages_work_for_residents_and_instructors(orphan, people, client):
     client.force_login(people["resident"])
     page = client.get("/inbox/")
@@ -195,6 +204,7 @@ def test_the_inbox_and_names_pages_work_for_residents_and_instructors(orphan, pe
     assert b"The inbox is empty" in client.get("/inbox/").content
 
 
+@pytest.mark.slow
 def test_orphans_older_than_the_age_are_purged_with_an_audit_entry(
     settings, resident, django_capture_on_commit_callbacks
 ):
@@ -221,6 +231,7 @@ def test_orphans_older_than_the_age_are_purged_with_an_audit_entry(
     assert AuditLog.objects.filter(action="inbox.purge").count() == 1
 
 
+@pytest.mark.slow
 def test_a_purged_clip_takes_its_video_and_frames_with_it(db, django_capture_on_commit_callbacks):
     from pathlib import Path
 

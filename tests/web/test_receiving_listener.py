@@ -23,6 +23,11 @@ from tests.web.conftest import wait_until
 from tests.web.live import Process, free_port, start_listener
 from tests.web.scu import echo, send
 
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+]  # real processes: the DICOM listener, a Celery worker, Orthanc
+
 
 @pytest.fixture
 def listener(transactional_db, log_dir):

@@ -18,6 +18,8 @@ from tests.web import dicoms
 from tests.web.conftest import token_for
 from tests.web.live import free_port, start_server
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # real processes: daphne
+
 
 class Server:
     def __init__(self, url: str) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.scans.models import Analysis
 from tests.web import images
+
+pytestmark = pytest.mark.slow  # a second or more each, measured
 
 
 def test_it_seeds_a_cohort_with_assessed_phantoms_and_prints_the_logins(db, tmp_path):

@@ -20,6 +20,7 @@ def test_a_filter_that_is_not_a_number_is_a_clear_400(resident, name):
     assert name in response.json()
 
 
+@pytest.mark.slow
 def test_the_list_still_filters_by_owner_and_assignment(people, scan):
     client = api(people["instructor"])
     assert [s["id"] for s in client.get(f"/api/scans/?owner={scan.owner_id}").json()["results"]]
@@ -70,6 +71,7 @@ def test_a_refused_websocket_is_accepted_then_closed_so_the_browser_sees_the_cod
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_token_client_with_no_origin_header_is_let_in(people, scan):
     token = token_for(people["resident"])
     accepted, output = _open(f"/ws/scans/{scan.pk}/?token={token}", [])
@@ -77,6 +79,7 @@ def test_a_token_client_with_no_origin_header_is_let_in(people, scan):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_cookie_with_no_origin_header_is_still_refused(people, scan):
     """No Origin and no token: a cookie alone must not open it (cross-site hijacking)."""
     cookie = (b"cookie", session_cookie(people["resident"]))
@@ -85,6 +88,7 @@ def test_a_cookie_with_no_origin_header_is_still_refused(people, scan):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_a_foreign_origin_is_refused_even_with_a_token(people, scan):
     token = token_for(people["resident"])
     accepted, _ = _open(
@@ -93,6 +97,7 @@ def test_a_foreign_origin_is_refused_even_with_a_token(people, scan):
     assert not accepted
 
 
+@pytest.mark.slow
 def test_self_assess_first_hides_the_score_in_the_api_until_she_has(resident, scan):
     preference_set(user=resident, self_assess_first=True)
     client = api(resident)

@@ -9,6 +9,7 @@ from io import BytesIO
 import highdicom as hd
 import numpy as np
 import pydicom
+import pytest
 from PIL import Image
 
 from scoring.boxes import from_norm
@@ -23,6 +24,7 @@ def _get(client, url: str) -> bytes:
     return b"".join(response) if hasattr(response, "streaming_content") else response.content
 
 
+@pytest.mark.slow
 def test_the_sr_round_trips_through_highdicom_and_references_the_deidentified_image(scan, resident):
     client = api(resident)
     sr = hd.sr.srread(BytesIO(_get(client, f"/api/scans/{scan.pk}/report.dcm")))
@@ -66,6 +68,7 @@ def test_the_sr_round_trips_through_highdicom_and_references_the_deidentified_im
     assert measurements["ATT.mild"] == 2
 
 
+@pytest.mark.slow
 def test_a_received_dicom_exports_without_anything_of_the_patient(resident):
     from abvlmq_web.scans.analysis import analysis_run
 
@@ -77,6 +80,7 @@ def test_a_received_dicom_exports_without_anything_of_the_patient(resident):
         assert needle.encode() not in data
 
 
+@pytest.mark.slow
 def test_no_sr_before_the_assessment_finishes_and_none_for_outsiders(people, resident):
     scan = upload(resident, dicoms.encode(dicoms.phantom_dataset()))
     assert api(resident).get(f"/api/scans/{scan.pk}/report.dcm").status_code == 409

@@ -44,6 +44,7 @@ def test_a_token_older_than_its_lifetime_is_refused_and_a_new_one_is_issued(resi
 
 
 @pytest.mark.django_db(transaction=True)  # channels closes the test's connection
+@pytest.mark.slow
 def test_an_expired_token_opens_no_websocket(people, scan):
     token = token_for(people["resident"])
     Token.objects.filter(key=token).update(created=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))

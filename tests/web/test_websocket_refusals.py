@@ -15,7 +15,10 @@ from rest_framework.authtoken.models import Token
 
 from tests.web.conftest import ORIGIN, session_cookie, token_for
 
-pytestmark = pytest.mark.django_db(transaction=True)  # channels closes the test's connection
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]  # channels closes the test's connection
 
 
 def _open(path: str, headers: list[tuple[bytes, bytes]]) -> list[dict]:
