@@ -34,6 +34,7 @@ from typing import Any
 from scoring.boxes import iou
 from scoring.records import Record
 from scoring.rubric import Rubric
+from trainer.resume import load_state, save_state
 
 
 @dataclass(frozen=True)
@@ -269,31 +270,16 @@ def pretrain_vision(
     order: list[int] = []
     budget = 60.0 * minutes
     step, loss_value, spent = 0, float("nan"), 0.0
+    resumable = {"visual": visual, "head": head.head, "optimizer": optimizer}
     if state_path is not None and state_path.is_file():
-        saved = torch.load(state_path, map_location="cpu", weights_only=False)
-        visual.load_state_dict(saved["visual"])
-        head.head.load_state_dict(saved["head"])
-        optimizer.load_state_dict(saved["optimizer"])
-        step, spent, order = saved["step"], saved["elapsed_s"], saved["order"]
-        rng.setstate(saved["rng"])
+        step, spent, order = load_state(state_path, resumable, rng)
     started = clock() - spent
     last_save = last_probe = clock()
 
     def save() -> None:
-        if state_path is None:
-            return
-        state = {
-            "visual": visual.state_dict(),
-            "head": head.head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "elapsed_s": clock() - started,
-            "order": order,
-            "rng": rng.getstate(),
-        }
-        tmp = state_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(state_path)  # a run killed while saving keeps the previous state
+        if state_path is not None:
+            elapsed = clock() - started
+            save_state(state_path, resumable, step=step, elapsed_s=elapsed, order=order, rng=rng)
 
     probed = -1
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from scoring.records import Record
 from scoring.rubric import Rubric
-from trainer.clock import make_clock
 
 from .common import (
     PREDICTIONS_FILE,
@@ -24,7 +23,7 @@ from .common import (
     choose_items,
     choose_planes,
     grey_tensor,
-    train_timed,
+    train_and_save,
     write_predictions,
 )
 
@@ -145,18 +144,7 @@ def run_classifier(
             "grade_accuracy": round(grades / max(1, len(curve)), 4),
         }
 
-    summary = train_timed(
-        "classifier",
-        model,
-        step,
-        len(train),
-        settings,
-        out,
-        probe,
-        seed=config.seed,
-        clock=make_clock(config.clock, config.torch_threads),  # type: ignore[arg-type]
-    )
-    torch.save(model.state_dict(), out / "model.pt")
+    summary = train_and_save("classifier", model, step, len(train), config, probe)
     if config.test_data:
         from trainer.data import load_records
 

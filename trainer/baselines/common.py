@@ -18,6 +18,8 @@ from typing import Any
 
 from scoring.records import Record
 from scoring.rubric import Rubric
+from trainer.clock import make_clock
+from trainer.resume import load_state, save_state
 
 STATE_FILE, CURVE_FILE, PREDICTIONS_FILE = "state.pt", "curve.jsonl", "predictions.jsonl"
 
@@ -116,12 +118,9 @@ def train_timed(
     order: list[int] = []
     step, spent = 0, 0.0
     state_path = out / STATE_FILE
+    parts = {"model": model, "optimizer": optimizer}
     if state_path.is_file():
-        saved = torch.load(state_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        step, spent, order = saved["step"], saved["elapsed_s"], saved["order"]
-        rng.setstate(saved["rng"])
+        step, spent, order = load_state(state_path, parts, rng)
         log(f"{name}: resumed at step {step} ({spent:.0f} s spent)")
     elif (out / CURVE_FILE).exists():
         (out / CURVE_FILE).unlink()  # a fresh run's curve starts empty
@@ -130,17 +129,8 @@ def train_timed(
     budget = 60.0 * settings.minutes
 
     def save() -> None:
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "elapsed_s": clock() - started,
-            "order": order,
-            "rng": rng.getstate(),
-        }
-        tmp = state_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(state_path)
+        elapsed = clock() - started
+        save_state(state_path, parts, step=step, elapsed_s=elapsed, order=order, rng=rng)
 
     def curve_point() -> dict[str, Any]:
         model.eval()
@@ -243,3 +233,25 @@ def write_predictions(path: Path, records: Sequence[Mapping[str, Any]]) -> Path:
         for r in records:
             fh.write(json.dumps(r) + "\n")
     return path
+
+
+def train_and_save(
+    name: str,
+    model,
+    step_fn: Callable[[list[int]], Any],
+    n_train: int,
+    config: BaselineConfig,
+    probe: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """:func:`train_timed` with the config's settings for ``name`` and its clock; the trained
+    weights are saved as ``<out>/<name>/model.pt``."""
+    import torch
+
+    out = Path(config.out) / name
+    clock = make_clock(config.clock, config.torch_threads)  # type: ignore[arg-type]
+    settings = getattr(config, name)
+    summary = train_timed(
+        name, model, step_fn, n_train, settings, out, probe, seed=config.seed, clock=clock
+    )
+    torch.save(model.state_dict(), out / "model.pt")
+    return summary

@@ -17,13 +17,12 @@ from typing import Any
 
 from scoring.records import Record
 from scoring.rubric import Rubric
-from trainer.clock import make_clock
 
 from .common import (
     PREDICTIONS_FILE,
     BaselineConfig,
     grey_tensor,
-    train_timed,
+    train_and_save,
     write_predictions,
 )
 
@@ -184,18 +183,7 @@ def run_detector(
         raw = raw_detections(model, curve_images)
         return detection_figures(to_records(raw, curve, rubric, size, 0.3), curve)
 
-    summary = train_timed(
-        "detector",
-        model,
-        step,
-        len(train),
-        settings,
-        out,
-        probe,
-        seed=config.seed,
-        clock=make_clock(config.clock, config.torch_threads),  # type: ignore[arg-type]
-    )
-    torch.save(model.state_dict(), out / "model.pt")
+    summary = train_and_save("detector", model, step, len(train), config, probe)
     model.eval()
     threshold, figures = best_threshold(raw_detections(model, curve_images), curve, rubric, size)
     summary["threshold"] = {"value": threshold, "chosen_on": "curve set", **figures}
