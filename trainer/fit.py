@@ -21,7 +21,6 @@ import dataclasses
 import json
 import math
 import random
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,9 @@ import yaml
 
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
+from trainer import config as config_io
 from trainer.clock import make_clock
+from trainer.config import FORBID_UNKNOWN, ConfigError
 from trainer.tiny import TinySpec
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -39,10 +40,6 @@ VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' l
 STATE_DIR, FINAL_DIR, LOG_FILE, CONFIG_FILE = "state", "final", "log.jsonl", "config.yaml"
 CURVE_FILE, VISION_STATE = "curve.jsonl", "vision_state.pt"
 VISION_HOLDOUT = 300  # records kept out of stage 1 to measure it
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the key and the problem."""
 
 
 @dataclass
@@ -177,82 +174,17 @@ class FitConfig:
         return self.vision_stage_min > 0 or self.vision_stage_steps is not None
 
 
+for _cls in (LoraSettings, TinySpec, FitConfig):  # unknown keys are refused, at every level
+    _cls.__pydantic_config__ = FORBID_UNKNOWN  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- config I/O
 
 
-def _build(cls: type, data: Any, where: str):
-    """A dataclass from a mapping, rejecting unknown keys and checking simple types."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'top level'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where or 'top level'}: unknown key(s) {', '.join(unknown)}")
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else key
-        kwargs[key] = _coerce(hints[key], value, path)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required key missing
-        raise ConfigError(f"{where or 'top level'}: {exc}") from exc
-
-
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{path}: must be one of {', '.join(map(str, args))}, got {value!r}")
-        return value
-    if origin in (typing.Union, __import__("types").UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: must be a list")
-        return [_coerce(args[0], v, path) for v in value]
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: must be a number, got {value!r}")
-        return float(value)
-    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{path}: must be an integer, got {value!r}")
-    if hint in (str, bool) and not isinstance(value, hint):
-        raise ConfigError(f"{path}: must be {hint.__name__}, got {value!r}")
-    return value
-
-
-def _set_path(data: dict, dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = data
-    for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{dotted}: {p} is not a mapping")
-    node[last] = value
-
-
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> FitConfig:
-    """Read a YAML config, apply ``key=value`` overrides (values parsed as YAML), validate."""
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{p}: cannot be read ({exc})") from exc
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        _set_path(data, key.strip(), yaml.safe_load(raw) if raw else "")
-    return _build(FitConfig, data, "")
+    """Read a YAML config, apply ``key=value`` overrides (values parsed as YAML), validate
+    (trainer.config: pydantic, errors naming the key)."""
+    return config_io.validate(FitConfig, config_io.read(path, overrides))
 
 
 def config_to_dict(config: FitConfig) -> dict[str, Any]:
@@ -550,14 +482,73 @@ def _order(n: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
     return idx[rank::world]
 
 
+@dataclass
+class Run:
+    """What a fit holds between its phases (setup -> train -> save, as a torchtune recipe)."""
+
+    config: FitConfig
+    accelerator: Any
+    clock: Any
+    rubric: Rubric
+    out: Path
+    data_dir: Path
+    records: list
+    base: Path
+    processor: Any
+    model: Any
+    head: Any
+    collate: Any
+    params: list
+    optimizer: Any
+    world: int
+    rank: int
+    total: int
+    state_dir: Path
+    step: int = 0  # optimizer steps done
+    spent: float = 0.0  # training seconds spent in earlier sessions
+    started: float = 0.0
+    finished: bool = False
+    curve: list = field(default_factory=list)
+    curve_root: Path | None = None
+    curve_every: float = 0.0
+    bar: Any = None
+
+    def curve_point(self) -> None:
+        """Stage 2's learning-curve point for the model as it is now (see _probe_answers)."""
+        config, accelerator = self.config, self.accelerator
+        figures = _probe_answers(
+            accelerator.unwrap_model(self.model),
+            self.processor,
+            config,
+            self.rubric,
+            self.curve,
+            self.curve_root or self.data_dir,
+        )
+        entry = {"stage": "answer", "curve": True, "step": self.step}
+        per_step = config.batch_size * config.grad_accum * self.world
+        entry |= {"images_seen": self.step * per_step}
+        entry |= figures | {"elapsed_s": round(self.clock() - self.started, 2)}
+        _append(self.out / CURVE_FILE, entry)
+        accelerator.print(f"answer stage curve: {json.dumps(entry)}")
+
+
 def fit(config: FitConfig) -> Path:
-    """Run the recipe; returns the folder of the final checkpoint (full) or adapter (LoRA)."""
+    """Run the recipe: :func:`setup`, :func:`train`, :func:`save`. Returns the folder of the
+    final checkpoint (full) or adapter (LoRA), or the state folder of a run stopped early on
+    purpose (``stop_at``), which a rerun resumes."""
+    run = setup(config)
+    train(run)
+    return save(run)
+
+
+def setup(config: FitConfig) -> Run:
+    """Build (or reload) the model, run stage 1 when asked, prepare the optimizer, and restore
+    a saved state: everything before the first answer step."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from trainer.data import load_records
-    from trainer.tiny import write_model_info
 
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
@@ -575,7 +566,6 @@ def fit(config: FitConfig) -> Path:
             yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
         )
 
-    # ---- setup
     base, processor, model = _setup_model(config, out, rubric, records, accelerator)
     state_dir = out / STATE_DIR
     resuming = (state_dir / "progress.json").is_file()
@@ -618,7 +608,39 @@ def fit(config: FitConfig) -> Path:
         step, spent = saved["step"], saved.get("elapsed_s", 0.0)
         accelerator.print(f"resumed from {state_dir} at step {step}")
 
-    # ---- train
+    return Run(
+        config=config,
+        accelerator=accelerator,
+        clock=clock,
+        rubric=rubric,
+        out=out,
+        data_dir=data_dir,
+        records=records,
+        base=base,
+        processor=processor,
+        model=model,
+        head=head,
+        collate=collate,
+        params=params,
+        optimizer=optimizer,
+        world=world,
+        rank=rank,
+        total=total,
+        state_dir=state_dir,
+        step=step,
+        spent=spent,
+    )
+
+
+def train(run: Run) -> None:
+    """Stage 2: the answer steps, on time or steps, saving every ``save_every`` steps."""
+    import torch
+
+    config, accelerator, clock = run.config, run.accelerator, run.clock
+    model, optimizer, head, collate = run.model, run.optimizer, run.head, run.collate
+    records, params, world, rank = run.records, run.params, run.world, run.rank
+    total, state_dir, out, rubric = run.total, run.state_dir, run.out, run.rubric
+    step, spent = run.step, run.spent
     micro = config.batch_size
     per_rank_batches = len(_order(len(records), 0, config.seed, rank, world)) // micro
     log_path = out / LOG_FILE
@@ -630,18 +652,10 @@ def fit(config: FitConfig) -> Path:
     model.train()
     started = clock() - spent
     curve_every = 60.0 * config.curve_every_min if config.curve_data else 0.0
-    curve, curve_root = _curve_records(config, rubric, []) if curve_every else ([], data_dir)
+    curve, curve_root = _curve_records(config, rubric, []) if curve_every else ([], run.data_dir)
+    run.started, run.curve_every = started, curve_every
+    run.curve, run.curve_root = curve, curve_root
     last_curve = clock()
-
-    def curve_point() -> None:
-        figures = _probe_answers(
-            accelerator.unwrap_model(model), processor, config, rubric, curve, curve_root
-        )
-        entry = {"stage": "answer", "curve": True, "step": step}
-        entry |= {"images_seen": step * config.batch_size * config.grad_accum * world}
-        entry |= figures | {"elapsed_s": round(clock() - started, 2)}
-        _append(out / CURVE_FILE, entry)
-        accelerator.print(f"answer stage curve: {json.dumps(entry)}")
 
     stop = min(total, config.stop_at or total)
     finished = False
@@ -685,6 +699,7 @@ def fit(config: FitConfig) -> Path:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        run.step = step
         sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
         entry = {
             "step": step,
@@ -708,14 +723,27 @@ def fit(config: FitConfig) -> Path:
             _save_state(accelerator, state_dir, step, clock() - started)
         due = curve_every and clock() - last_curve >= curve_every
         if due and accelerator.is_main_process:
-            curve_point()
+            run.step = step
+            run.curve_point()
             last_curve = clock()
 
-    # ---- save
+    run.step, run.finished, run.bar = step, finished, bar
+
+
+def save(run: Run) -> Path:
+    """The final checkpoint (and its abstention statistics), or the state of a run stopped
+    early on purpose; then the accelerator's cleanup."""
+    from trainer.tiny import write_model_info
+
+    config, accelerator, clock = run.config, run.accelerator, run.clock
+    model, processor, rubric, base = run.model, run.processor, run.rubric, run.base
+    out, state_dir, step, total = run.out, run.state_dir, run.step, run.total
+    finished = run.finished
+    curve_every, bar, started = run.curve_every, run.bar, run.started
     if bar is not None:
         bar.close()
     if curve_every and accelerator.is_main_process and (finished or step >= total):
-        curve_point()  # the curve's last point is the final model
+        run.curve_point()  # the curve's last point is the final model
     _save_state(accelerator, state_dir, step, clock() - started)
     if step < total and not finished:  # stopped early on purpose (stop_at): resumable
         accelerator.end_training()

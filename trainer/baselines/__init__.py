@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
+from trainer import config as config_io
 
 from .common import BaselineConfig, TrainSettings
 
@@ -28,23 +28,9 @@ MODELS = ("classifier", "detector")
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> BaselineConfig:
-    """The YAML config, with ``key=value`` / ``section.key=value`` overrides (YAML values)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        *parents, last = key.split(".")
-        node = data
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = yaml.safe_load(value)
-    sections = {m: TrainSettings(**data.pop(m, {})) for m in MODELS if m in data}
-    unknown = [m for m in data.get("models", []) if m not in MODELS]
-    if unknown:
-        raise ValueError(f"models: unknown baseline(s) {unknown}; known: {list(MODELS)}")
-    config = BaselineConfig(**data)
-    for name, settings in sections.items():
-        setattr(config, name, settings)
-    return config
+    """The YAML config, with ``key=value`` / ``section.key=value`` overrides (YAML values),
+    validated as the training config is (trainer.config)."""
+    return config_io.validate(BaselineConfig, config_io.read(path, overrides))
 
 
 def run_all(config: BaselineConfig) -> dict:

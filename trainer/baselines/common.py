@@ -19,6 +19,7 @@ from typing import Any
 from scoring.records import Record
 from scoring.rubric import Rubric
 from trainer.clock import make_clock
+from trainer.config import FORBID_UNKNOWN, ConfigError
 from trainer.resume import load_state, save_state
 
 STATE_FILE, CURVE_FILE, PREDICTIONS_FILE = "state.pt", "curve.jsonl", "predictions.jsonl"
@@ -57,6 +58,17 @@ class BaselineConfig:
     detector: TrainSettings = field(
         default_factory=lambda: TrainSettings(minutes=15.0, batch_size=32, lr=1e-3, size=128)
     )
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in ("classifier", "detector")]
+        if unknown:
+            raise ConfigError(f"models: unknown baseline(s) {unknown}; known: classifier, detector")
+        if self.clock not in ("wall", "cpu"):
+            raise ConfigError("clock: 'wall' or 'cpu'")
+
+
+for _cls in (TrainSettings, BaselineConfig):  # unknown keys are refused, at every level
+    _cls.__pydantic_config__ = FORBID_UNKNOWN  # type: ignore[attr-defined]
 
 
 def grey_tensor(root: Path, records: Sequence[Record], size: int):
