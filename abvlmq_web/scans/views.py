@@ -62,7 +62,7 @@ def scan_panel(request, scan_id: int):
     finishes, so what it shows is what a reload shows."""
     scan = get_object_or_404(scans_for(user=request.user), pk=scan_id)
     teaching = scan_teaching(user=request.user, scan=scan)
-    return render(request, "review/scan_panel_fragment.html", {"teaching": teaching})
+    return render(request, "_partials/scan_panel_fragment.html", {"teaching": teaching})
 
 
 def _scan_list(request, scans, *, title: str, show_owner: bool):

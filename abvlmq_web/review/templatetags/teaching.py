@@ -8,7 +8,7 @@ from django import template
 register = template.Library()
 
 
-@register.inclusion_tag("review/_scan_panel.html", takes_context=True)
+@register.inclusion_tag("_partials/scan_panel.html", takes_context=True)
 def teaching_panel(context, teaching):
     if teaching.get("analysis") is None:
         return {"analysis": None}
