@@ -33,6 +33,7 @@ from scoring.rubric import Rubric, default_rubric
 from trainer import config as config_io
 from trainer.clock import make_clock
 from trainer.config import FORBID_UNKNOWN, ConfigError
+from trainer.resume import measured
 from trainer.tiny import TinySpec
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -409,7 +410,6 @@ def _curve_records(config: FitConfig, rubric: Rubric, fallback):
 def _probe_answers(model, processor, config: FitConfig, rubric: Rubric, curve, root: Path):
     """Stage 2's learning-curve point: the answers the engine would give on ``curve``, scored
     by the evaluation's own metrics (plane label accuracy, detection precision/recall/F1)."""
-    import torch
     from PIL import Image
 
     from scoring.engine import Engine
@@ -423,14 +423,8 @@ def _probe_answers(model, processor, config: FitConfig, rubric: Rubric, curve, r
     engine = Engine(
         model, processor, model_id="curve", rubric=rubric, prompt_detail=config.prompt_detail
     )
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            # an answer runs to about 150 tokens; a young model's rambling is cut at 256
-            answers = engine.assess(images, batch_size=16, max_new_tokens=256)
-    finally:
-        model.train(was_training)
+    # an answer runs to about 150 tokens; a young model's rambling is cut at 256
+    answers = measured(model, lambda: engine.assess(images, batch_size=16, max_new_tokens=256))
     preds = [
         record_from_assessment(a, image=r.image, width=r.width, height=r.height)
         for a, r in zip(answers, curve, strict=True)

@@ -1,13 +1,16 @@
-"""The saved state of a resumable training loop (stage 1, the baselines): the modules' and the
-optimizer's weights, the step, the budget spent, and where the sampling stood. Written to a
-temporary file and renamed, so a run killed while saving keeps its previous state."""
+"""What a resumable training loop (stage 1, the baselines) needs: its saved state (the
+modules' and the optimizer's weights, the step, the budget spent, where the sampling stood),
+written to a temporary file and renamed so a run killed while saving keeps its previous
+state; and a held-out measurement taken in eval mode between steps (:func:`measured`)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def save_state(
@@ -38,3 +41,27 @@ def load_state(path: Path, parts: Mapping[str, Any], rng: random.Random) -> tupl
         part.load_state_dict(saved[name])
     rng.setstate(saved["rng"])
     return saved["step"], saved["elapsed_s"], saved["order"]
+
+
+def measured(module, probe: Callable[[], T]) -> T:
+    """``probe()`` with ``module`` in eval mode and no gradients; its mode is restored after."""
+    import torch
+
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            return probe()
+    finally:
+        module.train(was_training)
+
+
+def optimizer_step(optimizer, loss, params, max_grad_norm: float) -> float:
+    """One plain optimizer step on ``loss`` (gradients clipped); returns the loss as a float."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    return float(loss.detach())

@@ -34,7 +34,7 @@ from typing import Any
 from scoring.boxes import iou
 from scoring.records import Record
 from scoring.rubric import Rubric
-from trainer.resume import load_state, save_state
+from trainer.resume import load_state, measured, optimizer_step, save_state
 
 
 @dataclass(frozen=True)
@@ -288,12 +288,7 @@ def pretrain_vision(
         if probe is None or log is None or probed == step:
             return
         probed = step
-        visual.eval()
-        try:
-            with torch.no_grad():
-                figures = probe()
-        finally:
-            visual.train()
+        figures = measured(visual, probe)
         entry = {"stage": "vision", "curve": True, "step": step, "images_seen": step * batch_size}
         log(entry | figures | {"elapsed_s": round(clock() - started, 2)})
 
@@ -326,12 +321,8 @@ def pretrain_vision(
             pixels, grid, recs = data.batch(chunk)
             head.visual(pixels.to(device), grid_thw=grid.to(device))
             loss, parts = head.loss_for(grid, recs)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            loss_value = optimizer_step(optimizer, loss, params, 1.0)
             step += 1
-            loss_value = float(loss.detach())
             if log is not None:
                 log(
                     {

@@ -20,7 +20,7 @@ from scoring.records import Record
 from scoring.rubric import Rubric
 from trainer.clock import make_clock
 from trainer.config import FORBID_UNKNOWN, ConfigError
-from trainer.resume import load_state, save_state
+from trainer.resume import load_state, measured, optimizer_step, save_state
 
 STATE_FILE, CURVE_FILE, PREDICTIONS_FILE = "state.pt", "curve.jsonl", "predictions.jsonl"
 
@@ -145,12 +145,7 @@ def train_timed(
         save_state(state_path, parts, step=step, elapsed_s=elapsed, order=order, rng=rng)
 
     def curve_point() -> dict[str, Any]:
-        model.eval()
-        try:
-            with torch.no_grad():
-                figures = probe()
-        finally:
-            model.train()
+        figures = measured(model, probe)
         entry = {"model": name, "step": step, "images_seen": step * settings.batch_size}
         entry |= figures | {"elapsed_s": round(clock() - started, 1)}
         with (out / CURVE_FILE).open("a", encoding="utf-8") as fh:
@@ -172,13 +167,8 @@ def train_timed(
         factor *= 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * factor
-        loss = step_fn(next(feed))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        optimizer.step()
+        loss_value = optimizer_step(optimizer, step_fn(next(feed)), params, 5.0)
         step += 1
-        loss_value = float(loss.detach())
         now = clock()
         if now - last_save >= 60.0 * settings.save_every_min:
             save()
