@@ -2,8 +2,11 @@
 
 ``wall``: seconds of wall time. ``cpu``: seconds of the process's CPU time divided by its
 threads, i.e. wall seconds as if the process had its cores to itself. On a shared machine (tests
-or another job on the same two cores) a ``cpu`` budget still buys the same compute, so a recipe
-and its learning curve mean the same thing wherever they ran; the run just takes longer.
+or another job on the same two cores) a ``cpu`` budget still buys the same CPU time, so a recipe
+and its learning curve mean much the same thing wherever they ran; the run just takes longer.
+Not quite the same: a crowded machine also does less per CPU second (measured: a stage-1 step
+cost 0.63 CPU seconds per thread beside a test run, 0.36 alone), so figures from a busy
+machine understate the recipe.
 """
 
 from __future__ import annotations
