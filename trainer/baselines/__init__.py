@@ -24,8 +24,6 @@ from .common import BaselineConfig, TrainSettings
 
 __all__ = ["BaselineConfig", "TrainSettings", "load_config", "run_all"]
 
-MODELS = ("classifier", "detector")
-
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> BaselineConfig:
     """The YAML config, with ``key=value`` / ``section.key=value`` overrides (YAML values),

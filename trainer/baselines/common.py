@@ -23,6 +23,7 @@ from trainer.config import FORBID_UNKNOWN, ConfigError
 from trainer.resume import load_state, measured, optimizer_step, save_state
 
 STATE_FILE, CURVE_FILE, PREDICTIONS_FILE = "state.pt", "curve.jsonl", "predictions.jsonl"
+MODELS = ("classifier", "detector")  # the baselines this package trains
 
 
 @dataclass
@@ -60,9 +61,9 @@ class BaselineConfig:
     )
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.models if m not in ("classifier", "detector")]
+        unknown = [m for m in self.models if m not in MODELS]
         if unknown:
-            raise ConfigError(f"models: unknown baseline(s) {unknown}; known: classifier, detector")
+            raise ConfigError(f"models: unknown baseline(s) {unknown}; known: {', '.join(MODELS)}")
         if self.clock not in ("wall", "cpu"):
             raise ConfigError("clock: 'wall' or 'cpu'")
 
