@@ -6,8 +6,10 @@
 
 ``detail="full"`` lists every plane, structure and deduction item (for Qwen2-VL-2B);
 ``detail="compact"`` keeps the three layers but names the item families instead of listing
-each item, which keeps the tiny demo model's sequences short. Both describe the same answer
-grammar (see :mod:`scoring.answer`). Plain Python.
+each item; ``detail="brief"`` is the task layer alone (about 40 tokens instead of 150): a model
+trained from scratch learns the answer grammar from its answers, not from the prompt, and
+every prompt token is paid for in every training step and every generated token. All describe
+the same answer grammar (see :mod:`scoring.answer`). Plain Python.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Literal
 from scoring.answer import BOX_END, BOX_START, REF_END, REF_START
 from scoring.rubric import Rubric, default_rubric
 
-Detail = Literal["full", "compact"]
+Detail = Literal["full", "compact", "brief"]
 
 SYSTEM = "You are an expert sonographer who assesses the quality of abdominal ultrasound images."
 
@@ -87,6 +89,8 @@ def scoring_layer(rubric: Rubric, detail: Detail = "full") -> str:
 def build_prompt(rubric: Rubric | None = None, detail: Detail = "full") -> str:
     """The user text of the prompt: the three layers, separated by blank lines."""
     rubric = rubric or default_rubric()
+    if detail == "brief":
+        return task_layer(rubric)
     return "\n\n".join(
         [task_layer(rubric), query_layer(rubric, detail), scoring_layer(rubric, detail)]
     )

@@ -7,6 +7,10 @@ and its merger alone, with a throwaway linear head on every merged visual token,
 taken from the annotation records:
 
 - per token, ``inside``: for each key structure, whether the token's cell centre lies in its box;
+- per token, ``map`` (when the data carry structure maps, as a :mod:`trainer.pool` does): for
+  each structure, the share of each of the token's sub-cells (4 x 4 of 7 px at 112 px) that it
+  covers. The generator knows every structure's outline, so this is a far richer signal per
+  image than box membership of the token's centre;
 - per image, from the mean of the image's tokens: ``planes`` (multi-label plane codes),
   ``present`` (which key structures are shown), ``boxes`` (each shown structure's box, normalised
   to [0, 1]) and ``items`` (the rubric items applied).
@@ -44,11 +48,15 @@ class Layout:
     planes: list[str]
     structures: list[str]
     items: list[str]
+    map_cells: int = 0  # sub-cells per token of the structure maps (0: no map target)
 
     @property
     def sizes(self) -> dict[str, int]:
         p, s, i = len(self.planes), len(self.structures), len(self.items)
-        return {"planes": p, "inside": s, "present": s, "boxes": 4 * s, "items": i}
+        sizes = {"planes": p, "inside": s, "present": s, "boxes": 4 * s, "items": i}
+        if self.map_cells:
+            sizes["map"] = s * self.map_cells
+        return sizes
 
     @property
     def width(self) -> int:
@@ -63,8 +71,8 @@ class Layout:
         return out
 
 
-def layout_for(rubric: Rubric) -> Layout:
-    return Layout(list(rubric.planes), list(rubric.structures), list(rubric.items))
+def layout_for(rubric: Rubric, map_cells: int = 0) -> Layout:
+    return Layout(list(rubric.planes), list(rubric.structures), list(rubric.items), map_cells)
 
 
 def merged_grid(grid_thw) -> list[tuple[int, int]]:
@@ -75,9 +83,31 @@ def merged_grid(grid_thw) -> list[tuple[int, int]]:
 GLOBAL = ("planes", "present", "boxes", "items")
 
 
-def dense_targets(records: Sequence[Record], grids: Sequence[tuple[int, int]], layout: Layout):
+def token_maps(maps, grids: Sequence[tuple[int, int]]):
+    """``(B, S, G, G)`` structure maps -> ``(tokens, S * q * q)``: each merged token's own
+    ``q`` x ``q`` sub-cells (``q = G / rows``), tokens in the merger's row-major order."""
+    import torch
+
+    rows = []
+    for m, (gh, gw) in zip(maps, grids, strict=True):
+        s, g, g2 = m.shape
+        if g % gh or g2 % gw or g // gh != g2 // gw:
+            raise ValueError(f"a {g}x{g2} map does not divide into {gh}x{gw} tokens")
+        q = g // gh
+        t = m.reshape(s, gh, q, gw, q).permute(1, 3, 0, 2, 4).reshape(gh * gw, s * q * q)
+        rows.append(t)
+    return torch.cat(rows)
+
+
+def dense_targets(
+    records: Sequence[Record],
+    grids: Sequence[tuple[int, int]],
+    layout: Layout,
+    maps=None,
+):
     """Targets of a batch: per image (rows = images) for the global parts and the box mask, per
-    merged token (rows = tokens, in the merger's row-major order) for ``inside``."""
+    merged token (rows = tokens, in the merger's row-major order) for ``inside`` and, with
+    ``maps`` (``(B, S, G, G)`` shares), ``map``."""
     import torch
 
     s_index = {s: k for k, s in enumerate(layout.structures)}
@@ -118,6 +148,10 @@ def dense_targets(records: Sequence[Record], grids: Sequence[tuple[int, int]], l
         rows["inside"].append(inside)
     out = {k: torch.stack(v) for k, v in rows.items() if k != "inside"}
     out["inside"] = torch.cat(rows["inside"])
+    if layout.map_cells:
+        if maps is None:
+            raise ValueError("this head predicts structure maps: the batch must carry them")
+        out["map"] = token_maps(maps, grids)
     return out
 
 
@@ -125,12 +159,12 @@ class DenseHead:
     """A linear map from each merged visual token to the stage's targets; captures the merger's
     output with a forward hook so the model runs unchanged."""
 
-    def __init__(self, model, rubric: Rubric) -> None:
+    def __init__(self, model, rubric: Rubric, map_cells: int = 0) -> None:
         import torch
 
         inner = getattr(model, "model", model)
         self.visual = inner.visual
-        self.layout = layout_for(rubric)
+        self.layout = layout_for(rubric, map_cells)
         hidden = self.visual.merger.mlp[-1].out_features
         self.head = torch.nn.Linear(hidden, self.layout.width)
         torch.nn.init.zeros_(self.head.weight)
@@ -155,10 +189,10 @@ class DenseHead:
             self.head.bias.add_(w @ mu.to(w.device))
             w.div_(scale)
 
-    def loss_for(self, grid_thw, records: Sequence[Record]):
+    def loss_for(self, grid_thw, records: Sequence[Record], maps=None):
         """The stage's loss on the merger output of the last forward pass and these records."""
         out = self.from_seen(grid_thw)
-        target = dense_targets(records, merged_grid(grid_thw), self.layout)
+        target = dense_targets(records, merged_grid(grid_thw), self.layout, maps)
         target = {k: v.to(out["planes"].device) for k, v in target.items()}
         return self.loss(out, target)
 
@@ -179,6 +213,8 @@ class DenseHead:
         per_token = self.layout.split(self.head(tokens.float()))
         counts = [h * w for h, w in merged_grid(grid_thw)]
         out = {"inside": per_token["inside"]}
+        if "map" in per_token:
+            out["map"] = per_token["map"]
         for name in GLOBAL:
             out[name] = torch.stack([t.mean(0) for t in per_token[name].split(counts)])
         return out
@@ -197,6 +233,8 @@ class DenseHead:
             "present": bce(out["present"], target["present"]),
             "items": bce(out["items"], target["items"]),
         }
+        if "map" in out:
+            parts["map"] = bce(out["map"], target["map"])
         mask = target["mask"]
         err = F.smooth_l1_loss(out["boxes"], target["boxes"], reduction="none", beta=0.05)
         parts["boxes"] = (err * mask).sum() / mask.sum().clamp(min=1) * 10.0
@@ -205,22 +243,56 @@ class DenseHead:
 
 
 class ImageBatches:
-    """Processor batches of records' images, loaded once and kept as PIL images in memory."""
+    """Processor batches of records' images, loaded once and kept as PIL images in memory (the
+    same interface as :class:`trainer.pool.Pool`, which carries structure maps as well)."""
 
-    def __init__(self, processor, records: Sequence[Record], root: Path) -> None:
+    def __init__(self, processor, records: Sequence[Record], root: Path | None, images=None):
+        """The images are read from ``root`` (the paths the records name), or given: PIL."""
         from PIL import Image
 
         self.processor = processor
         self.records = list(records)
+        if images is not None:
+            self.images = [im.convert("RGB") for im in images]
+            return
         self.images = []
         for record in self.records:
-            with Image.open(root / record.image) as im:
+            with Image.open(Path(root) / record.image) as im:
                 self.images.append(im.convert("RGB"))
 
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def images_of(self, indices: Sequence[int]):
+        """PIL images (RGB) of these records."""
+        return [self.images[i] for i in indices]
+
     def batch(self, indices: Sequence[int]):
+        """(``pixel_values``, ``image_grid_thw``, records, None: no structure maps)."""
         images = [self.images[i] for i in indices]
         out = self.processor.image_processor(images=images, return_tensors="pt")
-        return out["pixel_values"], out["image_grid_thw"], [self.records[i] for i in indices]
+        return out["pixel_values"], out["image_grid_thw"], [self.records[i] for i in indices], None
+
+
+class Subset:
+    """Some of a data source's images (an :class:`ImageBatches`, a pool, another subset)."""
+
+    def __init__(self, source, indices: Sequence[int]) -> None:
+        self.source = source
+        self.indices = list(indices)
+
+    @property
+    def records(self) -> list[Record]:
+        return [self.source.records[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def batch(self, indices: Sequence[int]):
+        return self.source.batch([self.indices[i] for i in indices])
+
+    def images_of(self, indices: Sequence[int]):
+        return self.source.images_of([self.indices[i] for i in indices])
 
 
 @dataclass(frozen=True)
@@ -232,9 +304,7 @@ class StageResult:
 
 def pretrain_vision(
     head: DenseHead,
-    processor,
-    records: Sequence[Record],
-    root: Path,
+    data,
     *,
     minutes: float,
     batch_size: int = 32,
@@ -253,6 +323,7 @@ def pretrain_vision(
 ) -> StageResult:
     """Train the vision tower and merger on dense targets for ``minutes`` (cosine schedule on
     time) or ``max_steps``; the rest of the model is untouched. Returns what was done.
+    ``data``: an :class:`ImageBatches` or a :class:`trainer.pool.Pool`.
 
     ``state_path``: the stage's state (tower, head, optimizer, step, time spent, sampling order)
     is saved there every ``save_every_s`` seconds, and a call that finds it resumes where it
@@ -263,7 +334,6 @@ def pretrain_vision(
     import torch
 
     visual = head.visual
-    data = ImageBatches(processor, records, root)
     params = [p for p in visual.parameters() if p.requires_grad] + list(head.head.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     rng = random.Random(seed)
@@ -314,13 +384,13 @@ def pretrain_vision(
             for group in optimizer.param_groups:
                 group["lr"] = lr * factor
             if len(order) < batch_size:
-                fresh = list(range(len(data.records)))
+                fresh = list(range(len(data)))
                 rng.shuffle(fresh)
                 order.extend(fresh)
             chunk, order = order[:batch_size], order[batch_size:]
-            pixels, grid, recs = data.batch(chunk)
+            pixels, grid, recs, maps = data.batch(chunk)
             head.visual(pixels.to(device), grid_thw=grid.to(device))
-            loss, parts = head.loss_for(grid, recs)
+            loss, parts = head.loss_for(grid, recs, maps)
             loss_value = optimizer_step(optimizer, loss, params, 1.0)
             step += 1
             if log is not None:
@@ -342,16 +412,17 @@ def pretrain_vision(
     return StageResult(step, clock() - started, loss_value)
 
 
-def evaluate_head(head: DenseHead, processor, records: Sequence[Record], root: Path, device=None):
-    """Plane top-1 accuracy and box IoU of a head on ``records`` (token logits averaged)."""
+def evaluate_head(head: DenseHead, data, device=None, indices: Sequence[int] | None = None):
+    """Plane top-1 accuracy and box IoU of a head on ``data`` (an :class:`ImageBatches` or a
+    pool; ``indices``: only those of its images), token logits averaged."""
     import torch
 
-    data = ImageBatches(processor, records, root)
+    chosen = list(range(len(data))) if indices is None else list(indices)
     hits, ious = 0, []
     with torch.no_grad():
-        for start in range(0, len(records), 32):
-            idx = list(range(start, min(start + 32, len(records))))
-            pixels, grid, recs = data.batch(idx)
+        for start in range(0, len(chosen), 32):
+            idx = chosen[start : start + 32]
+            pixels, grid, recs, _maps = data.batch(idx)
             out = head.logits(pixels.to(device), grid.to(device))
             for record, p, b in zip(recs, out["planes"], out["boxes"], strict=True):
                 best = head.layout.planes[int(p.argmax())]
@@ -368,7 +439,7 @@ def evaluate_head(head: DenseHead, processor, records: Sequence[Record], root: P
                     )
                     ious.append(iou(mean_box[k], truth))
     return {
-        "plane_top1": hits / max(1, len(records)),
+        "plane_top1": hits / max(1, len(chosen)),
         "box_iou_mean": sum(ious) / max(1, len(ious)),
         "box_iou_50": sum(i >= 0.5 for i in ious) / max(1, len(ious)),
     }

@@ -80,6 +80,11 @@ def test_every_shipped_config_loads(path):
         from trainer.baselines import load_config as load_baselines
 
         assert isinstance(load_baselines(path), BaselineConfig)
+    elif path.name == "stage1_ablations.yaml":  # python -m trainer ablate
+        from trainer.ablate import AblationConfig
+        from trainer.ablate import load_config as load_ablations
+
+        assert isinstance(load_ablations(path), AblationConfig)
     else:
         assert isinstance(load_config(path), FitConfig)
     first = path.read_text(encoding="utf-8").splitlines()[0]

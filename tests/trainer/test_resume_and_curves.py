@@ -32,7 +32,7 @@ def test_stage_1_cut_short_resumes_at_its_saved_step_with_the_saved_weights(toy,
 
     from trainer.data import load_records
     from trainer.tiny import TinySpec, build_tiny
-    from trainer.vision_stage import DenseHead, pretrain_vision
+    from trainer.vision_stage import DenseHead, ImageBatches, pretrain_vision
 
     torch.manual_seed(0)
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
@@ -44,8 +44,8 @@ def test_stage_1_cut_short_resumes_at_its_saved_step_with_the_saved_weights(toy,
         model = Qwen2VLForConditionalGeneration.from_pretrained(base)
         head = DenseHead(model, default_rubric())
         pretrain_vision(
-            head, processor, records, toy, minutes=0, max_steps=steps, batch_size=2, seed=0,
-            log=log, state_path=state, save_every_s=0.0,
+            head, ImageBatches(processor, records, toy), minutes=0, max_steps=steps,
+            batch_size=2, seed=0, log=log, state_path=state, save_every_s=0.0,
         )  # fmt: skip
         return model
 

@@ -95,7 +95,7 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
 
     from trainer.data import load_records
     from trainer.tiny import TinySpec, build_tiny
-    from trainer.vision_stage import DenseHead, evaluate_head, pretrain_vision
+    from trainer.vision_stage import DenseHead, ImageBatches, evaluate_head, pretrain_vision
 
     torch.manual_seed(0)
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
@@ -107,8 +107,8 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
     head = DenseHead(model, default_rubric())
     seen: list[dict] = []
     result = pretrain_vision(
-        head, processor, records, toy, minutes=0, max_steps=40, batch_size=4, seed=0,
-        log=seen.append,
+        head, ImageBatches(processor, records, toy), minutes=0, max_steps=40, batch_size=4,
+        seed=0, log=seen.append,
     )  # fmt: skip
     assert result.steps == 40 and [e["step"] for e in seen] == list(range(1, 41))
     first = sum(e["loss"] for e in seen[:5]) / 5
@@ -117,7 +117,7 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
     for n, p in model.model.language_model.named_parameters():
         assert torch.equal(p, language[n]), n
     assert any(not torch.equal(p, visual[n]) for n, p in model.model.visual.named_parameters())
-    scores = evaluate_head(head, processor, records, toy)
+    scores = evaluate_head(head, ImageBatches(processor, records, toy))
     assert 0.0 <= scores["plane_top1"] <= 1.0 and 0.0 <= scores["box_iou_mean"] <= 1.0
     head.remove()
     assert not model.model.visual.merger._forward_hooks

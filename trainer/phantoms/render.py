@@ -256,6 +256,37 @@ def generate(
     reports what was measured, e.g. a structure that could not be cut as asked). The same
     (index, seed, size, planes, deductions) always gives the same bytes.
     """
+    img, record, _maps = _generate(index, seed, size, rubric, planes, deductions, None)
+    return img, record
+
+
+def generate_with_maps(
+    index: int, seed: int, size: int, grid: int, rubric: Rubric | None = None
+) -> tuple[Image.Image, dict, np.ndarray]:
+    """:func:`generate`'s image and record (the same bytes), and where each of the rubric's
+    structures is displayed: ``(S, grid, grid)`` float32, the share of each cell of a
+    ``grid`` x ``grid`` division of the image that the structure covers (rubric order)."""
+    return _generate(index, seed, size, rubric, None, None, grid)
+
+
+def structure_maps(table: ScanTable, scene: Scene, structures: list[str], grid: int) -> np.ndarray:
+    """Each structure's displayed pixels, as the share of each cell they cover."""
+    size = table.size
+    out = np.zeros((len(structures), grid * grid), dtype=np.float32)
+    cell = (table.py * grid // size) * grid + table.px * grid // size
+    area = np.bincount(np.arange(size) * grid // size, minlength=grid).astype(np.float32)
+    for k, sid in enumerate(structures):
+        s = scene.structs.get(sid)
+        if s is None:
+            continue
+        m = s.extent.mask(table.sx, table.sz)
+        if m is None or not m.any():
+            continue
+        out[k] = np.bincount(cell[m], minlength=grid * grid)
+    return out.reshape(len(structures), grid, grid) / np.outer(area, area)
+
+
+def _generate(index, seed, size, rubric, planes, deductions, grid):
     rubric = rubric or default_rubric()
     rng = np.random.default_rng([int(seed), int(index), int(size)])
     codes = list(planes) if planes else choose_planes(rng)
@@ -349,7 +380,10 @@ def generate(
         "grade": rubric.grade(score),
         "meta": meta,
     }
-    return img, record
+    maps = None
+    if grid is not None:
+        maps = structure_maps(table, scene, list(rubric.structures), grid)
+    return img, record, maps
 
 
 def _plane_item_box(table: ScanTable, region, boxes):
