@@ -426,6 +426,7 @@ class AnswerParser:
             events.append(self._error("missing_section", "No valid plane: the score is withheld"))
             r.complete = False
             return events
+        events += self._account_for_structures()
         score = self.rubric.score(d.item for d in r.deductions)
         if r.stated_score is not None and not math.isclose(r.stated_score, score):
             events.append(
@@ -445,6 +446,41 @@ class AnswerParser:
             "line": self._line_no,
         }
         events.append(ev)
+        return events
+
+    def _account_for_structures(self) -> list[Event]:
+        """The rubric's rule for key structures, applied to the answer: a key structure of the
+        plane that the answer neither boxed nor deducted is scored as not displayed (its
+        deduction is added, with a reason saying so) and the answer is flagged for review, so
+        an answer that leaves a structure out never scores it as perfect."""
+        r = self.result
+        events: list[Event] = []
+        boxed, applied = [s.id for s in r.structures], [d.item for d in r.deductions]
+        for sid, item_id in self.rubric.unaccounted(r.planes, boxed, applied):
+            item = self.rubric.items[item_id]
+            name = self.rubric.structures[sid].name
+            events.append(
+                self._error(
+                    "structure_unaccounted",
+                    f"The answer neither boxed nor deducted the {name}, a key structure of "
+                    f"{'/'.join(r.planes)}: it is scored as not displayed (-{_fmt(item.points)})",
+                )
+            )
+            reason = f"{item.condition} (not in the AI's answer; the rubric's rule applies)"
+            r.deductions.append(Deduction(item_id, item.points, reason, None))
+            ev: DeductionEvent = {
+                "type": "deduction",
+                "index": len(r.deductions),
+                "item": item_id,
+                "points": item.points,
+                "condition": item.condition,
+                "reason": reason,
+                "tip": item.tip,
+                "structure": item.structure,
+                "box": None,
+                "line": self._line_no,
+            }
+            events.append(ev)
         return events
 
 

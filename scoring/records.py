@@ -4,12 +4,15 @@ The same JSON object (one per line of a ``.jsonl`` file) carries training data, 
 corrections and exports::
 
     {"image": "images/000123.png", "width": 512, "height": 512, "planes": ["GB"],
-     "structures": [{"id": "gallbladder", "box": [x1, y1, x2, y2]}],
+     "structures": [{"id": "gallbladder", "box": [x1, y1, x2, y2]},
+                    {"id": "right_lobe", "box": [x1, y1, x2, y2]}],
      "deductions": [{"item": "ATT.mild", "box": null}], "score": 8.0, "grade": "Excellent",
      "meta": {...}}
 
 Boxes here are in pixels; the answer text uses the 0-1000 grid. ``check_record`` lists every
-problem of a record against a rubric; nothing here raises on bad data. Plain Python.
+problem of a record against a rubric, the rubric's rule for key structures included (each key
+structure of a standard plane is boxed or carries its "not displayed" deduction, so no record
+scores a structure it leaves out as perfect); nothing here raises on bad data. Plain Python.
 """
 
 from __future__ import annotations
@@ -153,6 +156,12 @@ def check_record(data: Any, rubric: Rubric) -> tuple[Record | None, list[str]]:
         item = rubric.items.get(i.item)
         if item and item.kind == "missing" and item.structure in boxed:
             problems.append(f"{i.item}: a structure that is not displayed cannot have a box")
+    for sid, item_id in rubric.unaccounted(known_planes, boxed, [i.item for i in items]):
+        problems.append(
+            f"{sid} ({rubric.structures[sid].name}) is a key structure of "
+            f"{'/'.join(known_planes)} but is neither boxed nor deducted as not displayed "
+            f"({item_id}, -{rubric.items[item_id].points:g})"
+        )
 
     score = data["score"]
     valid_items = [i.item for i in items if i.item in rubric.items]

@@ -148,6 +148,28 @@ class Rubric:
                 seen.setdefault(s, None)
         return list(seen)
 
+    def unaccounted(
+        self, planes: Iterable[str], boxed: Iterable[str], item_ids: Iterable[str]
+    ) -> list[tuple[str, str]]:
+        """The rubric's rule for key structures: on a standard plane every key structure is
+        either boxed (displayed, or displayed incompletely with that deduction) or carries its
+        "not displayed" deduction. Returns the key structures of ``planes`` that are neither,
+        each with the "not displayed" item that accounts for it (that of the first plane that
+        has the structure), in the planes' order. Empty for a non-standard image."""
+        codes = [c for c in planes if c in self.planes]
+        if not any(self.planes[c].standard for c in codes):
+            return []
+        have, shown = set(item_ids), set(boxed)
+        out: list[tuple[str, str]] = []
+        for sid in self.structures_for(codes):
+            if sid in shown:
+                continue
+            owners = [c for c in codes if sid in self.planes[c].structures]
+            if any(f"{c}.{sid}.missing" in have for c in owners):
+                continue
+            out.append((sid, f"{owners[0]}.{sid}.missing"))
+        return out
+
     def structure_item(self, plane: str, structure: str, kind: Literal["missing", "incomplete"]):
         return self.items[f"{plane}.{structure}.{kind}"]
 

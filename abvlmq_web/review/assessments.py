@@ -71,25 +71,75 @@ def as_record(
 
 @dataclass(frozen=True)
 class Comparison:
-    """How a correction differs from the AI's answer."""
+    """How a correction differs from the AI's answer.
+
+    Of the AI's deductions the correction drops, ``removed`` are those the reviewer struck out
+    and ``dropped`` those that no longer apply to the plane she chose (the editor takes them out
+    by itself). The boxes: ``boxes_added``, ``boxes_moved`` (the same structure, another box),
+    ``boxes_removed`` (deleted by the reviewer) and ``boxes_dropped`` (not a key structure of
+    the chosen plane). Structure ids, in the answers' order. The box and plane fields are only
+    filled when :func:`compare` is given the rubric and the boxes."""
 
     planes_agree: bool
     kept: tuple[str, ...]  # items both flagged
     removed: tuple[str, ...]  # the AI flagged, the reviewer struck out
     added: tuple[str, ...]  # the reviewer added, the AI missed
+    dropped: tuple[str, ...] = ()  # the AI flagged; no longer applies to the chosen plane
+    boxes_added: tuple[str, ...] = ()
+    boxes_moved: tuple[str, ...] = ()
+    boxes_removed: tuple[str, ...] = ()
+    boxes_dropped: tuple[str, ...] = ()
 
     @property
     def confirmed(self) -> bool:
-        return self.planes_agree and not self.removed and not self.added
+        return self.planes_agree and not self.removed and not self.added and not self.dropped
 
 
-def compare(ai_planes, ai_items, planes, items) -> Comparison:
+MOVED = 5  # a box counts as moved when a corner moves more than this on the 0-1000 grid
+
+
+def _moved(a, b) -> bool:
+    return max(abs(float(x) - float(y)) for x, y in zip(a, b, strict=True)) > MOVED
+
+
+def compare(
+    ai_planes,
+    ai_items,
+    planes,
+    items,
+    *,
+    rubric: Rubric | None = None,
+    ai_boxes: dict[str, Any] | None = None,
+    boxes: dict[str, Any] | None = None,
+) -> Comparison:
+    """``ai_boxes``/``boxes``: structure id -> box (the same grid on both sides)."""
     ai, rev = list(dict.fromkeys(ai_items)), list(dict.fromkeys(items))
+    gone = [i for i in ai if i not in rev]
+    dropped: list[str] = []
+    if rubric is not None:
+        applicable = {i.id for i in rubric.items_for([p for p in planes if p in rubric.planes])}
+        dropped = [i for i in gone if i not in applicable]
+    changes: dict[str, tuple[str, ...]] = {}
+    if rubric is not None and ai_boxes is not None and boxes is not None:
+        known = [p for p in planes if p in rubric.planes]
+        standard = any(rubric.planes[p].standard for p in known)
+        allowed = set(rubric.structures_for(known)) if standard else set(rubric.structures)
+        lost = [s for s in ai_boxes if s not in boxes]
+        changes = {
+            "boxes_added": tuple(s for s in boxes if s not in ai_boxes),
+            "boxes_moved": tuple(
+                s for s in boxes if s in ai_boxes and _moved(ai_boxes[s], boxes[s])
+            ),
+            "boxes_removed": tuple(s for s in lost if s in allowed),
+            "boxes_dropped": tuple(s for s in lost if s not in allowed),
+        }
     return Comparison(
         planes_agree=set(ai_planes) == set(planes),
         kept=tuple(i for i in ai if i in rev),
-        removed=tuple(i for i in ai if i not in rev),
+        removed=tuple(i for i in gone if i not in dropped),
         added=tuple(i for i in rev if i not in ai),
+        dropped=tuple(dropped),
+        **changes,
     )
 
 
@@ -161,4 +211,10 @@ def readable_problems(
                 f"“{item.condition}”: a structure that is not displayed cannot have a box; "
                 f"delete the {sname(item.structure)} box or remove this deduction."
             )
+    for sid, item_id in rubric.unaccounted(known, boxed, seen):
+        item = rubric.items[item_id]
+        problems.append(
+            f"The {sname(sid)} is a key structure of {plane_words}: draw its box, or add "
+            f"“{item.condition}” (−{item.points:g})."
+        )
     return problems

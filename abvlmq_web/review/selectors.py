@@ -299,7 +299,15 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
     rubric = rubric_for_version(c.rubric_version)
     ai = ai_assessment(analysis)
     ai_items = [d.item for d in ai.deductions]
-    cmp = compare(ai.planes, ai_items, c.planes, [d["item"] for d in c.deductions])
+    cmp = compare(
+        ai.planes,
+        ai_items,
+        c.planes,
+        [d["item"] for d in c.deductions],
+        rubric=rubric,
+        ai_boxes={s.id: s.box for s in ai.structures},
+        boxes={s["id"]: s["box"] for s in c.structures},
+    )
 
     def condition(item_id: str) -> str:
         item = rubric.items.get(item_id)
@@ -359,6 +367,13 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
             "planes_agree": cmp.planes_agree,
             "ai_planes": list(ai.planes),
             "removed": [{"item": i, "condition": condition(i)} for i in cmp.removed],
+            "dropped": [{"item": i, "condition": condition(i)} for i in cmp.dropped],
+            "boxes": {
+                "added": list(cmp.boxes_added),
+                "moved": list(cmp.boxes_moved),
+                "removed": list(cmp.boxes_removed),
+                "dropped": list(cmp.boxes_dropped),
+            },
             "added": [{"item": i, "condition": condition(i)} for i in cmp.added],
             "ai_score": ai.score,
             "ai_grade": ai.grade or "",

@@ -128,6 +128,7 @@ function start(data) {
   });
   p1.value = edit.planes[0] || "";
   p2.value = edit.planes[1] || "";
+  showAI(data.ai);
   const onPlane = () => { edit.planes = [p1.value, p2.value].filter(Boolean); prune(); render(); };
   p1.addEventListener("change", onPlane);
   p2.addEventListener("change", onPlane);
@@ -178,6 +179,51 @@ function prune() {
   $("edit-pruned").textContent = parts.length ? `Removed, since they do not apply to ${planeName()}: ${parts.join("; and ")}.` : "";
 }
 
+// The rubric's rule: every key structure of a standard plane is boxed or carries its "not
+// displayed" deduction. After every change the editor keeps it: a key structure left without
+// a box gets that deduction (marked, and the score follows), and a structure boxed again loses
+// it. So a new plane or a deleted box can never leave a perfect score for what is not shown.
+function account() {
+  const defs = planeDefs();
+  const notes = [];
+  if (!defs.some((p) => p.standard)) return notes;
+  const boxed = new Set(edit.structures.map((s) => s.structure));
+  edit.deductions = edit.deductions.filter((d) => {
+    const def = itemDef(d.item);
+    const shown = def && def.kind === "missing" && boxed.has(def.structure);
+    if (shown) notes.push(`took out “${def.condition}”: the ${rubric.structures[def.structure]} has a box`);
+    return !shown;
+  });
+  const have = new Set(edit.deductions.map((d) => d.item));
+  allowedStructureIds().forEach((sid) => {
+    if (boxed.has(sid)) return;
+    const owners = defs.filter((p) => p.structures.includes(sid)).map((p) => p.code);
+    if (owners.some((c) => have.has(`${c}.${sid}.missing`))) return;
+    const def = itemDef(`${owners[0]}.${sid}.missing`);
+    if (!def) return;
+    edit.deductions.push({ item: def.id, reason: "", box: null, auto: true });
+    notes.push(`added “${def.condition}” (−${def.points}): the ${rubric.structures[sid]} has no box`);
+  });
+  return notes;
+}
+
+// The AI's own answer stays in sight while the editor is open, to compare side by side.
+function showAI(ai) {
+  const summary = $("edit-ai-summary"), list = $("edit-ai-deductions");
+  if (!summary || !ai) return;
+  const score = ai.score === null || ai.score === undefined ? "no score" : `${ai.score} ${ai.grade || ""}`;
+  summary.textContent = `Plane ${ai.planes.join(" + ") || "none"} · ${score} · ${ai.structures.length} box${ai.structures.length === 1 ? "" : "es"}`;
+  list.innerHTML = "";
+  ai.deductions.forEach((d) => {
+    const def = itemDef(d.item) || { points: d.points, condition: d.item };
+    const li = document.createElement("li");
+    li.dataset.item = d.item;
+    li.textContent = `−${def.points} ${def.condition}`;
+    list.append(li);
+  });
+  if (!ai.deductions.length) list.append(Object.assign(document.createElement("li"), { textContent: "No deductions.", className: "muted" }));
+}
+
 function button(text, cls, fn, label) {
   const b = document.createElement("button");
   b.type = "button";
@@ -189,6 +235,8 @@ function button(text, cls, fn, label) {
 }
 
 function render() {
+  const notes = account();
+  if (notes.length) $("edit-accounted").textContent = `The rubric's rule: ${notes.join("; ")}.`;
   const ul = $("edit-structures");
   ul.innerHTML = "";
   edit.structures.forEach((s, i) => {
@@ -216,7 +264,12 @@ function render() {
     input.className = "reason";
     input.setAttribute("aria-label", `Reason for: ${def.condition}`);
     input.addEventListener("input", () => { d.reason = input.value; });
-    li.append(`−${def.points} ${def.condition}: `, input, " ", button("remove", "remove", () => { edit.deductions.splice(i, 1); render(); }, `Remove the deduction ${def.condition}`));
+    li.append(`−${def.points} ${def.condition}: `, input, " ");
+    if (d.auto) li.append(Object.assign(document.createElement("em"), { className: "small auto", textContent: "added: no box " }));
+    // a "not displayed" deduction goes when its structure gets a box, not by hand: removing it
+    // alone would score what is not shown as perfect
+    if (def.kind !== "missing") li.append(button("remove", "remove", () => { edit.deductions.splice(i, 1); render(); }, `Remove the deduction ${def.condition}`));
+    else li.append(Object.assign(document.createElement("span"), { className: "muted small", textContent: "draw its box to take it out" }));
     dl.append(li);
   });
   const addI = $("edit-add-item");

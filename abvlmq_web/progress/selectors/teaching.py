@@ -32,7 +32,13 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
         ai = ai_assessment(analysis)
         ai_items = [d.item for d in ai.deductions]
         diff = compare(
-            ai.planes, ai_items, correction.planes, [d["item"] for d in correction.deductions]
+            ai.planes,
+            ai_items,
+            correction.planes,
+            [d["item"] for d in correction.deductions],
+            rubric=rubric,
+            ai_boxes={s.id: s.box for s in ai.structures},
+            boxes={s["id"]: s["box"] for s in correction.structures},
         )
         for d in correction.deductions:
             item = rubric.items.get(d["item"])
@@ -54,6 +60,7 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
                     "points": item.points if item else d.points,
                     "condition": item.condition if item else d.item,
                     "removed": d.item in diff.removed,
+                    "dropped": d.item in diff.dropped,
                 }
             )
     mine = self_assessment_of(analysis=analysis)
@@ -69,10 +76,17 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
         "diff": diff,
         "correction_rows": rows,
         "ai_rows": ai_rows,
-        "removed": [
-            {"item": i, "condition": rubric.items[i].condition if i in rubric.items else i}
-            for i in (diff.removed if diff else ())
-        ],
+        "removed": _conditions(rubric, diff.removed if diff else ()),
+        "dropped": _conditions(rubric, diff.dropped if diff else ()),
+        "boxes": {
+            kind: [rubric.structures[s].name if s in rubric.structures else s for s in ids]
+            for kind, ids in (
+                ("added", diff.boxes_added if diff else ()),
+                ("moved", diff.boxes_moved if diff else ()),
+                ("removed", diff.boxes_removed if diff else ()),
+                ("dropped", diff.boxes_dropped if diff else ()),
+            )
+        },
         "self": mine,
         "conceal": conceal,
         "planes": planes,
@@ -81,3 +95,10 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
         "cohorts": visible_cohorts(user=user) if not user.is_resident else [],
         "max_score": rubric.max_score,
     }
+
+
+def _conditions(rubric, item_ids) -> list[dict]:
+    return [
+        {"item": i, "condition": rubric.items[i].condition if i in rubric.items else i}
+        for i in item_ids
+    ]
