@@ -1,7 +1,6 @@
 """A pool of phantoms drawn once and stored as the vision tower sees them.
 
-    python -m trainer pool --out artifacts/demo/pool-200k --count 200000 --seed 11 \\
-        --model artifacts/demo/run/init
+    python -m trainer pool --out artifacts/demo/pool-s11 --count 120000 --seed 11 --tokens 16
 
 The tiny demo model memorises a set of 24,000 phantoms long before it stops learning from
 them: distinct images are its cheapest lever. Drawing a phantom costs about 10 ms of a core,
@@ -98,6 +97,7 @@ class PoolSpec:
     max_pixels: int
     size: int = PHANTOM_SIZE
     grid: int = MAP_GRID
+    chunk: int = CHUNK
 
 
 def _image_processor(spec: PoolSpec):
@@ -115,7 +115,7 @@ def _draw_chunk(args: tuple[PoolSpec, int, str]) -> int:
     torch.set_num_threads(1)  # one process per core: threads would only fight over it
     spec, k, out = args
     root = Path(out)
-    lo, hi = k * CHUNK, min(spec.count, (k + 1) * CHUNK)
+    lo, hi = k * spec.chunk, min(spec.count, (k + 1) * spec.chunk)
     processor = _image_processor(spec)
     images = np.load(root / "images.npy", mmap_mode="r+")
     maps = np.load(root / "maps.npy", mmap_mode="r+")
@@ -145,17 +145,27 @@ def write_pool(
     min_pixels: int,
     max_pixels: int,
     workers: int = 2,
+    chunk: int = CHUNK,
     log=print,
 ) -> Path:
-    """Draw ``count`` phantoms of ``seed`` into ``out`` (resumable); returns ``out``."""
+    """Draw ``count`` phantoms of ``seed`` into ``out`` (resumable, ``chunk`` phantoms at a
+    time); returns ``out``."""
     root = Path(out)
-    spec = PoolSpec(count, seed, min_pixels, max_pixels)
+    spec = PoolSpec(count, seed, min_pixels, max_pixels, chunk=chunk)
     info = root / INFO_FILE
     if info.is_file():
         done = json.loads(info.read_text())
-        if done.get("complete") and done["spec"] == spec.__dict__:
+        old = done.get("spec", {})
+        differ = sorted(k for k in old.keys() & spec.__dict__.keys() if old[k] != spec.__dict__[k])
+        if differ:
+            raise ValueError(
+                f"{root} holds a pool drawn with other settings ({', '.join(differ)}); "
+                "remove it or write the new pool elsewhere"
+            )
+        if done.get("complete"):
             return root
     (root / "chunks").mkdir(parents=True, exist_ok=True)
+    info.write_text(json.dumps({"spec": spec.__dict__, "complete": False}), encoding="utf-8")
     probe = resized(_image_processor(spec), [_blank(spec.size)])
     h, w = probe.shape[1:]
     n_s = len(default_rubric().structures)
@@ -167,7 +177,7 @@ def write_pool(
         ok = path.is_file() and np.load(path, mmap_mode="r").shape == shape
         if not ok:
             np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
-    chunks = range((count + CHUNK - 1) // CHUNK)
+    chunks = range((count + chunk - 1) // chunk)
     todo = [k for k in chunks if not (root / "chunks" / f"{k:05d}.jsonl").is_file()]
     log(f"pool {root}: {count} phantoms of seed {seed} at {h}x{w}; {len(todo)} chunks to draw")
     jobs = [(spec, k, str(root)) for k in todo]
@@ -261,22 +271,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--count", required=True, type=int)
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--model", required=True, type=Path, help="whose processor resizes")
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--model", type=Path, help="a checkpoint whose processor resizes")
+    size.add_argument(
+        "--tokens", type=int, help="or: visual tokens per image (112 px for 16, as the demo's)"
+    )
     parser.add_argument("--workers", type=int, default=2)
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers import AutoImageProcessor
+    if args.model is not None:
+        from transformers import AutoImageProcessor
 
-    ip = AutoImageProcessor.from_pretrained(args.model)
-    size = ip.size
-    write_pool(
-        args.out,
-        args.count,
-        args.seed,
-        min_pixels=size["shortest_edge"],
-        max_pixels=size["longest_edge"],
-        workers=args.workers,
-    )
+        size = AutoImageProcessor.from_pretrained(args.model).size
+        lo, hi = size["shortest_edge"], size["longest_edge"]
+    else:
+        from trainer.tiny import TOKEN_PIXELS
+
+        lo = hi = args.tokens * TOKEN_PIXELS
+    write_pool(args.out, args.count, args.seed, min_pixels=lo, max_pixels=hi, workers=args.workers)
     print(f"ok: {args.out}")
     return 0

@@ -202,14 +202,28 @@ def signoff_undo_view(request, signoff_id: int):
 @login_required
 def requirement_sets(request):
     require_program_admin(request.user)
+    cohorts = list(visible_cohorts(user=request.user).order_by("name"))
     if request.method == "POST":
+        chosen = request.POST.get("cohort", "").strip()
+        cohort = next((c for c in cohorts if str(c.pk) == chosen), None)
         try:
-            s = requirement_set_from_template(user=request.user, template="acep_style")
-            messages.success(request, f"Created {s.name}; edit it to your program's numbers.")
+            if chosen and cohort is None:
+                raise ValidationError({"cohort": "No such cohort."})
+            s = requirement_set_from_template(
+                user=request.user, template="acep_style", cohorts=[cohort] if cohort else []
+            )
+            where = f"applied to {cohort.name}" if cohort else "applied to no cohort yet"
+            messages.success(
+                request, f"Created {s.name}, {where}; edit it to your program's numbers."
+            )
             return redirect("competency-set", set_id=s.pk)
         except ValidationError as exc:
             messages.error(request, "; ".join(exc.messages))
-    return render(request, "competency/sets.html", {"sets": selectors.requirement_sets()})
+    return render(
+        request,
+        "competency/sets.html",
+        {"sets": selectors.requirement_sets(), "cohorts": cohorts},
+    )
 
 
 @login_required

@@ -66,6 +66,17 @@ function regionOf(d) {
   return s ? s.box : [0, 0, 1000, 1000];  // a global item: the whole frame
 }
 
+// The plane line's calibrated confidence, in words a resident reads: of the planes the AI
+// names with this confidence, about that share are right (scoring.calibration).
+function certainty(p) {
+  const pct = `${Math.round(p * 100)} %`;
+  const words = p >= 0.9 ? "The AI is sure of this plane"
+    : p >= 0.7 ? "The AI is fairly sure of this plane"
+      : p >= 0.5 ? "The AI is unsure of this plane"
+        : "The AI is guessing this plane";
+  return `${words} (${pct}).`;
+}
+
 const handlers = {
   structure(ev) {
     state.structures.push(ev);
@@ -77,7 +88,15 @@ const handlers = {
     el("structures").append(li);
     draw();
   },
-  plane(ev) { el("plane").textContent = ev.names && ev.names.length ? `${ev.names.join(" + ")} (${ev.planes.join(", ")})` : ev.planes.join(", "); },
+  plane(ev) {
+    el("plane").textContent = ev.names && ev.names.length ? `${ev.names.join(" + ")} (${ev.planes.join(", ")})` : ev.planes.join(", ");
+    const sure = el("plane-confidence");
+    if (sure && typeof ev.confidence === "number") {
+      sure.textContent = certainty(ev.confidence);
+      sure.dataset.confidence = String(ev.confidence);
+      sure.hidden = false;
+    }
+  },
   deduction(ev) {
     const li = document.createElement("li");
     li.dataset.item = ev.item;
@@ -139,6 +158,8 @@ const handlers = {
     const note = el("abstain-reason");
     note.textContent = ev.reason;
     note.hidden = false;
+    // nothing was assessed: no empty findings sections
+    ["deductions-head", "deductions-hint", "no-deductions"].forEach((id) => { if (el(id)) el(id).hidden = true; });
   },
   error(ev) {
     const li = document.createElement("li");
@@ -154,7 +175,7 @@ const handlers = {
     status.textContent = ev.status === "failed" ? "failed"
       : state.abstained ? "not assessed · sent to an instructor"
       : (ev.needs_review ? "done · needs instructor review" : "done");
-    status.className = "status status-" + ev.status;
+    status.className = "status status-" + (state.abstained && ev.status !== "failed" ? "abstained" : ev.status);
     if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
     getJSON(root.dataset.apiUrl)
       .then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from abvlmq_web.accounts.models import Cohort, User
 from abvlmq_web.accounts.services import cohort_create, user_create
+from abvlmq_web.competency.services import requirement_set_save
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.services import assignment_create
 from abvlmq_web.scans.analysis import analyses_dispatch, analysis_run
@@ -67,6 +68,20 @@ class Command(BaseCommand):
             min_grade="Good",
             due_date=timezone.localdate() + dt.timedelta(days=14),
         )
+        if not cohort.requirement_sets.exists():
+            requirement_set_save(
+                user=users["admin"],
+                name="Demo cohort: first month",
+                description="The demo cohort's first month: 3 scans at Good or better of the "
+                "gallbladder and pancreas planes, 1 of each instructor verified; 2 of the right "
+                "kidney, none verified.",
+                requirements=[
+                    {"plane": "GB", "min_count": 3, "min_grade": "Good", "verified_count": 1},
+                    {"plane": "PAN", "min_count": 3, "min_grade": "Good", "verified_count": 1},
+                    {"plane": "RKL", "min_count": 2, "min_grade": "Good", "verified_count": 0},
+                ],
+                cohorts=[cohort],
+            )
         residents = [users["rosa"], users["ravi"]]
         if images and not Scan.objects.filter(owner__in=residents).exists():
             paths = sorted(images.glob("*.png"))[:count]
