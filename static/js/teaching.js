@@ -204,6 +204,8 @@ function account() {
     edit.deductions.push({ item: def.id, reason: "", box: null, auto: true });
     notes.push(`added “${def.condition}” (−${def.points}): the ${rubric.structures[sid]} has no box`);
   });
+  const rank = (d) => rubric.items.findIndex((i) => i.id === d.item);
+  if (notes.length) edit.deductions.sort((a, b) => rank(a) - rank(b));
   return notes;
 }
 

@@ -58,6 +58,22 @@ def _png(width: int = 80, height: int = 60) -> bytes:
 _PNG = _png()
 
 
+def key_boxes(planes, items, rubric: Rubric | None = None) -> list[dict]:
+    """A box for each key structure of ``planes`` that ``items`` do not deduct as not
+    displayed (the rubric's rule: each is one or the other); the gallbladder plane's are
+    GB_BOXES."""
+    rubric = rubric or default_rubric()
+    known = {b["id"]: b for b in GB_BOXES}
+    missing = {rubric.items[i].structure for i in items if rubric.items[i].kind == "missing"}
+    out = []
+    for n, sid in enumerate(
+        rubric.structures_for([p for p in planes if rubric.planes[p].standard])
+    ):
+        if sid not in missing:
+            out.append(known.get(sid, {"id": sid, "box": [100 + 40 * n, 100, 300 + 40 * n, 400]}))
+    return out
+
+
 def make_analysis(
     owner,
     *,
@@ -76,7 +92,7 @@ def make_analysis(
     rubric = rubric or default_rubric()
     items = items if items is not None else items_for(score if score is not None else 10)
     if structures is None:
-        structures = GB_BOXES if "GB" in planes else []
+        structures = key_boxes(planes, items, rubric)
     assessment = Assessment(
         structures=[Structure(s["id"], tuple(s["box"])) for s in structures],
         planes=list(planes),

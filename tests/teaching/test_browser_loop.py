@@ -98,8 +98,15 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         li.get_attribute("data-item")
         for li in browser.find_elements(By.CSS_SELECTOR, "#edit-deductions li")
     ]
-    assert items == ["ATT.mild"]  # the gallbladder item went, the global one stays
+    # the gallbladder item went, the global one stays, and LPV's key structures, unboxed, are
+    # deducted as not displayed by the rubric's rule (the score never reads a perfect plane)
+    assert items == ["LPV.left_lobe.missing", "LPV.lpv_umbilical.missing", "ATT.mild"]
+    accounted = browser.find_element(By.ID, "edit-accounted").text
+    assert "Left liver lobe" in accounted and "has no box" in accounted
+    assert browser.find_element(By.ID, "edit-score").text == "2"
     assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "0"
+    # the AI's own answer stays in sight beside the editor
+    assert "6 Good" in browser.find_element(By.ID, "edit-ai-summary").text
     Select(browser.find_element(By.ID, "edit-add-structure")).select_by_value("left_lobe")
     browser.find_element(By.ID, "edit-add-box").click()  # [400, 400, 600, 600], selected
     canvas = browser.find_element(By.ID, "canvas")
@@ -107,12 +114,14 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     canvas.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
     canvas.send_keys(Keys.SHIFT + Keys.ARROW_DOWN)
     assert "left_lobe" in browser.find_element(By.ID, "edit-structures").get_attribute("innerHTML")
-    assert browser.find_element(By.ID, "edit-score").text == "8"
+    # boxed now: its "not displayed" goes by itself; the umbilical portion is still unboxed
+    assert browser.find_element(By.ID, "edit-score").text == "5"
     shot(browser, "2_instructor_editor")
     browser.find_element(By.ID, "edit-save").click()
     wait.until(lambda d: d.find_element(By.ID, "status").text == "corrected by Ian")
     c = Correction.objects.get()
-    assert c.planes == ["LPV"] and [d["item"] for d in c.deductions] == ["ATT.mild"]
+    assert c.planes == ["LPV"]
+    assert [d["item"] for d in c.deductions] == ["LPV.lpv_umbilical.missing", "ATT.mild"]
     assert c.structures == [{"id": "left_lobe", "box": [430, 400, 630, 610]}]
 
     # 3. Rita sees the reviewed answer as the answer, the AI's beside it.
@@ -122,11 +131,14 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         browser.get(f"{live}/scans/{scan.pk}/")
         wait.until(lambda d: d.find_element(By.ID, "status").text == "corrected by Ian")
         wait.until(lambda d: d.find_element(By.ID, "score-badge").get_attribute("data-score"))
-        assert browser.find_element(By.ID, "score-badge").text.split() == ["8", "Excellent"]
+        assert browser.find_element(By.ID, "score-badge").text.split() == ["5", "Moderate"]
         assert "Left portal vein" in browser.find_element(By.ID, "plane").text
         assert browser.find_element(By.ID, "canvas").get_attribute("data-boxes") == "1"
         ai_said = browser.find_element(By.ID, "ai-said").text
-        assert "Plane: GB → LPV" in ai_said and "Score: 6 Good → 8 Excellent" in ai_said
+        assert "Plane: GB → LPV" in ai_said and "Score: 6 Good → 5 Moderate" in ai_said
+        # what changed, honestly: dropped with the plane, not struck out; the box added
+        assert "No longer applies to LPV" in ai_said and "Struck out" not in ai_said
+        assert "Box added: Left liver lobe" in ai_said
         wait.until(  # the AI's events replayed
             lambda d: d.find_element(By.ID, "toggle-ai-boxes").get_attribute("data-ai-boxes") == "2"
         )
@@ -137,7 +149,7 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
         assert no_horizontal_scroll(browser), f"horizontal scroll at {width} px"
         browser.get(f"{live}/")
         row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-scan="{scan.pk}"]'))
-        assert "LPV" in row.text and "8 · Excellent" in row.text
+        assert "LPV" in row.text and "5 · Moderate" in row.text
         assert no_horizontal_scroll(browser), f"horizontal scroll on My work at {width} px"
     browser.set_window_size(1280, 860)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from abvlmq_web.review.selectors import correction_in_force, effective_results
 from abvlmq_web.review.services import correction_confirm, dispute_open
 from abvlmq_web.scans.models import Analysis
-from tests.teaching.conftest import GB_BOXES, api, correct
+from scoring.rubric import default_rubric
+from tests.teaching.conftest import GB_BOXES, api, correct, key_boxes
 
 
 def test_a_correction_is_stored_beside_the_ai_answer_never_over_it(analysis, instructor):
@@ -22,8 +25,64 @@ def test_a_correction_is_stored_beside_the_ai_answer_never_over_it(analysis, ins
 
 
 def test_the_score_follows_from_the_rubric_whatever_the_plane(analysis, instructor):
-    c = correct(analysis, instructor, planes=["PAN"], items=["ATT.severe"], structures=[])
+    boxes = key_boxes(["PAN"], [])
+    c = correct(analysis, instructor, planes=["PAN"], items=["ATT.severe"], structures=boxes)
     assert (c.planes, c.score, c.grade) == (["PAN"], 4.0, "Moderate")
+
+
+def test_a_new_plane_with_no_boxes_and_no_deductions_is_refused_not_scored_ten(
+    analysis, instructor
+):
+    """The issue's false Excellent: the plane changed to RPV, every box and deduction gone."""
+    with pytest.raises(ValidationError) as exc:
+        correct(analysis, instructor, planes=["RPV"], items=[], structures=[])
+    said = " ".join(exc.value.messages)
+    for name in ("Right liver lobe", "Right portal vein", "Main portal vein"):
+        assert name.lower() in said.lower(), name
+    assert not analysis.corrections.exists()
+    missing = ["RPV.right_lobe.missing", "RPV.rpv.missing", "RPV.mpv.missing"]
+    c = correct(analysis, instructor, planes=["RPV"], items=missing, structures=[])
+    assert (c.score, c.grade) == (1.0, "Poor")
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_saved_correction_always_scores_what_the_rubric_gives_a_record_keeping_the_rule(
+    analysis, instructor, data
+):
+    """Random corrections (any plane, any boxes of its key structures, any applicable items),
+    each with the editor's rule applied or not: the service either refuses it or saves a
+    record that keeps the rubric's rule, with the rubric's score. With the rule applied, as the
+    editor applies it, none is refused for it."""
+    rubric = default_rubric()
+    planes = [data.draw(st.sampled_from(list(rubric.standard_planes)))]
+    keys = rubric.structures_for(planes)
+    boxed = data.draw(st.lists(st.sampled_from(keys), unique=True))
+    boxes = [b for b in key_boxes(planes, []) if b["id"] in boxed]
+    candidates = [
+        i.id
+        for i in rubric.items_for(planes)
+        if not i.group
+        and (i.kind != "missing" or i.structure not in boxed)
+        and (i.kind != "incomplete" or i.structure in boxed)
+    ]
+    items = data.draw(st.lists(st.sampled_from(candidates), unique=True, max_size=4))
+    apply_rule = data.draw(st.booleans())
+    if apply_rule:
+        items += [i for _sid, i in rubric.unaccounted(planes, boxed, items)]
+    try:
+        c = correct(analysis, instructor, planes=planes, items=items, structures=boxes)
+    except ValidationError as exc:
+        assert not apply_rule, exc.messages
+        assert rubric.unaccounted(planes, boxed, items)
+        return
+    saved = [d["item"] for d in c.deductions]
+    assert rubric.unaccounted(c.planes, [s["id"] for s in c.structures], saved) == []
+    assert c.score == rubric.score(saved) and c.grade == rubric.grade(c.score)
 
 
 def test_boxes_can_be_moved_added_and_deleted(analysis, instructor):
