@@ -1,6 +1,8 @@
 // Multi-file upload with per-file progress. XMLHttpRequest, because fetch() reports no upload
-// progress. Two files travel at a time; each row links to its scan page once stored.
-import { csrfToken } from "./api.js";
+// progress. Two files travel at a time. One file chosen alone opens its scan page once stored;
+// several stay listed here, each row following its analysis (queued, assessing, the score)
+// until it is done, with a link to its page.
+import { csrfToken, getJSON } from "./api.js";
 
 const form = document.getElementById("upload-form");
 const zone = document.getElementById("dropzone");
@@ -8,6 +10,8 @@ const input = document.getElementById("files");
 const list = document.getElementById("uploads");
 const endpoint = form.dataset.endpoint;
 const scanUrl = (id) => form.dataset.scanUrl.replace(/0\/$/, id + "/");
+const apiUrl = (id) => form.dataset.apiUrl.replace(/0\/$/, id + "/");
+const POLL_MS = 2000;
 const queue = [];
 let active = 0;
 const PARALLEL = 2;
@@ -52,9 +56,11 @@ function send(job) {
       const a = document.createElement("a");
       a.href = scanUrl(body.id);
       a.className = "scan-link";
-      a.textContent = body.is_ultrasound ? "Stored · view assessment" : "Not a scan · view";
+      a.textContent = body.is_ultrasound ? "Stored" : "Not a scan · view";
       job.ui.state.append(a);
       job.ui.li.dataset.scanId = body.id;
+      if (job.alone) { location.assign(a.href); return; }
+      if (body.is_ultrasound) follow(job, body.id, a);
     } else {
       job.ui.bar.hidden = true;  // a refused file did not "arrive": no full progress bar
       job.ui.li.classList.add("refused");
@@ -68,10 +74,34 @@ function send(job) {
   xhr.send(data);
 }
 
+// A row follows its analysis: where it waits, then its score (or why there is none).
+function follow(job, id, link) {
+  const show = (analysis) => {
+    const s = analysis || {};
+    job.ui.li.dataset.status = s.status || "";
+    if (s.status === "queued") link.textContent = s.queue_position ? `Queued · ${s.queue_position} ahead` : "Queued · next";
+    else if (s.status === "running") link.textContent = "Assessing…";
+    else if (s.status === "failed") link.textContent = "Could not be assessed · view";
+    else if (s.status === "done") {
+      link.textContent = s.abstained ? "Not assessed · sent to an instructor"
+        : s.concealed ? "Assessed · give your own score first"
+          : `${s.score} ${s.grade || ""} · view`;
+      return true;
+    }
+    return s.status === "failed";
+  };
+  const poll = () => getJSON(apiUrl(id)).then(
+    (scan) => { if (!show(scan.analysis)) setTimeout(poll, POLL_MS); },
+    () => setTimeout(poll, POLL_MS * 3),  // a network blip: try again later
+  );
+  poll();
+}
+
 function done() { active -= 1; pump(); }
 function pump() { while (active < PARALLEL && queue.length) send(queue.shift()); }
 function add(files) {
-  for (const file of files) queue.push({ file, ui: row(file) });
+  const alone = files.length === 1 && !queue.length && !active && !list.children.length;
+  for (const file of files) queue.push({ file, ui: row(file), alone });
   pump();
 }
 
@@ -79,9 +109,10 @@ input.addEventListener("change", () => { add(input.files); input.value = ""; });
 ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
 ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("over"); }));
 zone.addEventListener("drop", (e) => add(e.dataTransfer.files));
-// The drop area is a button for the keyboard: Enter or Space opens the file chooser.
-zone.addEventListener("keydown", (e) => {
-  if (e.target !== zone || (e.key !== "Enter" && e.key !== " ")) return;
+// The one file chooser is the "Choose scans" button: Enter or Space on it opens the chooser.
+const chooser = document.getElementById("choose-files");
+chooser.addEventListener("keydown", (e) => {
+  if (e.key !== "Enter" && e.key !== " ") return;
   e.preventDefault();
   input.click();
 });

@@ -87,7 +87,7 @@ def test_every_page_passes_axe_and_fits_a_phone(server, browser, world, who):  #
     assert not problems, json.dumps(problems, indent=1)
 
 
-def test_keyboard_reaches_the_drop_area_and_the_deductions(server, browser, world, tmp_path):  # noqa: F811
+def test_keyboard_reaches_the_file_chooser_and_the_deductions(server, browser, world, tmp_path):  # noqa: F811
     log_in(browser, server, "rita")
     browser.get(f"{server}/upload/")
     # the file chooser cannot be seen headless: count the clicks on its input instead
@@ -95,10 +95,11 @@ def test_keyboard_reaches_the_drop_area_and_the_deductions(server, browser, worl
         "const i = document.getElementById('files'); window.__chooser = 0;"
         "i.click = () => { window.__chooser += 1; };"
     )
-    zone = browser.find_element(By.ID, "dropzone")
-    zone.send_keys(Keys.ENTER)
-    zone.send_keys(Keys.SPACE)
+    chooser = browser.find_element(By.ID, "choose-files")  # the one way to choose files
+    chooser.send_keys(Keys.ENTER)
+    chooser.send_keys(Keys.SPACE)
     assert browser.execute_script("return window.__chooser") == 2
+    assert not browser.find_element(By.ID, "files").is_displayed()  # no second, native one
     # a refused file: its row says why and shows no (full) progress bar
     bad = tmp_path / "notes.txt"
     bad.write_text("not a scan")

@@ -45,7 +45,7 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
     wait.until(lambda d: "/accounts/login/" not in d.current_url)
     browser.get(f"{scripted_server}/upload/")
     wait.until(lambda d: d.find_elements(By.ID, "files"))[0].send_keys(str(clip))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "a.scan-link"))[0].click()
+    wait.until(lambda d: "/scans/" in d.current_url)  # one file alone opens its scan page
 
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")) == 8)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark.chosen"))
@@ -79,3 +79,48 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
     assert "10" in browser.find_element(By.ID, "score-badge").text
     (ROOT / "artifacts").mkdir(exist_ok=True)
     browser.save_screenshot(str(ROOT / "artifacts" / "clip_page.png"))
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_several_files_stay_listed_each_following_its_analysis_to_its_score(
+    scripted_server,
+    browser,  # noqa: F811
+    resident,
+    tmp_path,
+    width,
+):
+    """Several scans at once: the upload page keeps them listed, each row following its own
+    analysis (queued, assessing) to its score, with a link to its page; one file chooser."""
+    from tests.web import images
+
+    files = []
+    for n in (6, 7):
+        f = tmp_path / f"phantom{n}.png"
+        f.write_bytes(images.phantom(index=n))
+        files.append(str(f))
+    browser.set_window_size(width, 844)
+    wait = WebDriverWait(browser, 90)
+    browser.get(f"{scripted_server}/accounts/login/")
+    browser.find_element(By.ID, "id_username").send_keys("rita")
+    browser.find_element(By.ID, "id_password").send_keys("correct horse battery")
+    browser.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+    browser.get(f"{scripted_server}/upload/")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "input[type=file]")) == 1
+    assert browser.find_element(By.ID, "choose-files").is_displayed()
+    wait.until(lambda d: d.find_elements(By.ID, "files"))[0].send_keys("\n".join(files))
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#uploads li[data-scan-id]"))
+    wait.until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li[data-status=done]")) == 2
+    )
+    assert "/upload/" in browser.current_url  # several files: the page stays
+    rows = browser.find_elements(By.CSS_SELECTOR, "#uploads li")
+    for row in rows:
+        link = row.find_element(By.CSS_SELECTOR, "a.scan-link")
+        assert link.text.endswith("· view") and link.get_attribute("href").endswith(
+            f"/scans/{row.get_attribute('data-scan-id')}/"
+        )
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
+    assert not overflow, f"horizontal scroll at {width} px"
