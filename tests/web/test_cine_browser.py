@@ -82,7 +82,7 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_several_files_stay_listed_each_following_its_analysis_to_its_score(
+def test_several_files_stay_listed_each_following_its_analysis_scripted_engine(
     scripted_server,
     browser,  # noqa: F811
     resident,
