@@ -70,6 +70,7 @@ class SettingsModel:
     model_dir: str
     adapter_dir: str | None
     in_use: bool
+    evaluation: str = ""  # evaluation_summary of its eval/report.json
 
 
 def settings_model() -> SettingsModel:
@@ -78,6 +79,62 @@ def settings_model() -> SettingsModel:
         model_dir=str(settings.ABVLMQ_MODEL_DIR),
         adapter_dir=str(adapter) if adapter else None,
         in_use=active_model_version() is None,
+        evaluation=evaluation_summary(read_evaluation(adapter, settings.ABVLMQ_MODEL_DIR)),
+    )
+
+
+def read_evaluation(*folders) -> dict:
+    """The trainer's evaluation report beside a checkpoint (``eval/report.json``, as
+    ``make demo-model`` writes it) of the first folder that has one; {} when none does or it
+    cannot be read."""
+    import json
+
+    for folder in folders:
+        if not folder:
+            continue
+        path = Path(folder) / "eval" / "report.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def evaluation_summary(report: dict) -> str:
+    """A line of the headline figures of an evaluation report: planes, boxes, grades, targets."""
+    if not report:
+        return ""
+
+    def pct(*path: str) -> str | None:
+        node = report
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return f"{100 * node:.1f} %" if isinstance(node, int | float) else None
+
+    parts = []
+    if (plane := pct("planes", "label_accuracy")) is not None:
+        parts.append(f"plane {plane}")
+    p, r = pct("detection", "precision"), pct("detection", "recall")
+    if p is not None and r is not None:
+        parts.append(f"boxes P {p} R {r}")
+    if (grade := pct("grades", "accuracy")) is not None:
+        parts.append(f"grades {grade}")
+    targets = report.get("targets")
+    if isinstance(targets, list) and targets:
+        met = sum(1 for t in targets if isinstance(t, dict) and t.get("met"))
+        parts.append(f"{met} of {len(targets)} targets met")
+    n = report.get("n_images")
+    if parts and isinstance(n, int):
+        parts.append(f"on {n} test images")
+    return " · ".join(parts)
+
+
+def model_evaluation(model: ModelVersion) -> str:
+    """A registered model's evaluation: its uploaded report, else the one beside its folders."""
+    return evaluation_summary(
+        model.evaluation_report or read_evaluation(model.adapter_path, model.base_path)
     )
 
 

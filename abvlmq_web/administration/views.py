@@ -158,7 +158,11 @@ def models(request):
         except ValidationError as exc:
             errors = exc.messages
     rows = [
-        (m, json.dumps(m.evaluation_report, indent=1)[:2000] if m.evaluation_report else "")
+        (
+            m,
+            json.dumps(m.evaluation_report, indent=1)[:2000] if m.evaluation_report else "",
+            selectors.model_evaluation(m),
+        )
         for m in selectors.model_versions()
     ]
     return render(

@@ -89,6 +89,31 @@ def test_the_page_lists_the_settings_model_in_use_and_confirms_activation(
     assert 'id="rollback"' not in page
 
 
+def test_the_registry_shows_the_evaluation_beside_each_model_it_can_read(
+    client, program_admin, settings, tmp_path
+):
+    """The banner quotes the model's evaluation: the registry shows it too, read from the
+    report beside the checkpoint (eval/report.json) when none was uploaded."""
+    import json
+
+    settings.ABVLMQ_MODEL_DIR = DEMO
+    report = json.loads((DEMO / "eval" / "report.json").read_text())
+    client.force_login(program_admin)
+    page = client.get("/administration/models/").content.decode()
+    cell = page[page.index('id="settings-evaluation"') :][:400]
+    plane = f"plane {100 * report['planes']['label_accuracy']:.1f} %"
+    met = sum(t["met"] for t in report["targets"])
+    assert plane in cell and f"{met} of {len(report['targets'])} targets met" in cell
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "report.json").write_text(
+        json.dumps({"planes": {"label_accuracy": 0.5}, "n_images": 10})
+    )
+    model_register(user=program_admin, name="v3", base_path=str(tmp_path))  # scripted
+    row = client.get("/administration/models/").content.decode()
+    row = row[row.index('data-model="v3"') :][:1200]
+    assert "plane 50.0 % · on 10 test images" in row
+
+
 def test_rollback_goes_to_the_model_active_before(client, program_admin, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
