@@ -16,6 +16,7 @@ from scoring.rubric import Rubric
 
 BAND_COLORS = ["#fdecea", "#fff3e0", "#e8f5e9", "#e3f2fd"]  # Poor .. Excellent
 LINE, LEVEL, FIT = "#1f6feb", "#6b7280", "#7c3aed"
+FONT = 13  # user units of a 520-wide chart
 
 
 def score_chart(
@@ -30,7 +31,8 @@ def score_chart(
     css_class: str = "trend",
 ) -> SafeString:
     """``points``: (label, score) in scan order; the label is shown on hover."""
-    left, right, top, bottom = 34, 10, 10, 24
+    # labels at 13 user units: still about 9 px where a phone shows the chart 360 px wide
+    left, right, top, bottom = 40, 10, 10, 30
     pw, ph = width - left - right, height - top - bottom
     n = max(len(points), 1)
     top_score = rubric.max_score
@@ -55,20 +57,21 @@ def score_chart(
             f"<title>{escape(g.name)}</title></rect>"
         )
         out.append(
-            f'<text x="{left + pw - 4}" y="{y1 + 11:.1f}" font-size="9" text-anchor="end" '
+            f'<text x="{left + pw - 4}" y="{y1 + 14:.1f}" font-size="{FONT}" text-anchor="end" '
             f'fill="#6b7280">{escape(g.name)}</text>'
         )
     for s in range(0, int(top_score) + 1, 2):
         out.append(
-            f'<text x="{left - 6}" y="{y(s) + 3:.1f}" font-size="9" text-anchor="end" '
+            f'<text x="{left - 6}" y="{y(s) + 4:.1f}" font-size="{FONT}" text-anchor="end" '
             f'fill="#374151">{s}</text>'
         )
     out.append(
         f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#9ca3af"/>'
     )
+    axis = "scan 1" if len(points) <= 1 else f"scan number, 1 to {len(points)}"
     out.append(
-        f'<text x="{left + pw / 2}" y="{height - 6}" font-size="9" text-anchor="middle" '
-        f'fill="#6b7280">scan number (1 - {len(points)})</text>'
+        f'<text x="{left + pw / 2}" y="{height - 8}" font-size="{FONT}" text-anchor="middle" '
+        f'fill="#6b7280">{axis}</text>'
     )
     if fit is not None and len(points) >= 2:
         a, b = fit
@@ -103,9 +106,9 @@ def rate_bars(
     rows: Sequence[tuple[str, float | None, int]], *, width: int = 520, title: str = "Rates"
 ) -> SafeString:
     """Horizontal bars of rates in [0, 1] (e.g. agreement per month); rows: (label, rate, n)."""
-    bar_h, gap, label_w = 16, 6, 120
+    bar_h, gap, label_w = 18, 6, 140
     height = max(1, len(rows)) * (bar_h + gap) + 4
-    pw = width - label_w - 60
+    pw = width - label_w - 90
     out = [
         f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
@@ -114,7 +117,7 @@ def rate_bars(
     for k, (label, rate, n) in enumerate(rows):
         yk = 2 + k * (bar_h + gap)
         out.append(
-            f'<text x="{label_w - 6}" y="{yk + 12}" font-size="11" text-anchor="end">'
+            f'<text x="{label_w - 6}" y="{yk + 13}" font-size="{FONT}" text-anchor="end">'
             f"{escape(label)}</text>"
         )
         out.append(f'<rect x="{label_w}" y="{yk}" width="{pw}" height="{bar_h}" fill="#eef2f7"/>')
@@ -124,6 +127,6 @@ def rate_bars(
                 f'fill="{LINE}"><title>{rate:.0%} of {n}</title></rect>'
             )
         text = f"{rate:.0%} (n={n})" if rate is not None else "-"
-        out.append(f'<text x="{label_w + pw + 6}" y="{yk + 12}" font-size="11">{text}</text>')
+        out.append(f'<text x="{label_w + pw + 6}" y="{yk + 12}" font-size="{FONT}">{text}</text>')
     out.append("</svg>")
     return mark_safe("".join(out))

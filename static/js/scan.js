@@ -28,6 +28,7 @@ state.image.onload = () => {
   draw();
 };
 state.image.src = root.dataset.imageUrl;
+window.addEventListener("resize", () => draw());
 
 const px = (box) => {
   const w = canvas.width, h = canvas.height;
@@ -37,8 +38,13 @@ const px = (box) => {
 function draw() {
   if (!canvas.width) return;
   ctx.drawImage(state.image, 0, 0);
-  const lw = Math.max(2, canvas.width / 300);
-  ctx.font = `${Math.max(12, canvas.width / 45)}px system-ui, sans-serif`;
+  // sizes in screen pixels: the canvas is drawn at the image's size and shown at the page's,
+  // so a label stays about 13 px on a phone as on a desktop
+  const scale = canvas.width / Math.max(1, canvas.clientWidth || canvas.width);
+  const lw = Math.max(2, 2 * scale);
+  const fontPx = Math.round(13 * scale);
+  ctx.font = `${fontPx}px system-ui, sans-serif`;
+  canvas.dataset.labelPx = String(Math.round((fontPx / scale) * 10) / 10);
   state.structures.forEach((s, i) => {
     const [x, y, w, h] = px(s.box);
     ctx.strokeStyle = COLORS[i % COLORS.length];
@@ -46,7 +52,7 @@ function draw() {
     ctx.globalAlpha = state.highlight ? 0.35 : 1;
     ctx.strokeRect(x, y, w, h);
     ctx.fillStyle = COLORS[i % COLORS.length];
-    ctx.fillText(s.name, x + 3, Math.max(12, y - 4));
+    ctx.fillText(s.name, x + 3, Math.max(fontPx, y - 4));
     ctx.globalAlpha = 1;
   });
   if (state.highlight) {

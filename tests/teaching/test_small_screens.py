@@ -1,0 +1,78 @@
+"""Phones and a wide desktop, in a real browser (Chromium, headless) against daphne: at 390 px
+the demo notice is one short line that can be hidden, the menu folds behind a button, list
+tables read as cards with every column in view, and labels on the image and the charts stay
+readable; at 1280 px the admin's menu is one line and the brand does not wrap. The scan was
+assessed by the scripted engine beforehand (no worker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.teaching.test_browser_flows import assessed, log_in, open_scan, server  # noqa: F401
+from tests.web.a11y import horizontal_overflow
+from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
+
+
+def _height(browser, css: str) -> float:
+    return browser.execute_script(
+        "return document.querySelector(arguments[0]).getBoundingClientRect().height", css
+    )
+
+
+def test_a_phone_gets_a_short_notice_a_folded_menu_cards_and_readable_labels(
+    server,  # noqa: F811
+    browser,  # noqa: F811
+    assessed,  # noqa: F811
+    settings,
+):
+    browser.set_window_size(390, 844)
+    log_in(browser, server, "rita")
+    browser.get(f"{server}/")
+    banner = browser.find_elements(By.ID, "demo-banner")
+    if banner:  # the demo model is in use: one short line, and it can be hidden
+        assert _height(browser, "#demo-banner") < 48
+        browser.find_element(By.ID, "banner-hide").click()
+        assert not banner[0].is_displayed()
+        browser.get(f"{server}/")  # hidden for the rest of the session
+        assert not browser.find_element(By.ID, "demo-banner").is_displayed()
+    assert not browser.find_element(By.ID, "nav").is_displayed()
+    assert _height(browser, "header.top") < 64  # brand and menu button only
+    browser.find_element(By.ID, "menu-toggle").click()
+    assert browser.find_element(By.ID, "nav").is_displayed()
+    # the scan list as cards: status and score are on screen, nothing scrolls sideways
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-scan="{assessed.pk}"]')
+    score = row.find_element(By.CSS_SELECTOR, "td.score-cell")
+    assert score.get_attribute("data-label") and "6 · Good" in score.text
+    right = browser.execute_script("return arguments[0].getBoundingClientRect().right", score)
+    assert right <= 390
+    assert horizontal_overflow(browser) == ""
+    # the image's box labels at about 13 px on screen
+    open_scan(browser, server, assessed)
+    canvas = browser.find_element(By.ID, "canvas")
+    WebDriverWait(browser, 20).until(lambda d: canvas.get_attribute("data-label-px"))
+    assert float(canvas.get_attribute("data-label-px")) >= 12
+    # the progress charts' labels at 9 px or more
+    browser.get(f"{server}/progress/")
+    sizes = browser.execute_script(
+        "return [...document.querySelectorAll('svg.chart text')]"
+        ".map((t) => t.getBoundingClientRect().height)"
+    )
+    assert sizes and min(sizes) >= 9, sizes
+    assert horizontal_overflow(browser) == ""
+
+
+def test_the_admins_menu_is_one_line_at_1280_px(server, browser, program_admin):  # noqa: F811
+    browser.set_window_size(1280, 860)
+    log_in(browser, server, "pat")
+    browser.get(f"{server}/")
+    assert browser.find_element(By.ID, "nav").is_displayed()
+    assert not browser.find_element(By.ID, "menu-toggle").is_displayed()
+    line = browser.execute_script(
+        "const s = getComputedStyle(document.querySelector('.top a')); return parseFloat(s.lineHeight) || 22"
+    )
+    assert _height(browser, "#nav") < 2 * line
+    assert _height(browser, "a.brand") < 2 * line
