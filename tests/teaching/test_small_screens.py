@@ -17,8 +17,8 @@ from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
 
-def _height(browser, css: str) -> float:
-    return browser.execute_script(
+def _height(driver, css: str) -> float:
+    return driver.execute_script(
         "return document.querySelector(arguments[0]).getBoundingClientRect().height", css
     )
 
@@ -72,7 +72,8 @@ def test_the_admins_menu_is_one_line_at_1280_px(server, browser, program_admin):
     assert browser.find_element(By.ID, "nav").is_displayed()
     assert not browser.find_element(By.ID, "menu-toggle").is_displayed()
     line = browser.execute_script(
-        "const s = getComputedStyle(document.querySelector('.top a')); return parseFloat(s.lineHeight) || 22"
+        "const s = getComputedStyle(document.querySelector('.top a'));"
+        "return parseFloat(s.lineHeight) || 22"
     )
     assert _height(browser, "#nav") < 2 * line
     assert _height(browser, "a.brand") < 2 * line
