@@ -242,6 +242,16 @@ def measure(engine, *, count: int = 400, seed: int = 99) -> dict:
         },
         "negatives": {},
     }
+    # as a resident's upload reaches the model: every one through intake (cropped, masked)
+    uploads = [through_intake(generate(index=i, seed=seed + 1, size=224)[0]) for i in range(count)]
+    kept = [img for img, ok in uploads if ok]
+    up_scores = stats.score(_features(engine, kept)) if kept else np.zeros(0)
+    report["after_intake"] = {
+        "count": count,
+        "seed": seed + 1,
+        "refused_by_intake_screen": round(1 - len(kept) / max(1, count), 4),
+        "abstained": round(float((up_scores > stats.threshold).mean()), 4) if kept else None,
+    }
     all_neg = []
     per_kind = max(20, count // 4)
     for kind in NEGATIVES:
@@ -268,6 +278,7 @@ def markdown(report: dict) -> str:
         f" n={report['phantoms']['count']}): {report['phantoms']['abstained']:.1%} abstained,"
         f" median score {report['phantoms']['median_score']}.",
         "",
+        *_after_intake_line(report),
         f"**AUROC, all negatives: {report['auroc_all']:.4f}**",
         "",
         "| negative | n | AUROC | abstained | refused by intake | median score |",
@@ -279,6 +290,18 @@ def markdown(report: dict) -> str:
             f" {r['refused_by_intake_screen']:.1%} | {r['median_score']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _after_intake_line(report: dict) -> list[str]:
+    up = report.get("after_intake")
+    if not up or up.get("abstained") is None:
+        return []
+    return [
+        f"Fresh phantoms as uploads reach the model, every one through intake (seed {up['seed']},"
+        f" n={up['count']}): {up['abstained']:.1%} abstained;"
+        f" {up['refused_by_intake_screen']:.1%} refused by intake's screen.",
+        "",
+    ]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
