@@ -9,7 +9,10 @@ from scoring.answer import Answer, AnswerParser, Deduction, Structure, render
 from scoring.rubric import default_rubric
 
 ANSWER = Answer(
-    structures=(Structure("gallbladder", (300, 420, 640, 610)),),
+    structures=(
+        Structure("gallbladder", (300, 420, 640, 610)),
+        Structure("right_lobe", (120, 150, 880, 700)),  # the rubric's rule: every key structure
+    ),
     planes=("GB",),
     deductions=(Deduction("ATT.mild", 2, "Shadow at the bottom"),),
 )

@@ -1,8 +1,9 @@
 """Phones and a wide desktop, in a real browser (Chromium, headless) against daphne: at 390 px
 the demo notice is one short line that can be hidden, the menu folds behind a button, list
 tables read as cards with every column in view, and labels on the image and the charts stay
-readable; at 1280 px the admin's menu is one line and the brand does not wrap. The scan was
-assessed by the scripted engine beforehand (no worker needed)."""
+readable; at 1280 px the admin's menu is one line and the brand does not wrap. At both, the
+scan page says in words how sure the AI is of the plane, and a declined scan shows as declined.
+The scans were assessed by the scripted engine beforehand (no worker needed)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,54 @@ def test_the_admins_menu_is_one_line_at_1280_px(server, browser, program_admin):
     )
     assert _height(browser, "#nav") < 2 * line
     assert _height(browser, "a.brand") < 2 * line
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_scan_page_says_how_sure_the_ai_is_and_a_declined_scan_reads_declined(
+    server,  # noqa: F811
+    browser,  # noqa: F811
+    assessed,  # noqa: F811
+    resident,
+    width,
+):
+    from io import BytesIO
+
+    from abvlmq_web.scans.models import Analysis, AnalysisEvent
+    from abvlmq_web.scans.services import scan_upload
+    from tests.web import images
+
+    browser.set_window_size(width, 844)
+    log_in(browser, server, "rita")
+    open_scan(browser, server, assessed)
+    sure = browser.find_element(By.ID, "plane-confidence")
+    WebDriverWait(browser, 20).until(lambda d: sure.is_displayed())
+    assert sure.text == "The AI is fairly sure of this plane (82 %)."
+
+    declined = scan_upload(user=resident, file=BytesIO(images.phantom(index=2)), queue=False)
+    reason = "The model cannot assess this image: it is unlike the scans it was trained on."
+    Analysis.objects.filter(pk=declined.analysis.pk).update(
+        status=Analysis.Status.DONE, abstained=True, needs_review=True
+    )
+    AnalysisEvent.objects.create(
+        analysis=declined.analysis,
+        seq=1,
+        type="abstain",
+        payload={"type": "abstain", "reason": reason},
+    )
+    AnalysisEvent.objects.create(
+        analysis=declined.analysis,
+        seq=2,
+        type="done",
+        payload={"type": "done", "status": "done", "needs_review": True},
+    )
+    browser.get(f"{server}/scans/{declined.pk}/")
+    status = browser.find_element(By.ID, "status")
+    WebDriverWait(browser, 20).until(
+        lambda d: "not assessed" in d.find_element(By.ID, "plane").text
+    )
+    assert "status-abstained" in status.get_attribute("class")  # not the success colour
+    assert "status-done" not in status.get_attribute("class")
+    for empty in ("deductions-head", "deductions-hint", "no-deductions"):
+        assert not browser.find_element(By.ID, empty).is_displayed(), empty
+    assert reason in browser.find_element(By.ID, "abstain-reason").text
+    assert not browser.find_element(By.ID, "plane-confidence").is_displayed()

@@ -4,6 +4,9 @@ It renders one known answer with scoring.answer and feeds it, line by line, thro
 incremental parser, so the events are exactly what the real engine would emit for that answer.
 Environment knobs (read at each stream, so a worker subprocess can be steered):
 
+The plane event carries a confidence (PLANE_CONFIDENCE), as the real engine's calibrated
+plane line does.
+
 - ABVLMQ_SCRIPTED_DELAY: seconds to wait before each line (default 0);
 - ABVLMQ_SCRIPTED_FAIL: "1" makes every stream raise, like a crashing model.
 """
@@ -32,6 +35,14 @@ ANSWER = Answer(
 TEXT = render(ANSWER)
 EXPECTED_TYPES = ["structure", "structure", "plane", "deduction", "deduction", "score"]
 EXPECTED_SCORE, EXPECTED_GRADE = 6.0, "Good"
+PLANE_CONFIDENCE = 0.82
+
+
+def _with_confidence(events):
+    for ev in events:
+        if ev["type"] == "plane":
+            ev["confidence"] = PLANE_CONFIDENCE
+        yield ev
 
 
 class ScriptedStream:
@@ -47,8 +58,8 @@ class ScriptedStream:
         for line in TEXT.split("\n"):
             if delay:
                 time.sleep(delay)
-            yield from parser.feed(line + "\n")
-        yield from parser.finish()
+            yield from _with_confidence(parser.feed(line + "\n"))
+        yield from _with_confidence(parser.finish())
         self.assessment = parser.assessment
 
 
