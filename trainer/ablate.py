@@ -93,7 +93,7 @@ def run_variant(name: str, variant: Variant, config: AblationConfig, out: Path) 
         train.records = train.records[: variant.limit]
     held = Pool(config.heldout, processor.image_processor, rubric)
     _pix, grid, _r, _m = held.batch([0])
-    rows, _cols = merged_grid(grid)[0]
+    rows, _cols = merged_grid(grid, int(model.config.vision_config.spatial_merge_size))[0]
     head = DenseHead(model, rubric, map_cells=(MAP_GRID // rows) ** 2 if variant.maps else 0)
     if not variant.maps:
         train.maps = None

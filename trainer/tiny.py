@@ -90,8 +90,13 @@ class TinySpec:
     vision_dim: int = 128
     vision_heads: int = 4
     vision_mlp_ratio: int = 2
-    min_tokens: int = 64  # visual tokens per image (after the 2x2 merge)
+    min_tokens: int = 64  # visual tokens per image (after the merge)
     max_tokens: int = 144  # 336 x 336 px for a square image
+    # Qwen2-VL's patches of 14 px merged 2 x 2 into one visual token of 28 x 28 px; patches of
+    # 7 px merged 4 x 4 keep that token size (and the language model's cost) while the tower
+    # sees finer patches, at about 4x its cost
+    patch_size: int = PATCH
+    merge_size: int = 2
     prompt_detail: Detail = "compact"
     # Pixel normalisation (one value for all three channels); None keeps CLIP's. Ultrasound is
     # dark: the phantoms' statistics (about 0.145 / 0.21) zero-centre the pixels.
@@ -254,8 +259,8 @@ def tiny_config(spec: TinySpec, tokenizer):
             "hidden_size": spec.hidden_size,
             "num_heads": spec.vision_heads,
             "mlp_ratio": spec.vision_mlp_ratio,
-            "patch_size": PATCH,
-            "spatial_merge_size": 2,
+            "patch_size": spec.patch_size,
+            "spatial_merge_size": spec.merge_size,
             "temporal_patch_size": 2,
         },
         image_token_id=ids["<|image_pad|>"],
@@ -276,14 +281,19 @@ def make_processor(
     *,
     image_mean: float | None = None,
     image_std: float | None = None,
+    patch_size: int = PATCH,
+    merge_size: int = 2,
 ):
     """Qwen2-VL's own processor with a small pixel budget (64-256 visual tokens by default)."""
     from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
+    token_pixels = (patch_size * merge_size) ** 2
     pixels: dict[str, Any] = {
-        "min_pixels": min_tokens * TOKEN_PIXELS,
-        "max_pixels": max_tokens * TOKEN_PIXELS,
+        "min_pixels": min_tokens * token_pixels,
+        "max_pixels": max_tokens * token_pixels,
     }
+    if (patch_size, merge_size) != (PATCH, 2):
+        pixels |= {"patch_size": patch_size, "merge_size": merge_size}
     if image_mean is not None:
         pixels["image_mean"] = [image_mean] * 3
     if image_std is not None:
@@ -421,6 +431,8 @@ def build_tiny(
         spec.max_tokens,
         image_mean=spec.image_mean,
         image_std=spec.image_std,
+        patch_size=spec.patch_size,
+        merge_size=spec.merge_size,
     )
     config = tiny_config(spec, tokenizer)
     torch.manual_seed(seed)

@@ -75,9 +75,10 @@ def layout_for(rubric: Rubric, map_cells: int = 0) -> Layout:
     return Layout(list(rubric.planes), list(rubric.structures), list(rubric.items), map_cells)
 
 
-def merged_grid(grid_thw) -> list[tuple[int, int]]:
-    """(rows, cols) of merged visual tokens for each image of a processor batch."""
-    return [(int(h) // 2, int(w) // 2) for _t, h, w in grid_thw.tolist()]
+def merged_grid(grid_thw, merge: int = 2) -> list[tuple[int, int]]:
+    """(rows, cols) of merged visual tokens for each image of a processor batch (patches merged
+    ``merge`` x ``merge``, the vision config's ``spatial_merge_size``)."""
+    return [(int(h) // merge, int(w) // merge) for _t, h, w in grid_thw.tolist()]
 
 
 GLOBAL = ("planes", "present", "boxes", "items")
@@ -164,6 +165,7 @@ class DenseHead:
 
         inner = getattr(model, "model", model)
         self.visual = inner.visual
+        self.merge = int(self.visual.config.spatial_merge_size)
         self.layout = layout_for(rubric, map_cells)
         hidden = self.visual.merger.mlp[-1].out_features
         self.head = torch.nn.Linear(hidden, self.layout.width)
@@ -192,7 +194,7 @@ class DenseHead:
     def loss_for(self, grid_thw, records: Sequence[Record], maps=None):
         """The stage's loss on the merger output of the last forward pass and these records."""
         out = self.from_seen(grid_thw)
-        target = dense_targets(records, merged_grid(grid_thw), self.layout, maps)
+        target = dense_targets(records, merged_grid(grid_thw, self.merge), self.layout, maps)
         target = {k: v.to(out["planes"].device) for k, v in target.items()}
         return self.loss(out, target)
 
@@ -211,7 +213,7 @@ class DenseHead:
             raise RuntimeError("no merger output captured: run the vision tower first")
         tokens, self.seen = self.seen, None
         per_token = self.layout.split(self.head(tokens.float()))
-        counts = [h * w for h, w in merged_grid(grid_thw)]
+        counts = [h * w for h, w in merged_grid(grid_thw, self.merge)]
         out = {"inside": per_token["inside"]}
         if "map" in per_token:
             out["map"] = per_token["map"]

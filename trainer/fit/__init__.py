@@ -126,7 +126,8 @@ def setup(config: FitConfig) -> Run:
 
         cells = 0
         if config.vision_stage_maps:
-            rows = merged_grid(images.batch([0])[1])[0][0]
+            merge = int(model.config.vision_config.spatial_merge_size)
+            rows = merged_grid(images.batch([0])[1], merge)[0][0]
             cells = (MAP_GRID // rows) ** 2
         head = DenseHead(model, rubric, map_cells=cells)
         head.head.to(accelerator.device)
