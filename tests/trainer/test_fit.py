@@ -204,6 +204,33 @@ def test_lora_trains_an_adapter_that_the_engine_merges(toy, tmp_path):
     assert "lora" not in " ".join(n for n, _ in engine.model.named_modules())  # merged
 
 
+@pytest.mark.slow
+def test_a_lora_runs_state_holds_the_adapter_only_and_resumes_bit_for_bit(toy, tmp_path):
+    """The saved state of a LoRA run: the trainable weights, the optimizer, the RNGs, the step;
+    not the frozen base. A run stopped and resumed ends with the very same adapter as an
+    unbroken one."""
+    import torch
+    from safetensors.torch import load_file
+
+    from trainer.fit import fit
+    from trainer.tiny import TinySpec, build_tiny
+
+    base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
+    settings = {"model": str(base), "mode": "lora", "vision": "lora", "max_steps": 6}
+    whole = fit(load_config(_micro_config(tmp_path, toy, out="whole", **settings)))
+    cfg = _micro_config(tmp_path, toy, out="parts", **settings)
+    fit(load_config(cfg, ["stop_at=3"]))
+    state = tmp_path / "parts" / "state"
+    saved = load_file(str(state / "model.safetensors"))
+    assert saved and all("lora_" in k for k in saved), sorted(saved)[:5]
+    base_bytes = (base / "model.safetensors").stat().st_size
+    assert (state / "model.safetensors").stat().st_size < base_bytes / 4
+    parts = fit(load_config(cfg))
+    a = load_file(str(whole / "adapter_model.safetensors"))
+    b = load_file(str(parts / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_the_warm_up_labels_only_the_first_answer_lines(toy, tmp_path):
     from transformers import AutoProcessor
 

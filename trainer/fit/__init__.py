@@ -54,7 +54,7 @@ from trainer.fit.settings import (
     config_to_dict,
     load_config,
 )
-from trainer.fit.state import Run, load_progress, save_state
+from trainer.fit.state import Run, keep_trainable_only, load_progress, save_state
 from trainer.fit.vision import training_images, vision_stage
 
 __all__ = [
@@ -154,6 +154,8 @@ def setup(config: FitConfig) -> Run:
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
     total = config.max_steps or max(1, math.ceil(per_epoch * config.epochs))
     model, optimizer = accelerator.prepare(model, optimizer)
+    if config.mode == "lora":
+        keep_trainable_only(accelerator)
     if head is not None:  # saved and restored with the training state
         accelerator.register_for_checkpointing(head.head)
 
