@@ -34,6 +34,7 @@ class Variant:
     lr: float | None = None
     batch_size: int | None = None
     limit: int | None = None  # only the first N phantoms of the pool
+    readout: str = "mean"  # how the per-image targets read the tokens (DenseHead)
 
 
 @dataclass
@@ -94,7 +95,8 @@ def run_variant(name: str, variant: Variant, config: AblationConfig, out: Path) 
     held = Pool(config.heldout, processor.image_processor, rubric)
     _pix, grid, _r, _m = held.batch([0])
     rows, _cols = merged_grid(grid, int(model.config.vision_config.spatial_merge_size))[0]
-    head = DenseHead(model, rubric, map_cells=(MAP_GRID // rows) ** 2 if variant.maps else 0)
+    cells = (MAP_GRID // rows) ** 2 if variant.maps else 0
+    head = DenseHead(model, rubric, map_cells=cells, readout=variant.readout)
     if not variant.maps:
         train.maps = None
     n_probe = config.probe_images
@@ -135,6 +137,7 @@ def run_variant(name: str, variant: Variant, config: AblationConfig, out: Path) 
         "data": variant.data,
         "distinct_images": len(train),
         "maps": variant.maps,
+        "readout": variant.readout,
         "tiny": dataclasses.asdict(spec),
         "steps": result.steps,
         "images_seen": last.get("images_seen"),
@@ -155,20 +158,26 @@ def report(summaries: list[dict], config: AblationConfig) -> str:
         f"on {config.probe_images} held-out phantoms ({config.heldout}) and on as many of the "
         "variant's own training images.",
         "",
-        "| variant | distinct images | maps | tower | steps | images seen | held-out plane | "
-        "train plane | held-out box IoU | train box IoU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | distinct images | maps | readout | tower | steps | images seen | "
+        "held-out plane | train plane | held-out box IoU | train box IoU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         t = s["tiny"]
         lines.append(
             f"| {s['variant']} | {s['distinct_images']:,} | {'yes' if s['maps'] else 'no'} | "
-            f"depth {t['vision_depth']}, dim {t['vision_dim']} | {s['steps']:,} | "
+            f"{s.get('readout', 'mean')} | depth {t['vision_depth']}, dim {t['vision_dim']}"
+            f"{tower_extra(t)} | {s['steps']:,} | "
             f"{s['images_seen']:,} | {100 * s['heldout_plane_top1']:.1f} % | "
             f"{100 * s['train_plane_top1']:.1f} % | {s['heldout_box_iou_mean']:.3f} | "
             f"{s['train_box_iou_mean']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def tower_extra(t: dict) -> str:
+    patch, merge = t.get("patch_size", 14), t.get("merge_size", 2)
+    return "" if (patch, merge) == (14, 2) else f", patch {patch} merged {merge}x{merge}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

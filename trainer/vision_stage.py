@@ -156,21 +156,41 @@ def dense_targets(
     return out
 
 
+READOUTS = ("mean", "attention")
+
+
 class DenseHead:
     """A linear map from each merged visual token to the stage's targets; captures the merger's
-    output with a forward hook so the model runs unchanged."""
+    output with a forward hook so the model runs unchanged.
 
-    def __init__(self, model, rubric: Rubric, map_cells: int = 0) -> None:
+    How the per-image parts (planes, present, boxes, items) are read from an image's tokens:
+    ``readout="mean"``, the linear map of their mean; ``"attention"``, of a weighted mean per
+    part, the weights a softmax over the tokens of a learnt query (zero at first: the mean), as
+    the language model's attention reads them in stage 2. With the mean every token must carry
+    the whole image's plane; with a query, the tokens where the evidence is can carry it.
+    ``head`` holds the trainable modules (``linear``, and ``pool``, the queries)."""
+
+    def __init__(self, model, rubric: Rubric, map_cells: int = 0, readout: str = "mean") -> None:
         import torch
 
+        if readout not in READOUTS:
+            raise ValueError(f"readout: one of {READOUTS}, not {readout!r}")
         inner = getattr(model, "model", model)
         self.visual = inner.visual
         self.merge = int(self.visual.config.spatial_merge_size)
         self.layout = layout_for(rubric, map_cells)
+        self.readout = readout
         hidden = self.visual.merger.mlp[-1].out_features
-        self.head = torch.nn.Linear(hidden, self.layout.width)
-        torch.nn.init.zeros_(self.head.weight)
-        torch.nn.init.zeros_(self.head.bias)
+        self.linear = torch.nn.Linear(hidden, self.layout.width)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+        parts = {"linear": self.linear}
+        self.pool = None
+        if readout == "attention":
+            self.pool = torch.nn.Linear(hidden, len(GLOBAL), bias=False)
+            torch.nn.init.zeros_(self.pool.weight)
+            parts["pool"] = self.pool
+        self.head = torch.nn.ModuleDict(parts)
         self.seen = None
         self._hook = self.visual.merger.register_forward_hook(self._keep)
 
@@ -187,9 +207,11 @@ class DenseHead:
 
         with torch.no_grad():
             mu = old_bias.float() - new_bias.float() / scale
-            w = self.head.weight
-            self.head.bias.add_(w @ mu.to(w.device))
+            w = self.linear.weight
+            self.linear.bias.add_(w @ mu.to(w.device))
             w.div_(scale)
+            if self.pool is not None:  # the same weights over tokens after the rescale
+                self.pool.weight.div_(scale)
 
     def loss_for(self, grid_thw, records: Sequence[Record], maps=None):
         """The stage's loss on the merger output of the last forward pass and these records."""
@@ -212,13 +234,24 @@ class DenseHead:
         if self.seen is None:
             raise RuntimeError("no merger output captured: run the vision tower first")
         tokens, self.seen = self.seen, None
-        per_token = self.layout.split(self.head(tokens.float()))
+        tokens = tokens.float()
+        per_token = self.layout.split(self.linear(tokens))
         counts = [h * w for h, w in merged_grid(grid_thw, self.merge)]
         out = {"inside": per_token["inside"]}
         if "map" in per_token:
             out["map"] = per_token["map"]
-        for name in GLOBAL:
-            out[name] = torch.stack([t.mean(0) for t in per_token[name].split(counts)])
+        if self.pool is None:
+            for name in GLOBAL:
+                out[name] = torch.stack([t.mean(0) for t in per_token[name].split(counts)])
+            return out
+        # per image and part: softmax weights over its tokens, then the head on the weighted mean
+        pooled = []
+        for t in tokens.split(counts):
+            weights = torch.softmax(self.pool(t), dim=0)  # (T, parts)
+            pooled.append(weights.T @ t)  # (parts, hidden)
+        pooled_out = self.linear(torch.stack(pooled))  # (images, parts, width)
+        for k, name in enumerate(GLOBAL):
+            out[name] = self.layout.split(pooled_out[:, k])[name]
         return out
 
     def loss(self, out, target) -> tuple[Any, dict[str, float]]:

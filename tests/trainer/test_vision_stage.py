@@ -54,7 +54,7 @@ def test_the_head_follows_a_recalibrated_merger(toy, tmp_path):
     processor = AutoProcessor.from_pretrained(base)
     model = Qwen2VLForConditionalGeneration.from_pretrained(base)
     head = DenseHead(model, default_rubric())
-    torch.nn.init.normal_(head.head.weight)
+    torch.nn.init.normal_(head.linear.weight)
     images = [Image.open(p).convert("RGB") for p in sorted((toy / "images").glob("*.png"))[:4]]
     pix = processor.image_processor(images=images, return_tensors="pt")
     with torch.no_grad():

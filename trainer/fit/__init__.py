@@ -129,7 +129,7 @@ def setup(config: FitConfig) -> Run:
             merge = int(model.config.vision_config.spatial_merge_size)
             rows = merged_grid(images.batch([0])[1], merge)[0][0]
             cells = (MAP_GRID // rows) ** 2
-        head = DenseHead(model, rubric, map_cells=cells)
+        head = DenseHead(model, rubric, map_cells=cells, readout=config.vision_stage_readout)
         head.head.to(accelerator.device)
     if config.vision_stage and not resuming:  # a resumed run has stage 1 in its saved weights
         vision_stage(config, model, processor, images, rubric, accelerator, out, head)

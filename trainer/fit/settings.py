@@ -68,6 +68,9 @@ class FitConfig:
     # stage 1 also predicts, per visual token, where each structure is displayed (the pool's
     # structure maps; data must be a pool)
     vision_stage_maps: bool = False
+    # how stage 1 reads an image's plane, structures and items from its tokens: their "mean",
+    # or an "attention" weighted mean per part (trainer.vision_stage.DenseHead)
+    vision_stage_readout: Literal["mean", "attention"] = "mean"
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
     warmup_steps: int = 0
     weight_decay: float = 0.0
