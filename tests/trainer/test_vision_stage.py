@@ -70,6 +70,42 @@ def test_the_head_follows_a_recalibrated_merger(toy, tmp_path):
     head.remove()
 
 
+def test_the_attention_readout_starts_as_the_mean_and_then_weighs_the_tokens(toy, tmp_path):
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
+
+    from trainer.tiny import TinySpec, build_tiny
+    from trainer.vision_stage import DenseHead
+
+    base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
+    processor = AutoProcessor.from_pretrained(base)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(base)
+    mean = DenseHead(model, default_rubric())
+    torch.nn.init.normal_(mean.linear.weight)
+    mean.remove()
+    attention = DenseHead(model, default_rubric(), readout="attention")
+    attention.linear.load_state_dict(mean.linear.state_dict())
+    images = [Image.open(p).convert("RGB") for p in sorted((toy / "images").glob("*.png"))[:3]]
+    pix = processor.image_processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        a = attention.logits(pix["pixel_values"], pix["image_grid_thw"])
+        mean._hook = model.model.visual.merger.register_forward_hook(mean._keep)
+        m = mean.logits(pix["pixel_values"], pix["image_grid_thw"])
+        for name in m:  # zero queries: uniform weights, the mean
+            assert torch.allclose(a[name], m[name], atol=1e-5), name
+        torch.nn.init.normal_(attention.pool.weight)
+        b = attention.logits(pix["pixel_values"], pix["image_grid_thw"])
+    assert not torch.allclose(a["planes"], b["planes"])
+    assert {n for n, _ in attention.head.named_parameters()} == {
+        "linear.weight",
+        "linear.bias",
+        "pool.weight",
+    }
+    with pytest.raises(ValueError, match="readout"):
+        DenseHead(model, default_rubric(), readout="max")
+
+
 def test_targets_mark_the_cells_inside_each_box_and_the_image_labels():
     layout = layout_for(default_rubric())
     t = dense_targets([_record()], [(4, 8)], layout)  # 4 rows x 8 columns of merged tokens
