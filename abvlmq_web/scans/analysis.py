@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Max, Min, Q
@@ -223,8 +224,67 @@ def get_engine() -> Any:
         return engine
 
 
+class AnalysisTimedOut(SoftTimeLimitExceeded):
+    """The model ran past ``ABVLMQ_TASK_TIME_LIMIT``: the analysis fails, and is not retried."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`AnalysisTimedOut` in this thread once ``seconds`` have passed.
+
+    Celery declares the task's soft time limit, but its prefork pool was seen never to fire it
+    (celery/celery#6873): a hanging model then held the worker until the hard limit. So the
+    analysis keeps its own clock: in a process's main thread (a prefork child, a solo worker)
+    an interval timer's SIGALRM interrupts whatever the thread waits on (the engine's token
+    queue included) and raises; elsewhere :func:`_record_events` checks the time between
+    events. The engine's stream, closed by the exception, stops the model at its next token.
+    """
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    armed = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not armed:
+        _deadline.value = deadline if seconds > 0 else None
+        try:
+            yield
+        finally:
+            _deadline.value = None
+        return
+
+    def expire(_signum, _frame):
+        raise AnalysisTimedOut(f"The model took longer than {seconds:g} s.")
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    pending, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    if 0 < pending < seconds:  # someone's alarm (a test runner's timeout) comes first: keep it
+        signal.setitimer(signal.ITIMER_REAL, pending, interval)
+        signal.signal(signal.SIGALRM, previous)
+        previous = None
+    _deadline.value = deadline
+    try:
+        yield
+    finally:
+        _deadline.value = None
+        if previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            if pending > 0:  # give back the alarm that was set before, less the time spent
+                left = max(pending - (time.monotonic() - started), 0.001)
+                signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
+_deadline = threading.local()
+
+
 def analysis_run(*, analysis_id: int) -> Analysis | None:
-    """Run the model on the scan of ``analysis_id``, saving and pushing every event.
+    """Run the model on the scan of ``analysis_id``, saving and pushing every event, within
+    ``ABVLMQ_TASK_TIME_LIMIT`` seconds (:func:`time_limit`).
 
     Raises whatever the engine raises: the task's retry policy decides what happens next.
     """
@@ -237,7 +297,7 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
     )
     if analysis is None:
         return None
-    with heartbeat(analysis_id=analysis.pk):
+    with heartbeat(analysis_id=analysis.pk), time_limit(settings.ABVLMQ_TASK_TIME_LIMIT):
         clip = getattr(analysis.scan, "clip", None)
         if clip is not None:  # a cine clip: its sampled frames in one batch, the best one shown
             _, assessment = clip_frames_assess(engine=engine, clip=clip)
@@ -252,8 +312,15 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
 
 def _record_events(analysis: Analysis, events: Iterable[Event | dict]) -> int:
     """Save and push each event in order (numbered from 1); returns the last number."""
+    import time
+
     seq = 0
     for event in events:
+        limit = getattr(_deadline, "value", None)
+        if limit is not None and time.monotonic() > limit:
+            raise AnalysisTimedOut(
+                f"The model took longer than {settings.ABVLMQ_TASK_TIME_LIMIT} s."
+            )
         seq += 1
         analysis_record_event(analysis=analysis, seq=seq, event=event)
     return seq
