@@ -203,9 +203,10 @@ class ScanListApi(APIView):
             code = 503 if exc.code == "ocr_unavailable" else status.HTTP_400_BAD_REQUEST
             return Response({"code": exc.code, "detail": exc.message}, status=code)
         except UploadQuotaExceeded as exc:
-            return Response(
+            return Response(  # some will be scored within the minute: try again then
                 {"code": exc.code, "detail": exc.message},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": "30"},
             )
         scan = scans_for(user=request.user).get(pk=scan.pk)
         return Response(_detail(scan, request.user), status=201)

@@ -12,6 +12,7 @@ const endpoint = form.dataset.endpoint;
 const scanUrl = (id) => form.dataset.scanUrl.replace(/0\/$/, id + "/");
 const apiUrl = (id) => form.dataset.apiUrl.replace(/0\/$/, id + "/");
 const POLL_MS = 2000;
+const MAX_WAITS = 60;  // a file refused by a limit this often is reported as refused
 const queue = [];
 let active = 0;
 const PARALLEL = 2;
@@ -61,6 +62,14 @@ function send(job) {
       job.ui.li.dataset.scanId = body.id;
       if (job.alone) { location.assign(a.href); return; }
       if (body.is_ultrasound) follow(job, body.id, a);
+    } else if (xhr.status === 429 && (job.waits || 0) < MAX_WAITS) {
+      // a limit, not a fault: the file waits its turn and goes again
+      job.waits = (job.waits || 0) + 1;
+      const after = Math.max(1, Number(xhr.getResponseHeader("Retry-After")) || 5);
+      job.ui.bar.value = 0;
+      job.ui.state.textContent = `waiting to send (${body.code === "quota" ? "many scans queued" : "many uploads"}), again in ${after} s`;
+      job.ui.li.dataset.status = "waiting";
+      setTimeout(() => { queue.unshift(job); pump(); }, after * 1000);
     } else {
       job.ui.bar.hidden = true;  // a refused file did not "arrive": no full progress bar
       job.ui.li.classList.add("refused");

@@ -104,7 +104,7 @@ def test_a_user_with_too_many_unfinished_analyses_is_refused_until_some_finish(r
     response = client.post(
         "/api/scans/", {"file": images.file("p.png", images.phantom())}, format="multipart"
     )
-    assert response.status_code == 429
+    assert response.status_code == 429 and response["Retry-After"] == "30"
     assert response.json()["code"] == "quota" and "3 scans waiting" in response.json()["detail"]
     assert Analysis.objects.filter(scan__owner=resident).count() == 3, "nothing was stored"
 
@@ -113,3 +113,25 @@ def test_a_user_with_too_many_unfinished_analyses_is_refused_until_some_finish(r
         "/api/scans/", {"file": images.file("p.png", images.phantom())}, format="multipart"
     )
     assert response.status_code == 201
+
+
+@pytest.mark.slow
+def test_a_days_scanning_is_accepted_in_one_go_and_waits_behind_the_fair_share(resident, settings):
+    """100 files from one user through the API with the shipped limits: every one is accepted
+    and waits, queued in the database (the fair share then hands them to the broker two at a
+    time: tests/web/test_durable_queue.py)."""
+    from abvlmq_web import settings as shipped
+
+    settings.ABVLMQ_THROTTLE_RATES = {**RATES, "uploads": shipped.ABVLMQ_THROTTLE_RATES["uploads"]}
+    settings.ABVLMQ_MAX_PENDING_PER_USER = shipped.ABVLMQ_MAX_PENDING_PER_USER
+    client = api(resident)
+    png = images.phantom(seed=3)
+    codes = [
+        client.post(
+            "/api/scans/", {"file": images.file(f"s{i}.png", png)}, format="multipart"
+        ).status_code
+        for i in range(100)
+    ]
+    assert codes == [201] * 100
+    mine = Analysis.objects.filter(scan__owner=resident)
+    assert mine.count() == 100 and mine.filter(status="queued").count() == 100
