@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+MIDDLEWARE.insert(0, "abvlmq_web.scans.middleware.RequestMetricsMiddleware")  # counts everything
 
 ROOT_URLCONF = "abvlmq_web.urls"
 TEMPLATES = [
@@ -222,6 +223,14 @@ ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
 ABVLMQ_MAX_PENDING_PER_USER = env_int("ABVLMQ_MAX_PENDING_PER_USER", 200)
 ABVLMQ_HEARTBEAT_INTERVAL = env_int("ABVLMQ_HEARTBEAT_INTERVAL", 5)
 ABVLMQ_HEARTBEAT_STALE_AFTER = env_int("ABVLMQ_HEARTBEAT_STALE_AFTER", 25)
+# Workers beat into Redis (scans/health.py): /readyz wants one beaten within the last
+# ABVLMQ_WORKER_BEAT_STALE s with its model loaded. /metrics averages latencies over the
+# analyses finished in the last ABVLMQ_METRICS_WINDOW s; with ABVLMQ_METRICS_TOKEN set it asks
+# for "Authorization: Bearer <token>".
+ABVLMQ_WORKER_BEAT_INTERVAL = env_int("ABVLMQ_WORKER_BEAT_INTERVAL", 10)
+ABVLMQ_WORKER_BEAT_STALE = env_int("ABVLMQ_WORKER_BEAT_STALE", 35)
+ABVLMQ_METRICS_WINDOW = env_int("ABVLMQ_METRICS_WINDOW", 3600)
+ABVLMQ_METRICS_TOKEN = env_str("ABVLMQ_METRICS_TOKEN", "")
 ABVLMQ_RESEND_QUEUED_AFTER = env_int("ABVLMQ_RESEND_QUEUED_AFTER", 90)
 ABVLMQ_SWEEP_INTERVAL = env_int("ABVLMQ_SWEEP_INTERVAL", 10)
 CELERY_BEAT_SCHEDULE = {

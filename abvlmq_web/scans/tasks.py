@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from django.conf import settings
 
 from abvlmq_web.scans.analysis import analyses_sweep, analysis_fail, analysis_run
@@ -45,3 +46,11 @@ def run_analysis(analysis_id: int) -> None:
 def sweep_analyses() -> dict:
     """Celery beat runs this every ABVLMQ_SWEEP_INTERVAL s (scans/analysis.py says why)."""
     return asdict(analyses_sweep())
+
+
+@worker_process_init.connect
+def _beat(**_kwargs) -> None:
+    """Each worker process loads its model and beats into Redis (/readyz, /metrics)."""
+    from abvlmq_web.scans.health import start_worker_beat
+
+    start_worker_beat()

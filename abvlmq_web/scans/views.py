@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from abvlmq_web.accounts.selectors import visible_cohorts
@@ -15,6 +16,7 @@ from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.progress.selectors.teaching import scan_teaching
 from abvlmq_web.review.selectors import reviewed_answer, with_reviewed
 from abvlmq_web.scans.filters import ScanFilterForm, filtered_scans, page_of
+from abvlmq_web.scans.health import readiness, registry
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import queue_position, scans_for, status_text
 
@@ -101,3 +103,27 @@ def my_scans(request):
     return _scan_list(
         request, scans_for(user=user).filter(owner=user), title="My scans", show_owner=False
     )
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def healthz(request):
+    """Liveness: the web process answers (asks nothing else)."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    """Readiness: database, Redis, a live worker, its model loaded; 503 with what is missing."""
+    state = readiness()
+    return JsonResponse(state.as_dict(), status=200 if state.ready else 503)
+
+
+def metrics(request):
+    """Prometheus text; with ABVLMQ_METRICS_TOKEN set, only for "Bearer <token>"."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    token = settings.ABVLMQ_METRICS_TOKEN
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return JsonResponse({"detail": "a metrics token is required"}, status=401)
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
