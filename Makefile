@@ -6,10 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-web test-fast lint format bench clean demo-model
+.PHONY: help install run status test test-web test-fast lint format bench clean demo-model
 
 help:
 	@echo "make run    - bring up the application on its embedded default"
+	@echo "make status - the state of each process of a running make run"
 	@echo "make test   - lint, then run every test"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff fix and format"
@@ -42,8 +43,13 @@ test-web: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -q -m "not slow"
 
+# setpriv --pdeathsig: run.sh (and through it everything it started) stops when make dies,
+# even by SIGKILL
 run: $(STAMP)
-	@bash scripts/run.sh
+	@setpriv --pdeathsig TERM bash scripts/run.sh
+
+status: $(STAMP)
+	@bash scripts/status.sh
 
 bench: $(STAMP)
 	$(PY) -m bench

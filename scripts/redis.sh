@@ -37,7 +37,8 @@ ensure_redis() {
   local port dir
   port="$(free_port)"
   dir="${REDIS_DIR:-$(mktemp -d)}"
-  "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+  # --pdeathsig: a Redis started here stops with the script that started it, even a killed one
+  setpriv --pdeathsig TERM "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
     --dir "$dir" \
     --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
   REDIS_STARTED_PID=$!

@@ -4,15 +4,17 @@
 # none answers on REDIS_URL), $ABVLMQ_WORKERS Celery workers (default 1) on the inference
 # queue, the sweeper (Celery beat + the maintenance queue: re-queues stuck analyses), the ASGI server
 # (daphne) on $PORT (default 8000), the DICOM listener (C-STORE) on $ABVLMQ_DICOM_PORT (default
-# 11112), the demo model from models/demo. Seeds a demo cohort on first run. Every process is
-# supervised: one that dies is started again (pids in var/run/). Ctrl-C stops all it started.
+# 11112), the demo model from models/demo. Seeds a demo cohort on first run. The processes run
+# under Supervisor (scripts/processes.sh): one that dies is started again with a back-off, up to
+# a limit; `make status` shows each one's state; logs are in var/. Ctrl-C or SIGTERM stops all
+# it started; so does the death of `make` (SIGKILL, an OOM kill): each process holds a
+# parent-death signal, so nothing is left running behind a dead parent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
 VAR="${ABVLMQ_VAR_DIR:-var}"
 export ABVLMQ_VAR_DIR="$VAR"
-export SUPERVISE_DIR="$VAR/run"
 WORKERS="${ABVLMQ_WORKERS:-1}"
 mkdir -p "$VAR" "$VAR/seed" "$VAR/staticfiles" "$VAR/run"
 export DJANGO_SETTINGS_MODULE=abvlmq_web.settings
@@ -47,8 +49,18 @@ trap cleanup INT TERM EXIT
 
 # shellcheck source=scripts/redis.sh
 source scripts/redis.sh
-# shellcheck source=scripts/supervise.sh
-source scripts/supervise.sh
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
+
+# The ports first: one already taken is said once, with what holds it, and nothing is started.
+for p in "$PORT" "${ABVLMQ_DICOM_PORT:-11112}"; do
+  if holder="$(port_taken "$p")"; then
+    echo "error: port $p is already in use by $holder" >&2
+    echo "       (another \`make run\`? stop it, or choose other ports: PORT=8001 ABVLMQ_DICOM_PORT=11113)" >&2
+    trap - INT TERM EXIT
+    exit 1
+  fi
+done
 REDIS_DIR="${REDIS_DIR:-$VAR/redis}"
 mkdir -p "$REDIS_DIR"
 export REDIS_DIR
@@ -73,23 +85,21 @@ THREADS=$(( $(nproc 2>/dev/null || echo 2) / WORKERS ))
 for i in $(seq "$WORKERS"); do
   log="$VAR/worker.log"
   [ "$i" = 1 ] || log="$VAR/worker-$i.log"
-  supervise "worker-$i" "$log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-$THREADS}" \
+  program "worker-$i" "$log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-$THREADS}" \
     .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
     -n "worker$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
-  PIDS+=("$SUPERVISOR_PID")
 done
 # The sweeper: Celery beat and the maintenance queue in one light process, never behind an
 # analysis; it re-queues what a dead worker or a restarted Redis left behind.
-supervise sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
+program sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
   -Q "${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}" -n "sweeper@%h" --pool solo --loglevel INFO \
   --without-gossip --without-mingle --schedule "$VAR/celerybeat-schedule"
-PIDS+=("$SUPERVISOR_PID")
-supervise web "$VAR/web.log" \
+program web "$VAR/web.log" \
   .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
-PIDS+=("$SUPERVISOR_PID")
 # The DICOM receiver scanners send to (C-STORE; ABVLMQ_DICOM_AE_TITLE / _HOST / _PORT).
-supervise dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
-PIDS+=("$SUPERVISOR_PID")
+program dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
+start_programs
+PIDS+=("$SUPERVISORD_PID")
 
 for _ in $(seq 100); do
   "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
@@ -99,10 +109,12 @@ done
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
 echo "DICOM: send C-STORE to AE ${ABVLMQ_DICOM_AE_TITLE:-ABVLMQ} at ${ABVLMQ_DICOM_HOST:-127.0.0.1}:${ABVLMQ_DICOM_PORT:-11112}; STOW-RS at http://127.0.0.1:$PORT/dicomweb/studies"
-echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log, $VAR/dicom.log. Ctrl-C stops everything."
+echo "Logs: $VAR/web.log, $VAR/worker.log, $VAR/sweeper.log, $VAR/dicom.log. \`make status\`: each process's state. Ctrl-C stops everything."
 echo "manage.py works beside it as it is (same key), e.g. .venv/bin/python manage.py createsuperuser"
-# The supervisors keep the site and the workers up; this waits until Ctrl-C (or TERM).
-while true; do
-  sleep 5 &
+# Supervisor keeps the site and the workers up; this waits until Ctrl-C (or TERM), or until
+# supervisord itself ends.
+while kill -0 "$SUPERVISORD_PID" 2>/dev/null; do
+  sleep 2 &
   wait $! || true
 done
+echo "run: supervisord ended; see $VAR/supervisord.log" >&2

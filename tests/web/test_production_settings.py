@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -152,34 +153,137 @@ def test_compose_runs_the_sweeper_and_caps_request_bodies_in_front_of_the_app():
     assert "client_max_body_size 51m;" in (ROOT / "docker/nginx.conf").read_text()
 
 
-def test_make_run_supervises_workers_the_sweeper_and_web():
+def test_make_run_supervises_workers_the_sweeper_web_and_the_listener():
     run = (ROOT / "scripts/run.sh").read_text()
-    assert 'supervise "worker-$i"' in run and "supervise sweeper" in run and "supervise web" in run
+    for name in ('program "worker-$i"', "program sweeper", "program web", "program dicom"):
+        assert name in run, name
     assert "wait -n" not in run, "one process dying must not stop the others"
+    assert "setpriv --pdeathsig TERM bash scripts/run.sh" in (ROOT / "Makefile").read_text()
 
 
-@pytest.mark.slow
-def test_a_supervised_process_that_dies_is_started_again(tmp_path):
+def _supervised(tmp_path, body: str) -> subprocess.CompletedProcess:
+    """scripts/processes.sh with a program or two, supervisord started, then ``body``; the
+    supervisord is stopped at the end whatever happens."""
     script = f"""
 set -e
 cd {ROOT}
-SUPERVISE_DIR={tmp_path}
-source scripts/supervise.sh
-supervise sleeper {tmp_path}/sleeper.log sleep 300
-for _ in $(seq 50); do [ -s {tmp_path}/sleeper.pid ] && break; sleep 0.1; done
-first=$(cat {tmp_path}/sleeper.pid)
+VAR={tmp_path}
+PY=.venv/bin/python
+source scripts/processes.sh
+{body}
+"""
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def _ctl(tmp_path) -> str:
+    return f".venv/bin/supervisorctl -c {tmp_path}/supervisord.conf"
+
+
+@pytest.mark.slow
+def test_a_program_that_dies_is_started_again_and_status_says_so(tmp_path):
+    ctl = _ctl(tmp_path)
+    result = _supervised(
+        tmp_path,
+        f"""
+program sleeper {tmp_path}/sleeper.log sleep 300
+start_programs
+for _ in $(seq 100); do {ctl} status sleeper 2>/dev/null | grep -q RUNNING && break; sleep 0.2; done
+first=$({ctl} pid sleeper)
 kill -KILL "$first"
-for _ in $(seq 50); do
-  second=$(cat {tmp_path}/sleeper.pid 2>/dev/null || true)
-  [ -n "$second" ] && [ "$second" != "$first" ] && kill -0 "$second" 2>/dev/null && break
-  sleep 0.1
+for _ in $(seq 100); do
+  second=$({ctl} pid sleeper 2>/dev/null || true)
+  [ -n "$second" ] && [ "$second" != 0 ] && [ "$second" != "$first" ] && break
+  sleep 0.2
 done
 echo "$first $second"
-kill -TERM "$SUPERVISOR_PID"; wait "$SUPERVISOR_PID" || true
+for _ in $(seq 100); do {ctl} status sleeper 2>/dev/null | grep -q RUNNING && break; sleep 0.2; done
+{ctl} status sleeper || true
+kill -TERM "$SUPERVISORD_PID"; wait "$SUPERVISORD_PID" || true
 kill -0 "$second" 2>/dev/null && echo "still running" || echo "stopped"
-"""
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-    first, second = result.stdout.split("\n")[0].split()
+""",
+    )
+    lines = result.stdout.splitlines()
+    first, second = lines[0].split()
     assert first != second, result.stdout + result.stderr
-    assert result.stdout.split("\n")[1] == "stopped"
-    assert "exited" in (tmp_path / "sleeper.log").read_text()
+    assert "RUNNING" in lines[1]
+    assert lines[-1] == "stopped", result.stdout
+
+
+@pytest.mark.slow
+def test_a_program_that_cannot_start_backs_off_then_stays_down_and_status_says_why(tmp_path):
+    """No hot restart loop: a program that keeps failing is tried a few times, waiting longer
+    each time, then left FATAL, which `make status` (supervisorctl status) shows."""
+    ctl = _ctl(tmp_path)
+    result = _supervised(
+        tmp_path,
+        f"""
+program broken {tmp_path}/broken.log sh -c 'echo cannot bind; exit 3'
+start_programs
+for _ in $(seq 150); do {ctl} status broken 2>/dev/null | grep -q FATAL && break; sleep 0.2; done
+{ctl} status broken || true
+kill -TERM "$SUPERVISORD_PID"; wait "$SUPERVISORD_PID" || true
+""",
+    )
+    assert "FATAL" in result.stdout, result.stdout + result.stderr
+    starts = (tmp_path / "broken.log").read_text().count("cannot bind")
+    assert 2 <= starts <= 6, starts  # startretries=5: a few tries, not a loop
+
+
+@pytest.mark.slow
+def test_a_killed_parent_leaves_nothing_running(tmp_path):
+    """SIGKILL to the script that started supervisord (as when make's shell is killed): the
+    parent-death signal stops supervisord, which stops its programs' whole groups."""
+    marker = f"abvlmq-orphan-{tmp_path.name}"
+    script = f"""
+cd {ROOT}
+VAR={tmp_path}
+PY=.venv/bin/python
+source scripts/processes.sh
+program sleeper {tmp_path}/sleeper.log sh -c 'exec -a {marker} sleep 300'
+start_programs
+sleep 300
+"""
+    proc = subprocess.Popen(["bash", "-c", script], start_new_session=True)
+    try:
+        import time
+
+        deadline = time.monotonic() + 30
+        while not _pids_named(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _pids_named(marker), "the program never started"
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while _pids_named(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _pids_named(marker), "left running after its parent was killed"
+    finally:
+        for pid in _pids_named(marker):
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _pids_named(marker: str) -> list[int]:
+    out = []
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmd.read_bytes():
+                out.append(int(cmd.parent.name))
+        except OSError:
+            continue
+    return out
+
+
+def test_a_taken_port_is_named_once_with_what_holds_it(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = subprocess.run(
+            ["bash", "-c", f"cd {ROOT}; PY=.venv/bin/python; source scripts/processes.sh; "
+             f"port_taken {port} && echo taken"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.stdout.strip().endswith("taken"), result.stdout + result.stderr
+    assert "python" in result.stdout  # ss names the process that listens
