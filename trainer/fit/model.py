@@ -44,24 +44,31 @@ def setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelerat
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     if config.mode == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        text = "|".join(config.lora.targets)
-        pattern = rf".*language_model\.layers\.\d+\.(self_attn|mlp)\.({text})"
-        if config.vision == "lora":
-            vis = "|".join(VISION_LORA_TARGETS)
-            pattern = rf"({pattern}|.*visual\.blocks\.\d+\.(attn|mlp)\.({vis}))"
-        lora = LoraConfig(
-            r=config.lora.rank,
-            lora_alpha=config.lora.alpha,
-            lora_dropout=config.lora.dropout,
-            bias=config.lora.bias,
-            target_modules=pattern,
-            modules_to_save=["visual"] if config.vision == "full" else None,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
+        model = with_lora(model, config)
     elif config.vision == "frozen":
         for p in model.model.visual.parameters():
             p.requires_grad_(False)
     return base, processor, model
+
+
+def with_lora(model, config: FitConfig):
+    """``model`` wrapped with the config's LoRA adapters: the language model's projections,
+    and the vision blocks' linear layers (``vision: lora``) or the whole tower trained and
+    saved (``vision: full``)."""
+    from peft import LoraConfig, get_peft_model
+
+    text = "|".join(config.lora.targets)
+    pattern = rf".*language_model\.layers\.\d+\.(self_attn|mlp)\.({text})"
+    if config.vision == "lora":
+        vis = "|".join(VISION_LORA_TARGETS)
+        pattern = rf"({pattern}|.*visual\.blocks\.\d+\.(attn|mlp)\.({vis}))"
+    lora = LoraConfig(
+        r=config.lora.rank,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        bias=config.lora.bias,
+        target_modules=pattern,
+        modules_to_save=["visual"] if config.vision == "full" else None,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
