@@ -127,7 +127,8 @@ def _draw_chunk(args: tuple[PoolSpec, int, str]) -> int:
         pil.append(img)
         maps[i] = np.rint(m * 255).astype(np.uint8)
     for start in range(0, len(pil), 100):
-        images[lo + start : lo + start + 100] = resized(processor, pil[start : start + 100])
+        part = pil[start : start + 100]
+        images[lo + start : lo + start + len(part)] = resized(processor, part)
     images.flush()
     maps.flush()
     lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
