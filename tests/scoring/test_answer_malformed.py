@@ -26,6 +26,11 @@ Deductions:
 Score: 7"""
 
 
+# the right liver lobe's line lost: the rubric's rule scores it as not displayed (-3), so the
+# stated 7 is not the score (scoring.answer: never a key structure left out scored as shown)
+LOST = ["structure_unaccounted", "score_mismatch"]
+
+
 def variant(old: str, new: str) -> str:
     assert old in GOOD
     return GOOD.replace(old, new)
@@ -49,21 +54,28 @@ CORPUS = [
     (
         "unknown structure",
         variant("Right liver lobe", "Appendix"),
-        ["unknown_structure"],
-        7.0,
+        ["unknown_structure", *LOST],
+        4.0,
         1,
-        2,
+        3,
     ),
-    ("box out of range", variant("(900,500)", "(1200,500)"), ["bad_box"], 7.0, 1, 2),
-    ("box without area", variant("(0,0),(900,500)", "(900,0),(100,500)"), ["bad_box"], 7.0, 1, 2),
-    ("box with one corner", variant("(0,0),(900,500)", "(0,0)"), ["bad_box"], 7.0, 1, 2),
+    ("box out of range", variant("(900,500)", "(1200,500)"), ["bad_box", *LOST], 4.0, 1, 3),
+    (
+        "box without area",
+        variant("(0,0),(900,500)", "(900,0),(100,500)"),
+        ["bad_box", *LOST],
+        4.0,
+        1,
+        3,
+    ),
+    ("box with one corner", variant("(0,0),(900,500)", "(0,0)"), ["bad_box", *LOST], 4.0, 1, 3),
     (
         "broken box tokens",
         variant("<|box_start|>(0,0),(900,500)<|box_end|>", "(0,0),(900,500)"),
-        ["unrecognised_line"],
-        7.0,
+        ["unrecognised_line", *LOST],
+        4.0,
         1,
-        2,
+        3,
     ),
     (
         "unknown plane",
@@ -194,7 +206,7 @@ def test_malformed_answers_give_their_errors(text, codes, score, n_structures, n
 
 def test_each_error_names_its_line():
     assessment = parse(variant("Right liver lobe", "Appendix"), RUBRIC)
-    (error,) = assessment.errors
+    error = assessment.errors[0]
     assert error["line"] == 3
     assert "Appendix" in error["message"]
 

@@ -8,7 +8,7 @@ import re
 
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.selectors import assignments_for
-from tests.teaching.conftest import correct, days, make_analysis
+from tests.teaching.conftest import correct, days, key_boxes, make_analysis
 
 FORM = {
     "title": "Pancreas week",
@@ -126,7 +126,8 @@ def test_scan_lists_filter_by_the_reviewed_plane_and_grade(
 ):
     gb = make_analysis(resident, score=6, at=days(1), assignment=assignment)
     relabelled = make_analysis(resident, score=9, at=days(2))
-    correct(relabelled, instructor, planes=["SPL"], structures=[], items=["ATT.moderate"])
+    spl_boxes = key_boxes(["SPL"], [])
+    correct(relabelled, instructor, planes=["SPL"], structures=spl_boxes, items=["ATT.moderate"])
     spl = make_analysis(other_resident, planes=("SPL",), structures=[], score=3, at=days(3))
     client.force_login(instructor)
     get = lambda q: _rows(client.get(f"/cohort/?{q}").content.decode())  # noqa: E731

@@ -12,7 +12,7 @@ from abvlmq_web.competency.services import (
     requirement_set_save,
     signoff_create,
 )
-from tests.teaching.conftest import api, correct, days, make_analysis
+from tests.teaching.conftest import api, correct, days, key_boxes, make_analysis
 
 
 @pytest.fixture
@@ -75,7 +75,8 @@ def test_n_scans_with_m_verified_is_met_on_the_later_of_the_two(resident, instru
 def test_a_correction_below_the_grade_takes_a_scan_out_of_the_count(resident, instructor, gb_set):
     make_analysis(resident, score=7)
     a = make_analysis(resident, score=9)
-    correct(a, instructor, items=["GB.gallbladder.missing", "ATT.moderate"], structures=[])
+    missing = ["GB.gallbladder.missing", "ATT.moderate"]
+    correct(a, instructor, items=missing, structures=key_boxes(["GB"], missing))
     s = status(resident)
     assert (s.status, s.qualifying, s.verified) == ("in progress", 1, 0)
 

@@ -14,7 +14,7 @@ from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.review.services import correction_confirm
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import queue_position
-from tests.teaching.conftest import api, correct, make_analysis
+from tests.teaching.conftest import api, correct, key_boxes, make_analysis
 from tests.web import images
 from tests.web.conftest import upload
 
@@ -40,8 +40,8 @@ def _relabel(analysis, instructor):
 def _lpv_structures():
     from scoring.rubric import default_rubric
 
-    sid = default_rubric().planes["LPV"].structures[0]
-    return [{"id": sid, "box": [200, 200, 500, 400]}]
+    first, second = default_rubric().planes["LPV"].structures  # both: the rubric's rule
+    return [{"id": first, "box": [200, 200, 500, 400]}, {"id": second, "box": [300, 250, 420, 330]}]
 
 
 def test_the_corrected_answer_is_the_headline_of_the_residents_scan_page(
@@ -112,7 +112,8 @@ def test_assignment_progress_counts_the_reviewed_grade_not_the_ais(
     great = make_analysis(resident, score=9, assignment=assignment)  # AI: Excellent
     assert assignment_progress(assignment=assignment, resident=resident).passed == 1
     correct(poor, instructor, items=["GAIN.high"])  # reviewed: 9, Excellent
-    correct(great, instructor, planes=["SPL"], structures=[], items=[])  # not a GB view
+    spl = key_boxes(["SPL"], [])
+    correct(great, instructor, planes=["SPL"], structures=spl, items=[])  # not a GB view
     assert assignment_progress(assignment=assignment, resident=resident).passed == 1
     correct(great, instructor, items=[])  # back to GB, 10
     assert assignment_progress(assignment=assignment, resident=resident).passed == 2
