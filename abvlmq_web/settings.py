@@ -254,11 +254,22 @@ DEMO_MODEL_DIR = BASE_DIR / "models" / "demo"
 ABVLMQ_MODEL_DIR = Path(env_str("ABVLMQ_MODEL_DIR", str(DEMO_MODEL_DIR)))
 ABVLMQ_ADAPTER_DIR = env_str("ABVLMQ_ADAPTER_DIR", "") or None
 # "module:Class" with ``load(model_dir, adapter_dir=None)``; tests swap in a scripted engine.
+# "vllm": the workers are thin clients of an OpenAI-compatible server (scoring/vllm_engine.py,
+# docs/serving.md) at ABVLMQ_VLLM_URL, with a timeout (s between chunks) and retries.
+ENGINES = {"inprocess": "scoring.engine:Engine", "vllm": "scoring.vllm_engine:VllmEngine"}
 ABVLMQ_ENGINE = env_str("ABVLMQ_ENGINE", "scoring.engine:Engine")
+ABVLMQ_ENGINE = ENGINES.get(ABVLMQ_ENGINE, ABVLMQ_ENGINE)
 # Extra keyword arguments of Engine.load (e.g. a shorter answer budget on a slow CPU box).
-ABVLMQ_ENGINE_OPTIONS: dict[str, int] = {}
+ABVLMQ_ENGINE_OPTIONS: dict[str, int | float | str] = {}
 if env_int("ABVLMQ_MAX_NEW_TOKENS", 0):
     ABVLMQ_ENGINE_OPTIONS["max_new_tokens"] = env_int("ABVLMQ_MAX_NEW_TOKENS", 0)
+if ABVLMQ_ENGINE == ENGINES["vllm"]:
+    ABVLMQ_ENGINE_OPTIONS |= {
+        "url": env_str("ABVLMQ_VLLM_URL", "http://127.0.0.1:8100/v1"),
+        "served_name": env_str("ABVLMQ_VLLM_MODEL", "abvlmq"),
+        "timeout": env_int("ABVLMQ_VLLM_TIMEOUT", 60),
+        "retries": env_int("ABVLMQ_VLLM_RETRIES", 3),
+    }
 # Show "not for clinical use: demo model" (default: when the demo model serves).
 ABVLMQ_DEMO_BANNER = env_bool(
     "ABVLMQ_DEMO_BANNER", ABVLMQ_MODEL_DIR.resolve() == DEMO_MODEL_DIR.resolve()
