@@ -263,7 +263,7 @@ ABVLMQ_ENGINE = ENGINES.get(ABVLMQ_ENGINE, ABVLMQ_ENGINE)
 ABVLMQ_ENGINE_OPTIONS: dict[str, int | float | str] = {}
 if env_int("ABVLMQ_MAX_NEW_TOKENS", 0):
     ABVLMQ_ENGINE_OPTIONS["max_new_tokens"] = env_int("ABVLMQ_MAX_NEW_TOKENS", 0)
-if ABVLMQ_ENGINE == ENGINES["vllm"]:
+if ENGINES["vllm"] == ABVLMQ_ENGINE:
     ABVLMQ_ENGINE_OPTIONS |= {
         "url": env_str("ABVLMQ_VLLM_URL", "http://127.0.0.1:8100/v1"),
         "served_name": env_str("ABVLMQ_VLLM_MODEL", "abvlmq"),
