@@ -77,17 +77,37 @@ if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
   "$PY" -m trainer phantoms --out "$VAR/seed" --count 4 --seed 11 >/dev/null \
     || echo "warning: could not draw phantoms; seeding without scans" >&2
 fi
-"$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
+ENGINE="${ABVLMQ_ENGINE:-inprocess}"
+if [ "$ENGINE" = vllm ]; then
+  # shellcheck source=scripts/vllm.sh
+  source scripts/vllm.sh
+  ensure_vllm
+  # the seeded scans wait in the queue until the server is up (it starts with the others)
+  "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4
+else
+  "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
+fi
 
 # The workers share the cores rather than each taking them all (torch's default).
 THREADS=$(( $(nproc 2>/dev/null || echo 2) / WORKERS ))
 [ "$THREADS" -ge 1 ] || THREADS=1
+POOL=(--concurrency 1)
+WAIT=()
+if [ "$ENGINE" = vllm ]; then
+  # The server does the model's work: each worker holds many analyses in flight (threads,
+  # bounded), so a burst of uploads becomes one continuous batch; it starts once the server
+  # answers. Its own torch only runs the vision tower for abstention.
+  vllm_program "${ABVLMQ_MODEL_DIR:-models/demo}" "${ABVLMQ_ADAPTER_DIR:-}"
+  POOL=(--pool threads --concurrency "${ABVLMQ_VLLM_CONCURRENCY:-16}")
+  WAIT=("$PY" scripts/wait_http.py "http://127.0.0.1:$VLLM_PORT/health" 900 --)
+  THREADS=1
+fi
 for i in $(seq "$WORKERS"); do
   log="$VAR/worker.log"
   [ "$i" = 1 ] || log="$VAR/worker-$i.log"
   program "worker-$i" "$log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-$THREADS}" \
-    .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
-    -n "worker$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
+    "${WAIT[@]}" .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
+    -n "worker$i@%h" "${POOL[@]}" --loglevel INFO --without-gossip --without-mingle
 done
 # The sweeper: Celery beat and the maintenance queue in one light process, never behind an
 # analysis; it re-queues what a dead worker or a restarted Redis left behind.

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 
 from abvlmq_web.scans.analysis import analyses_sweep, analysis_fail, analysis_run
@@ -54,3 +54,14 @@ def _beat(**_kwargs) -> None:
     from abvlmq_web.scans.health import start_worker_beat
 
     start_worker_beat()
+
+
+@worker_ready.connect
+def _beat_in_place(sender=None, **_kwargs) -> None:
+    """A worker without pool processes (threads, as the vLLM backend runs; solo) runs its
+    tasks in this process: it loads the model and beats from here."""
+    pool = getattr(sender, "pool", None)
+    if pool is not None and "prefork" not in type(pool).__module__:
+        from abvlmq_web.scans.health import start_worker_beat
+
+        start_worker_beat()
