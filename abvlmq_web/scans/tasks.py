@@ -61,6 +61,10 @@ def _beat_in_place(sender=None, **_kwargs) -> None:
     """A worker without pool processes (threads, as the vLLM backend runs; solo) runs its
     tasks in this process: it loads the model and beats from here."""
     pool = getattr(sender, "pool", None)
+    consumer = getattr(sender, "task_consumer", None)
+    queues = {q.name for q in getattr(consumer, "queues", [])}
+    if settings.ABVLMQ_INFERENCE_QUEUE not in queues:
+        return  # the sweeper (maintenance queue) runs no model
     if pool is not None and "prefork" not in type(pool).__module__:
         from abvlmq_web.scans.health import start_worker_beat
 
