@@ -263,7 +263,13 @@ ABVLMQ_ENGINE = ENGINES.get(ABVLMQ_ENGINE, ABVLMQ_ENGINE)
 ABVLMQ_ENGINE_OPTIONS: dict[str, int | float | str] = {}
 if env_int("ABVLMQ_MAX_NEW_TOKENS", 0):
     ABVLMQ_ENGINE_OPTIONS["max_new_tokens"] = env_int("ABVLMQ_MAX_NEW_TOKENS", 0)
+# Without --pool/--concurrency on its command line (compose), a worker takes these: one analysis
+# at a time in-process; with the serving engine, a bounded thread pool of thin clients.
+CELERY_WORKER_POOL = "prefork"
+CELERY_WORKER_CONCURRENCY = 1
 if ENGINES["vllm"] == ABVLMQ_ENGINE:
+    CELERY_WORKER_POOL = "threads"
+    CELERY_WORKER_CONCURRENCY = env_int("ABVLMQ_VLLM_CONCURRENCY", 16)
     ABVLMQ_ENGINE_OPTIONS |= {
         "url": env_str("ABVLMQ_VLLM_URL", "http://127.0.0.1:8100/v1"),
         "served_name": env_str("ABVLMQ_VLLM_MODEL", "abvlmq"),
