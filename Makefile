@@ -6,12 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run status test test-web test-fast lint format bench clean demo-model
+.PHONY: help install run status test test-serving test-web test-fast lint format bench clean demo-model
 
 help:
 	@echo "make run    - bring up the application on its embedded default"
 	@echo "make status - the state of each process of a running make run"
 	@echo "make test   - lint, then run every test"
+	@echo "make test-serving - the vLLM backend against the real server (creates .venv-vllm)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make format - ruff fix and format"
 	@echo "make bench  - benchmarks, printed as ratios against a baseline"
@@ -39,6 +40,11 @@ test: lint
 
 test-web: $(STAMP)
 	bash scripts/test.sh tests/web
+
+# the serving engine's tests against the real vLLM server (.venv-vllm, created once: a few GB)
+test-serving: $(STAMP)
+	bash -c 'PYTHON=$(PYTHON) VAR=var source scripts/vllm.sh && ensure_vllm'
+	ABVLMQ_TEST_VLLM=1 bash scripts/test.sh -m vllm
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -q -m "not slow"

@@ -36,6 +36,7 @@ from PIL import Image
 from scoring import ood
 from scoring.answer import AnswerParser, Assessment
 from scoring.calibration import Calibration
+from scoring.engine_errors import EngineUnavailable  # noqa: F401  (re-exported)
 from scoring.events import AbstainEvent, Event, abstain_event, error_event
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric

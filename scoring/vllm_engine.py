@@ -20,10 +20,11 @@ for Qwen2-VL-2B about a third of the weights (the 675 M-parameter tower), agains
 model a second copy would need (docs/architecture.md says why this and not the server's).
 
 Failures: a refused or dropped connection is tried again (``retries``, with a back-off) while
-no token has arrived; past that, or once the answer had begun, :class:`ServerError` is raised,
-so the task's retry policy runs the analysis again later (its events are numbered: the replay
-of the same greedy answer stores nothing twice). A server that stalls past ``timeout``
-seconds between chunks is a failure too.
+no token has arrived; past that, or once the answer had begun, :class:`ServerError` is raised
+(an :class:`scoring.engine.EngineUnavailable`): the analysis goes back to the queue without
+counting an attempt, and the sweeper sends it again; its events are numbered, so the replay of
+the same greedy answer stores nothing twice. A server that stalls past ``timeout`` seconds
+between chunks is a failure too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from scoring.answer import Assessment
 from scoring.calibration import Calibration
 from scoring.engine import (
     Engine,
+    EngineUnavailable,
     ReviewThresholds,
     _abstain,
     _Decoder,
@@ -60,8 +62,9 @@ DEFAULT_URL = "http://127.0.0.1:8100/v1"
 SERVED_NAME = "abvlmq"  # --served-model-name of the server (the adapter's name with LoRA)
 
 
-class ServerError(RuntimeError):
-    """The serving engine could not be reached or stopped answering; the analysis is retried."""
+class ServerError(EngineUnavailable):
+    """The serving engine could not be reached or stopped answering: the analysis goes back to
+    the queue (not an attempt against the scan) and the sweeper sends it again."""
 
 
 def vision_only(model_dir: Path, adapter_dir: Path | None = None):

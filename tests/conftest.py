@@ -70,7 +70,12 @@ def pytest_collection_modifyitems(config, items):
 
     root = str(config.rootpath) + os.sep
     unmarked = []
+    serving = os.environ.get("ABVLMQ_TEST_VLLM") == "1"
     for item in items:
+        if item.get_closest_marker("vllm") is not None and not serving:
+            item.add_marker(
+                pytest.mark.skip(reason="the real vLLM server's tests run in `make test-serving`")
+            )
         path = str(item.path).removeprefix(root).replace(os.sep, "/")
         names = set(getattr(item, "fixturenames", ()))
         e2e = item.get_closest_marker("e2e") is not None

@@ -55,6 +55,7 @@ from abvlmq_web.core.rubrics import rubric_for_version, worker_runtime
 from abvlmq_web.scans.events import push_event
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
 from scoring.answer import Assessment
+from scoring.engine_errors import EngineUnavailable
 from scoring.events import DoneEvent, Event, error_event
 
 log = logging.getLogger(__name__)
@@ -297,17 +298,33 @@ def analysis_run(*, analysis_id: int) -> Analysis | None:
     )
     if analysis is None:
         return None
-    with heartbeat(analysis_id=analysis.pk), time_limit(settings.ABVLMQ_TASK_TIME_LIMIT):
-        clip = getattr(analysis.scan, "clip", None)
-        if clip is not None:  # a cine clip: its sampled frames in one batch, the best one shown
-            _, assessment = clip_frames_assess(engine=engine, clip=clip)
-            seq = _record_events(analysis, assessment_events(assessment, engine.rubric))
-            return analysis_finish(analysis=analysis, assessment=assessment, next_seq=seq + 1)
-        with analysis.scan.image.open("rb") as fh:
-            image = Image.open(fh).convert("RGB")
-        stream = engine.stream(image)
-        seq = _record_events(analysis, stream)
-        return analysis_finish(analysis=analysis, assessment=stream.assessment, next_seq=seq + 1)
+    try:
+        with heartbeat(analysis_id=analysis.pk), time_limit(settings.ABVLMQ_TASK_TIME_LIMIT):
+            clip = getattr(analysis.scan, "clip", None)
+            if clip is not None:  # a cine clip: its sampled frames in one batch, the best shown
+                _, assessment = clip_frames_assess(engine=engine, clip=clip)
+                seq = _record_events(analysis, assessment_events(assessment, engine.rubric))
+                return analysis_finish(analysis=analysis, assessment=assessment, next_seq=seq + 1)
+            with analysis.scan.image.open("rb") as fh:
+                image = Image.open(fh).convert("RGB")
+            stream = engine.stream(image)
+            seq = _record_events(analysis, stream)
+            return analysis_finish(
+                analysis=analysis, assessment=stream.assessment, next_seq=seq + 1
+            )
+    except EngineUnavailable as exc:
+        analysis_requeue(analysis_id=analysis.pk, reason=str(exc))
+        return None
+
+
+def analysis_requeue(*, analysis_id: int, reason: str) -> None:
+    """The model could not be reached: the analysis waits in the queue again (the attempt is
+    given back: it was not the scan's fault) and the sweeper sends it when it next runs. Events
+    already saved stay; the replayed answer finds them there (analysis_record_event)."""
+    log.warning("analysis %s back to the queue: %s", analysis_id, reason)
+    Analysis.objects.filter(pk=analysis_id, status=RUNNING).update(
+        status=QUEUED, enqueued_at=None, heartbeat_at=None, attempts=F("attempts") - 1
+    )
 
 
 def _record_events(analysis: Analysis, events: Iterable[Event | dict]) -> int:

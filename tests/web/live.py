@@ -47,7 +47,15 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 class Process:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready: str, log_dir: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        ready: str,
+        log_dir: Path,
+        ready_timeout: float = 60,
+    ):
         self.name = name
         self.log = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._fh = self.log.open("wb")
@@ -59,7 +67,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait_for(ready, timeout=60)
+        self.wait_for(ready, timeout=ready_timeout)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
