@@ -22,7 +22,7 @@ from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.services import scan_upload
 from scoring.engine_errors import EngineUnavailable
-from tests.scoring.test_vllm_engine import DEMO, VLLM_PY, _free_port  # noqa: F401
+from tests.scoring.test_vllm_engine import DEMO, VLLM_PY, _free_port
 from tests.web import images
 from tests.web.conftest import api, wait_until
 from tests.web.live import Process, child_env
