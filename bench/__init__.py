@@ -13,5 +13,6 @@ BENCHES: list[str] = [
     "bench.abstention",
     "bench.deid",
     "bench.clip",
+    "bench.serve",  # the in-process engine against vLLM, 1/8/32 uploads at once
     "bench.soak",  # several minutes: Redis restarted and a worker killed under load
 ]
