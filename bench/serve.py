@@ -61,7 +61,9 @@ def _start_vllm(model: Path, tmp: Path) -> tuple[subprocess.Popen, int]:
                 return proc, port
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench.serve: vLLM did not start; see {tmp / 'vllm.log'}")
+                raise SystemExit(
+                    f"bench.serve: vLLM did not start; see {tmp / 'vllm.log'}"
+                ) from None
             time.sleep(2)
 
 
