@@ -6,6 +6,11 @@ sequence number, and anything at or below the last one sent is dropped. Close co
 logged in, 4404 no such scan for this user (an outsider learns nothing more). A refused socket
 is accepted and then closed with its code: a close before the accept reaches the browser as a
 bare 1006, and the page could not tell "log in again" from "network down".
+
+Self-assess first: a resident who asked to give her own score first, and has not yet, gets no
+plane, deduction, score or grade event over the socket (the API and the page conceal them the
+same way); the boxes and the end of the analysis still come. Once she has given hers, the page
+opens a new socket and the saved events replay in full.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from abvlmq_web.progress.selectors.self_assessment import score_concealed
 from abvlmq_web.scans.events import scan_group
+from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import scan_events, scan_visible
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CONCEALED = frozenset({"plane", "deduction", "score", "grade"})
+
+
+def _concealed(*, user, scan_id: int) -> bool:
+    analysis = Analysis.objects.select_related("scan").filter(scan_id=scan_id).first()
+    return analysis is not None and score_concealed(user=user, analysis=analysis)
 
 
 class ScanConsumer(AsyncJsonWebsocketConsumer):
@@ -31,6 +44,7 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_NOT_FOUND)
             return
         self.last_seq = 0
+        self.concealed = await database_sync_to_async(_concealed)(user=user, scan_id=self.scan_id)
         # Join before reading: an event saved after the read is pushed after the join.
         await self.channel_layer.group_add(scan_group(self.scan_id), self.channel_name)
         await self.accept()
@@ -66,4 +80,6 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
         if seq <= self.last_seq:
             return
         self.last_seq = seq
+        if self.concealed and event.get("type") in CONCEALED:
+            return  # hers to see once she has given her own score
         await self.send_json({**event, "seq": seq})

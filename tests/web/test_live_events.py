@@ -105,3 +105,24 @@ def test_a_page_waiting_longer_than_redis_blocking_pop_still_gets_its_events(red
 
     message, waited = async_to_sync(run)()
     assert message["seq"] == 1 and waited > 6
+
+
+def test_self_assess_first_holds_on_the_socket_then_the_events_replay(scan, resident):
+    """With self-assess-first on and no score of her own yet, the socket sends her no plane,
+    deduction or score (the boxes and the end still come); once she has given hers, a new
+    socket (the page reloads) replays everything."""
+    from abvlmq_web.progress.services import preference_set
+    from tests.web.conftest import api, ws_session
+
+    preference_set(user=resident, self_assess_first=True)
+    _, _, hidden = ws_session(f"/ws/scans/{scan.pk}/", user=resident, read=3)
+    assert [m["type"] for m in hidden] == ["structure", "structure", "done"]
+    assert not any(k in m for m in hidden for k in ("score", "grade", "planes", "item"))
+    response = api(resident).post(
+        f"/api/analyses/{scan.analysis.pk}/self-assessment/",
+        {"planes": ["GB"], "score": 7},
+        format="json",
+    )
+    assert response.status_code == 201
+    _, _, shown = ws_session(f"/ws/scans/{scan.pk}/", user=resident, read=7)
+    assert [m["type"] for m in shown] == [*scripted.EXPECTED_TYPES, "done"]
