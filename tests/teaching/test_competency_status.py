@@ -137,3 +137,20 @@ def test_requirement_sets_are_data_programs_edit(program_admin, instructor, coho
         )  # fmt: skip
     with pytest.raises(PermissionDenied):
         requirement_set_save(user=instructor, name="Mine", requirements=[])
+
+
+def test_the_template_is_applied_to_the_cohort_chosen_and_says_its_numbers(
+    client, program_admin, cohort
+):
+    client.force_login(program_admin)
+    page = client.get("/competency/requirements/").content.decode()
+    assert f'<option value="{cohort.pk}">{cohort.name}</option>' in page
+    response = client.post("/competency/requirements/", {"cohort": str(cohort.pk)}, follow=True)
+    acep = cohort.requirement_sets.get()
+    assert f"applied to {cohort.name}" in response.content.decode()
+    counts = {r.plane: (r.min_count, r.verified_count) for r in acep.requirements.all()}
+    assert counts["GB"] == (25, 5) and counts["HV"] == (10, 2)
+    text = " ".join(acep.description.split())
+    assert "25 scans at Good or better per plane, 5 of them instructor verified" in text
+    assert "10 at Good or better, 2 verified" in text
+    assert "25 scans per plane" not in text  # the old description's wrong claim

@@ -29,3 +29,27 @@ def test_it_seeds_a_cohort_with_assessed_phantoms_and_prints_the_logins(db, tmp_
 
     call_command("seed_demo", images=tmp_path, assess=True, stdout=StringIO())  # again: no-op
     assert User.objects.count() == 4 and Analysis.objects.count() == 3
+
+
+def test_the_demo_cohort_has_a_requirement_set_so_competency_pages_and_exports_have_rows(db):
+    from django.test import Client
+
+    from abvlmq_web.competency.exports import cohort_rows, to_csv
+    from abvlmq_web.competency.selectors import cohort_competency, resident_competency
+
+    call_command("seed_demo", stdout=StringIO())
+    cohort = Cohort.objects.get()
+    [requirement_set] = cohort.requirement_sets.all()
+    planes = sorted(r.plane for r in requirement_set.requirements.all())
+    assert planes == ["GB", "PAN", "RKL"]
+    for plane, n in (("GB", 3), ("PAN", 3), ("RKL", 2)):  # the description says these numbers
+        assert f"{n} " in requirement_set.description and plane in requirement_set.description
+    rosa = User.objects.get(username="rosa")
+    assert len(resident_competency(resident=rosa)) == 3
+    rows = cohort_rows(cohort, cohort_competency(cohort=cohort))
+    assert len(rows) == 2 * 3  # two residents, three requirements each
+    assert to_csv(rows).decode().count("\n") >= 1 + 6
+    client = Client()
+    client.force_login(rosa)
+    page = client.get(f"/competency/residents/{rosa.pk}/").content.decode()
+    assert "GB" in page and "not started" in page  # no scans yet in this seed

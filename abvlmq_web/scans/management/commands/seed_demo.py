@@ -72,9 +72,9 @@ class Command(BaseCommand):
             requirement_set_save(
                 user=users["admin"],
                 name="Demo cohort: first month",
-                description="The demo cohort's first month: 3 scans at Good or better of the "
-                "gallbladder and pancreas planes, 1 of each instructor verified; 2 of the right "
-                "kidney, none verified.",
+                description="The demo cohort's first month: GB and PAN, 3 scans each at Good "
+                "or better, 1 of them instructor verified; RKL, 2 at Good or better, none "
+                "verified.",
                 requirements=[
                     {"plane": "GB", "min_count": 3, "min_grade": "Good", "verified_count": 1},
                     {"plane": "PAN", "min_count": 3, "min_grade": "Good", "verified_count": 1},
