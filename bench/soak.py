@@ -12,7 +12,7 @@ Redis is restarted and a worker is killed; nothing accepted may be lost or stuck
   drops ``--burst`` files at once at the start (the per-user limits refuse part of it and her
   share of the queue keeps her from starving the others).
 - At 35 % of the window Redis is killed (SIGKILL: up to a second of AOF may be lost) and
-  started again 3 s later; at 60 % one worker is SIGKILLed (its supervisor starts it again).
+  started again 3 s later; at 60 % one worker is SIGKILLed (Supervisor starts it again).
 - Then it waits for the accepted uploads to finish, for as long as some finish (a CPU box
   drains slowly), until nothing has finished for ``--stall`` seconds or ``--max-drain``, and
   reports: accepted, finished (done / failed), lost (201 but not in the database), stuck (not
@@ -162,7 +162,9 @@ def _residents(n: int) -> list[str]:
 
 
 def _worker_pids(var: Path) -> list[int]:
-    pid = int((var / "run" / "worker-1.pid").read_text())
+    """worker-1's pid as Supervisor knows it (scripts/processes.sh), and its pool children."""
+    ctl = [str(ROOT / ".venv" / "bin" / "supervisorctl"), "-c", str(var / "supervisord.conf")]
+    pid = int(subprocess.run([*ctl, "pid", "worker-1"], capture_output=True, text=True).stdout)
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
 
