@@ -44,3 +44,39 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def reminder_time(raw: str | None, *, default: tuple[int, int]) -> tuple[int, int]:
+    """ "HH:MM" as (hour, minute); absent or unreadable: ``default`` (a warning in the log), so
+    a typo in a schedule never stops the application or its reminders."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        hour, minute = (int(part) for part in raw.strip().split(":"))
+        if 0 <= hour < 24 and 0 <= minute < 60:
+            return hour, minute
+    except ValueError:
+        pass
+    _warn(f"{raw!r} is not a time of day (HH:MM); keeping {default[0]:02d}:{default[1]:02d}")
+    return default
+
+
+def lenient_int(raw: str | None, *, default: int, low: int | None = None) -> int:
+    """An integer setting read leniently: absent or unreadable (or below ``low``) keeps the
+    default, with a warning in the log."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+        if low is None or value >= low:
+            return value
+    except ValueError:
+        pass
+    _warn(f"{raw!r} is not a usable number; keeping {default}")
+    return default
+
+
+def _warn(message: str) -> None:
+    import logging
+
+    logging.getLogger("abvlmq_web.settings").warning("setting: %s", message)

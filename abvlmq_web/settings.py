@@ -11,10 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from abvlmq_web.env import env_bool, env_int, env_list, env_str
+from abvlmq_web.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    lenient_int,
+    reminder_time,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ABVLMQ_VAR_DIR", str(BASE_DIR / "var")))
@@ -98,7 +106,10 @@ TEMPLATES = [
                 "abvlmq_web.scans.context_processors.model_banner",
                 "abvlmq_web.notifications.context_processors.unread",
             ],
-            "libraries": {"tables": "abvlmq_web.templatetags.tables"},
+            "libraries": {
+                "tables": "abvlmq_web.templatetags.tables",
+                "rubrics": "abvlmq_web.templatetags.rubrics",
+            },
         },
     }
 ]
@@ -216,6 +227,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # maintenance --pool solo` (beat embedded: run exactly one).
 ABVLMQ_MAINTENANCE_QUEUE = env_str("ABVLMQ_MAINTENANCE_QUEUE", "maintenance")
 CELERY_TASK_ROUTES["abvlmq_web.scans.tasks.sweep_analyses"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
+CELERY_TASK_ROUTES["abvlmq_web.progress.tasks.remind_due"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
 # Unfinished analyses a user may have: a day's scanning (about 100) twice over. A burst waits in
 # the database behind the fair share (2 of a user's analyses in the broker at a time), so it
@@ -233,13 +245,23 @@ ABVLMQ_METRICS_WINDOW = env_int("ABVLMQ_METRICS_WINDOW", 3600)
 ABVLMQ_METRICS_TOKEN = env_str("ABVLMQ_METRICS_TOKEN", "")
 ABVLMQ_RESEND_QUEUED_AFTER = env_int("ABVLMQ_RESEND_QUEUED_AFTER", 90)
 ABVLMQ_SWEEP_INTERVAL = env_int("ABVLMQ_SWEEP_INTERVAL", 10)
+# Due-assignment reminders: every day at ABVLMQ_REMIND_AT ("HH:MM", the server's time zone),
+# for assignments due within ABVLMQ_REMIND_DUE_DAYS days, by the sweeper's beat (no cron). An
+# absent or unreadable value keeps the default (07:00, 3 days) and says so in the log.
+ABVLMQ_REMIND_AT = reminder_time(os.environ.get("ABVLMQ_REMIND_AT"), default=(7, 0))
+ABVLMQ_REMIND_DUE_DAYS = lenient_int(os.environ.get("ABVLMQ_REMIND_DUE_DAYS"), default=3, low=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-analyses": {
         "task": "abvlmq_web.scans.tasks.sweep_analyses",
         "schedule": float(ABVLMQ_SWEEP_INTERVAL),
         # a sweep nobody took in time is dropped: the next one does the same work
         "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL * 3)},
-    }
+    },
+    "remind-due-assignments": {
+        "task": "abvlmq_web.progress.tasks.remind_due",
+        "schedule": crontab(hour=ABVLMQ_REMIND_AT[0], minute=ABVLMQ_REMIND_AT[1]),
+        "options": {"expires": 3600.0},  # missed by an hour: tomorrow's run reminds
+    },
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message taken by a worker that died comes back after this many seconds; it must be

@@ -44,6 +44,9 @@ class RubricListApi(APIView):
     class RubricInSerializer(serializers.Serializer):
         text = serializers.CharField(help_text="The rubric YAML")
         note = serializers.CharField(required=False, allow_blank=True, default="")
+        name = serializers.CharField(
+            required=False, allow_blank=True, default="", help_text="Shown beside the version"
+        )
 
     @extend_schema(responses=RubricOutSerializer(many=True))
     def get(self, request):

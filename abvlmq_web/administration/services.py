@@ -28,10 +28,12 @@ def _require_admin(user: User) -> None:
 
 
 @transaction.atomic
-def rubric_version_create(*, user: User, text: str, note: str = "") -> RubricVersion:
+def rubric_version_create(
+    *, user: User, text: str, note: str = "", name: str = ""
+) -> RubricVersion:
     """Validate ``text`` with scoring's checker (the one behind ``python -m scoring rubric
-    --check``) and store it. The same content is the same version: uploading it again returns
-    the stored one."""
+    --check``) and store it, under ``name`` (the admin's; else the rubric file's own). The same
+    content is the same version: uploading it again returns the stored one."""
     _require_admin(user)
     try:
         rubric = rubric_from_text(text, source="uploaded rubric")
@@ -39,11 +41,31 @@ def rubric_version_create(*, user: User, text: str, note: str = "") -> RubricVer
         raise ValidationError({"text": f"{exc.where}: {exc.problem}"}) from exc
     row, created = RubricVersion.objects.get_or_create(
         version=rubric.version,
-        defaults={"name": rubric.name, "text": text, "note": note, "created_by": user},
+        defaults={
+            "name": name.strip()[:200] or rubric.name,
+            "text": text,
+            "note": note,
+            "created_by": user,
+        },
     )
     if created:
         audit_record(actor=user, action="rubric.upload", details={"version": row.version})
     return row
+
+
+def rubric_version_rename(*, user: User, rubric_version: RubricVersion, name: str) -> RubricVersion:
+    """The name every page shows beside the version (core.rubrics.rubric_label)."""
+    _require_admin(user)
+    if not name.strip():
+        raise ValidationError({"name": "Give the version a name."})
+    old, rubric_version.name = rubric_version.name, name.strip()[:200]
+    rubric_version.save(update_fields=["name"])
+    audit_record(
+        actor=user,
+        action="rubric.rename",
+        details={"version": rubric_version.version, "from": old, "to": rubric_version.name},
+    )
+    return rubric_version
 
 
 @transaction.atomic

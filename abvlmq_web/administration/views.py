@@ -20,6 +20,7 @@ from abvlmq_web.administration.services import (
     rubric_use_shipped,
     rubric_version_activate,
     rubric_version_create,
+    rubric_version_rename,
 )
 from abvlmq_web.core.permissions import require_program_admin
 from abvlmq_web.core.rubrics import (
@@ -41,7 +42,10 @@ def rubrics(request):
         text = upload.read().decode("utf-8", "replace") if upload else request.POST.get("text", "")
         try:
             row = rubric_version_create(
-                user=request.user, text=text, note=request.POST.get("note", "")
+                user=request.user,
+                text=text,
+                note=request.POST.get("note", ""),
+                name=request.POST.get("name", ""),
             )
             messages.success(
                 request, f"Rubric version {row.version} stored; check its diff, then activate it."
@@ -65,8 +69,18 @@ def rubrics(request):
 
 @login_required
 def rubric_detail(request, rubric_id: int):
+    """A version, its difference to the active one; a POST renames it."""
     require_program_admin(request.user)
     row = get_object_or_404(RubricVersion, pk=rubric_id)
+    if request.method == "POST":
+        try:
+            rubric_version_rename(
+                user=request.user, rubric_version=row, name=request.POST.get("name", "")
+            )
+            messages.success(request, f"Rubric version {row.version} is now called {row.name}.")
+            return redirect("admin-rubric", rubric_id=row.pk)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
     return render(
         request,
         "administration/rubric.html",

@@ -60,6 +60,20 @@ def active_rubric() -> Rubric:
     return parsed_rubric(row) if row is not None else default_rubric()
 
 
+SHIPPED_NAME = "shipped rubric"
+
+
+def rubric_label(version: str) -> str:
+    """How a rubric version reads wherever it is shown: the name an admin gave it, with the
+    version; the shipped default's as "shipped rubric"; an unknown version alone."""
+    if not version:
+        return ""
+    if version == default_rubric().version:
+        return f"{SHIPPED_NAME} ({version})"
+    name = _rubric_versions().filter(version=version).values_list("name", flat=True).first()
+    return f"{name} ({version})" if name else version
+
+
 def rubric_for_version(version: str) -> Rubric:
     """The rubric an analysis recorded; the active one when that version is unknown here."""
     if version == default_rubric().version:

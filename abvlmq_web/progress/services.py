@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import scans_for
 
-REMIND_DUE_DAYS = 3  # residents are told of an assignment due within this many days
+REMIND_DUE_DAYS = 3  # the default of settings.ABVLMQ_REMIND_DUE_DAYS
 
 
 @transaction.atomic
@@ -109,12 +110,14 @@ def example_publish(*, user: User, scan, plane: str, cohort=None):
 
 
 def remind_due_assignments(*, today: dt.date | None = None) -> int:
-    """Each resident with an assignment due within REMIND_DUE_DAYS (and not complete) is told
-    once. Run daily (``manage.py remind_due`` from cron); it is idempotent."""
+    """Each resident with an assignment due within ``ABVLMQ_REMIND_DUE_DAYS`` (and not
+    complete) is told once. The sweeper's beat runs it daily (progress/tasks.py); ``manage.py
+    remind_due`` runs it by hand; it is idempotent."""
     today = today or timezone.localdate()
     sent = 0
+    days = getattr(settings, "ABVLMQ_REMIND_DUE_DAYS", REMIND_DUE_DAYS)
     due = Assignment.objects.filter(
-        due_date__gte=today, due_date__lte=today + dt.timedelta(days=REMIND_DUE_DAYS)
+        due_date__gte=today, due_date__lte=today + dt.timedelta(days=days)
     ).select_related("cohort", "resident")
     for a in due:
         residents = [a.resident] if a.resident_id else list(a.cohort.residents.all())

@@ -151,7 +151,8 @@ const handlers = {
     g.textContent = ev.grade;
     badge.append(g);
     badge.dataset.score = ev.score;
-    el("rubric-version").textContent = ev.rubric_version;
+    const rv = el("rubric-version");  // the page shows the version's name; a new one as it is
+    if (rv.dataset.version !== ev.rubric_version) { rv.textContent = ev.rubric_version; rv.dataset.version = ev.rubric_version; }
     if (!el("deductions").children.length) el("no-deductions").hidden = false;
   },
   abstain(ev) {

@@ -15,7 +15,7 @@ from abvlmq_web.administration.services import (
     rubric_version_create,
 )
 from abvlmq_web.competency.models import AuditLog
-from abvlmq_web.core.rubrics import worker_runtime
+from abvlmq_web.core.rubrics import rubric_for_version, worker_runtime
 from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis
 from scoring.rubric import DEFAULT_RUBRIC_PATH, default_rubric
@@ -140,3 +140,27 @@ def test_the_admin_pages_upload_and_activate(client, program_admin, instructor):
     client.force_login(instructor)
     assert client.get("/administration/rubrics/").status_code == 404
     assert client.get("/administration/models/").status_code == 404
+
+
+def test_a_rubric_version_carries_the_name_its_admin_gives_it_wherever_it_is_shown(
+    client, program_admin, resident, cohort
+):
+    from abvlmq_web.administration.services import rubric_version_activate
+    from abvlmq_web.core.rubrics import rubric_label
+
+    row = rubric_version_create(user=program_admin, text=HARSHER, name="Harsher shadows 2027")
+    assert row.name == "Harsher shadows 2027"
+    assert rubric_label(row.version) == f"Harsher shadows 2027 ({row.version})"
+    assert rubric_label(default_rubric().version).startswith("shipped rubric (")
+    client.force_login(program_admin)
+    client.post(f"/administration/rubrics/{row.pk}/", {"name": "Program rubric, March"})
+    row.refresh_from_db()
+    assert row.name == "Program rubric, March"
+    rubric_version_activate(user=program_admin, rubric_version=row)
+    page = client.get("/administration/rubrics/").content.decode()
+    assert f"Program rubric, March ({row.version})" in page  # the active one, by name
+    analysis = make_analysis(resident, score=8, rubric=rubric_for_version(row.version))
+    client.force_login(resident)
+    scan_page = client.get(f"/scans/{analysis.scan_id}/").content.decode()
+    assert f"Program rubric, March ({row.version})" in scan_page
+    assert client.post(f"/administration/rubrics/{row.pk}/", {"name": "x"}).status_code == 404

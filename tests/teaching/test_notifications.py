@@ -118,3 +118,50 @@ def test_password_reset_by_email(client, resident, emails):
     assert not client.login(username="rita", password=PASSWORD)
     client.post("/accounts/password-reset/", {"email": "nobody@example.org"})
     assert len(mail.outbox) == 1  # no account, no email, and no hint of it
+
+
+def test_reminders_are_scheduled_by_the_sweepers_beat_on_the_maintenance_queue(settings):
+    from celery.schedules import crontab
+
+    from abvlmq_web.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["remind-due-assignments"]
+    assert entry["schedule"] == crontab(hour=7, minute=0)  # the default time of day
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks  # a task the workers know, not a cron line
+    route = settings.CELERY_TASK_ROUTES[entry["task"]]["queue"]
+    assert route == settings.ABVLMQ_MAINTENANCE_QUEUE  # the sweeper's, never behind a model
+
+
+def test_an_absent_or_unreadable_reminder_setting_keeps_the_default(caplog):
+    from abvlmq_web.env import lenient_int, reminder_time
+
+    assert reminder_time(None, default=(7, 0)) == (7, 0)
+    assert reminder_time("  ", default=(7, 0)) == (7, 0)
+    assert reminder_time("18:30", default=(7, 0)) == (18, 30)
+    for bad in ("7am", "25:00", "12:61", "noon"):
+        assert reminder_time(bad, default=(7, 0)) == (7, 0), bad
+    assert lenient_int(None, default=3, low=0) == 3
+    assert lenient_int("5", default=3, low=0) == 5
+    assert lenient_int("three", default=3, low=0) == 3
+    assert lenient_int("-1", default=3, low=0) == 3
+    assert "keeping 07:00" in caplog.text and "keeping 3" in caplog.text
+
+
+def test_the_beat_task_sends_the_days_reminders_with_the_configured_window(
+    resident, cohort, instructor, settings
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from abvlmq_web.curriculum.services import assignment_create
+    from abvlmq_web.progress.tasks import remind_due
+
+    settings.ABVLMQ_REMIND_DUE_DAYS = 5
+    assignment_create(
+        created_by=instructor, cohort=cohort, title="Kidneys", target_planes=["RKL"],
+        scan_count=1, min_grade="Good", due_date=timezone.localdate() + dt.timedelta(days=5),
+    )  # fmt: skip
+    assert remind_due() == 2  # both residents: five days out is within the window set (not 3)
+    assert remind_due() == 0  # once

@@ -1,0 +1,15 @@
+"""``{{ version|rubric_name }}``: a rubric version as it reads wherever it is shown, with the name
+an admin gave it (core.rubrics.rubric_label). Registered in settings.TEMPLATES (``libraries``)."""
+
+from __future__ import annotations
+
+from django import template
+
+from abvlmq_web.core.rubrics import rubric_label
+
+register = template.Library()
+
+
+@register.filter
+def rubric_name(version: str) -> str:
+    return rubric_label(version or "")
