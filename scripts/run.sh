@@ -85,7 +85,13 @@ if [ "$ENGINE" = vllm ]; then
   # the seeded scans wait in the queue until the server is up (it starts with the others)
   "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4
 else
-  "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess
+  # and one Excellent phantom of each plane for the example library
+  if [ ! -s "$VAR/examples/annotations.jsonl" ]; then
+    "$PY" -m trainer phantoms --out "$VAR/examples" --count 1 --excellent-per-plane --seed 12 \
+      --size 224 >/dev/null || echo "warning: could not draw the example phantoms" >&2
+  fi
+  "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4 --assess \
+    --examples "$VAR/examples"
 fi
 
 # The workers share the cores rather than each taking them all (torch's default).

@@ -12,6 +12,7 @@ urlpatterns = [
     path("progress/preference/", views.preference, name="progress-preference"),
     path("progress/practice/", views.practice, name="progress-practice"),
     path("remediation/<str:item_id>/", views.remediation, name="remediation"),
+    path("examples/", views.examples, name="examples"),
     path("examples/<int:scan_id>/image/", views.example_image, name="example-image"),
     path("examples/<int:scan_id>/publish/", views.publish, name="example-publish"),
 ]

@@ -18,7 +18,11 @@ from abvlmq_web.progress.charts import score_chart
 from abvlmq_web.progress.selectors import cohort as cohort_selectors
 from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.progress.selectors.cohort import progress_cohorts
-from abvlmq_web.progress.selectors.examples import example_image_visible, excellent_example
+from abvlmq_web.progress.selectors.examples import (
+    example_image_visible,
+    example_library,
+    excellent_example,
+)
 from abvlmq_web.progress.selectors.planes import resident_planes
 from abvlmq_web.progress.selectors.practice import practice_assignments
 from abvlmq_web.progress.selectors.self_assessment import (
@@ -217,3 +221,11 @@ def publish(request, scan_id: int):
     else:
         messages.success(request, f"Published as an example of {', '.join(planes)}.")
     return redirect("scan", scan_id=scan.pk)
+
+
+@login_required
+def examples(request):
+    """The example library: per plane, the Excellent scans instructors published."""
+    return render(
+        request, "progress/examples.html", {"library": example_library(user=request.user)}
+    )

@@ -53,3 +53,35 @@ def test_the_demo_cohort_has_a_requirement_set_so_competency_pages_and_exports_h
     client.force_login(rosa)
     page = client.get(f"/competency/residents/{rosa.pk}/").content.decode()
     assert "GB" in page and "not started" in page  # no scans yet in this seed
+
+
+def test_make_runs_seed_fills_the_example_library_with_reviewed_phantoms(db, tmp_path, client):
+    """`seed_demo --examples`: Excellent phantoms uploaded through intake, assessed, reviewed to
+    their truth and published: the library shows one per plane, the scan page of a resident's
+    scan of that plane shows it beside hers, and the library's account cannot log in."""
+    from abvlmq_web.progress.models import TeachingExample
+    from abvlmq_web.review.models import Correction
+    from tests.web.conftest import upload
+    from trainer.phantoms.dataset import excellent_per_plane
+
+    excellent_per_plane(tmp_path / "ex", per_plane=1, seed=12, size=224)
+    call_command("seed_demo", assess=True, examples=tmp_path / "ex", stdout=StringIO())
+    assert TeachingExample.objects.count() == 11
+    corrections = Correction.objects.all()
+    assert corrections.count() == 11 and {c.score for c in corrections} == {10.0}
+    library = User.objects.get(username="examples")
+    assert not library.has_usable_password()
+    rosa = User.objects.get(username="rosa")
+    client.force_login(rosa)
+    page = client.get("/examples/").content.decode()
+    for code in ("GB", "RKL", "PAN", "SPL"):
+        section = page[page.index(f'id="plane-{code}"') :][:1500]
+        assert 'class="example"' in section and "10 Excellent" in section, code
+    scan = upload(rosa, images.phantom())  # the scripted engine calls it a GB view
+    from abvlmq_web.scans.analysis import analysis_run
+
+    analysis_run(analysis_id=scan.analysis.pk)
+    scan_page = client.get(f"/scans/{scan.pk}/").content.decode()
+    assert 'id="plane-example"' in scan_page and "What Excellent looks like: GB" in scan_page
+    call_command("seed_demo", assess=True, examples=tmp_path / "ex", stdout=StringIO())
+    assert TeachingExample.objects.count() == 11  # again: nothing new

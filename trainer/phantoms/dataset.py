@@ -26,6 +26,27 @@ def _write_one(args: tuple[int, int, int, str]) -> dict:
     return rec
 
 
+def excellent_per_plane(out_dir: str | Path, per_plane: int, seed: int, size: int) -> list[dict]:
+    """``per_plane`` phantoms of each standard plane with nothing to deduct (10, Excellent), as
+    teaching examples: ``images/*.png`` and ``annotations.jsonl``. A draw that could not place a
+    structure as asked is skipped for the next index."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    records, index = [], 0
+    for code in STANDARD:
+        kept = 0
+        while kept < per_plane:
+            img, rec = generate(index, seed, size, planes=[code], deductions=[])
+            index += 1
+            if rec["score"] != 10.0 or rec["deductions"]:
+                continue
+            img.save(out / rec["image"], compress_level=1)
+            records.append(rec)
+            kept += 1
+    _write_jsonl(out / "annotations.jsonl", records)
+    return records
+
+
 def generate_dataset(
     out_dir: str | Path,
     count: int,
@@ -197,6 +218,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", action="store_true", help="also write train/val/test.jsonl")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
+        "--excellent-per-plane",
+        action="store_true",
+        help="instead: --count Excellent phantoms of each standard plane (teaching examples)",
+    )
+    p.add_argument(
         "--contact-sheet",
         action="store_true",
         help="also write contact_sheet.png with one phantom of every plane",
@@ -213,9 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     t = time.perf_counter()
-    recs = generate_dataset(
-        args.out, args.count, args.seed, split=args.split, workers=args.workers, size=args.size
-    )
+    if args.excellent_per_plane:
+        recs = excellent_per_plane(args.out, args.count, args.seed, args.size)
+    else:
+        recs = generate_dataset(
+            args.out, args.count, args.seed, split=args.split, workers=args.workers, size=args.size
+        )
     if args.contact_sheet:
         contact_sheet(showcase(args.seed, args.size)).save(Path(args.out) / "contact_sheet.png")
     info = summarize(recs)

@@ -84,3 +84,30 @@ def excellent_example(*, user: User, plane: str, exclude_scan: int | None = None
     return Example(
         a.scan_id, a.scan.width, a.scan.height, e.score, e.grade, _structures_of(a), published
     )
+
+
+def example_library(*, user: User) -> list[tuple[str, str, list[Example]]]:
+    """The published examples ``user`` may see, by standard plane in the rubric's order:
+    (code, name, examples), the Excellent ones (as reviewed) only, best first."""
+    rubric = active_rubric()
+    top = rubric.grades[-1].name
+    rows = list(published_examples(user=user))
+    effective = effective_results(e.scan.analysis for e in rows)
+    by_plane: dict[str, list[Example]] = {}
+    seen: set[tuple[str, int]] = set()
+    for e in rows:
+        a = e.scan.analysis
+        r = effective[a.pk]
+        if r.grade != top or e.plane not in r.planes or (e.plane, a.scan_id) in seen:
+            continue
+        seen.add((e.plane, a.scan_id))
+        by_plane.setdefault(e.plane, []).append(
+            Example(
+                a.scan_id, a.scan.width, a.scan.height, r.score, r.grade, _structures_of(a), True
+            )
+        )
+    out = []
+    for code in rubric.standard_planes:
+        examples = sorted(by_plane.get(code, []), key=lambda x: -(x.score or 0))
+        out.append((code, rubric.planes[code].name, examples))
+    return out

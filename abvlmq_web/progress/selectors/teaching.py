@@ -11,6 +11,7 @@ from __future__ import annotations
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.core.rubrics import active_rubric, rubric_for_version
+from abvlmq_web.progress.selectors.examples import excellent_example
 from abvlmq_web.progress.selectors.self_assessment import score_concealed, self_assessment_of
 from abvlmq_web.review.assessments import ai_assessment, compare
 from abvlmq_web.review.selectors import correction_history, open_dispute, reviewable_analyses
@@ -65,6 +66,13 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
             )
     mine = self_assessment_of(analysis=analysis)
     conceal = score_concealed(user=user, analysis=analysis)
+    example, example_plane = None, None
+    if done and not conceal and not analysis.abstained:
+        planes = correction.planes if correction is not None else (analysis.planes or [])
+        standard = [p for p in planes if p in rubric.planes and rubric.planes[p].standard]
+        if standard:  # what Excellent looks like for this plane, beside her scan
+            example_plane = standard[0]
+            example = excellent_example(user=user, plane=example_plane, exclude_scan=scan.pk)
     planes = [(c, p.name) for c, p in active_rubric().planes.items()]
     return {
         "scan": scan,
@@ -87,6 +95,8 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
                 ("dropped", diff.boxes_dropped if diff else ()),
             )
         },
+        "example": example,
+        "example_plane": example_plane,
         "self": mine,
         "conceal": conceal,
         "planes": planes,

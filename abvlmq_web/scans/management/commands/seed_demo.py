@@ -1,9 +1,13 @@
-"""`manage.py seed_demo --images DIR [--assess]`: a demo cohort for `make run`.
+"""`manage.py seed_demo --images DIR [--assess] [--examples DIR]`: a demo cohort for `make run`.
 
-One program admin, one instructor, two residents (credentials printed), one assignment, and the
-PNG scans in DIR uploaded through the upload service, as the residents. With --assess they are
-assessed here and now (the engine loads in this process); otherwise the worker assesses them.
-Running it again changes nothing that exists.
+One program admin, one instructor, two residents (credentials printed), one assignment, a
+requirement set, and the PNG scans in DIR uploaded through the upload service, as the
+residents. With --assess they are assessed here and now (the engine loads in this process);
+otherwise the worker assesses them. With --examples (a folder of Excellent phantoms and their
+annotations.jsonl, ``python -m trainer phantoms --excellent-per-plane``), each is uploaded as a
+scan of the library's own account, assessed, reviewed by the program admin to its truth and
+published to every cohort, so the example library is never empty (needs --assess: a review
+needs a finished analysis). Running it again changes nothing that exists.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from abvlmq_web.scans.analysis import analyses_dispatch, analysis_run
 from abvlmq_web.scans.models import Scan
 from abvlmq_web.scans.services import scan_upload
 
+LIBRARY = "examples"  # the account that owns the library's phantom scans (no password)
 PEOPLE = [
     # username, password, role, first, last
     ("admin", "admin-demo-1", "program_admin", "Pat", "Admin"),
@@ -38,9 +43,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--images", type=Path, help="folder of PNG scans to upload")
         parser.add_argument("--count", type=int, default=4, help="at most this many scans")
+        parser.add_argument("--examples", type=Path, help="Excellent phantoms to publish")
         parser.add_argument("--assess", action="store_true", help="assess them here and now")
 
-    def handle(self, *args, images: Path | None, count: int, assess: bool, **options):
+    def handle(
+        self, *args, images: Path | None, count: int, assess: bool, examples=None, **options
+    ):
         users = {}
         for username, password, role, first, last in PEOPLE:
             user = User.objects.filter(username=username).first()
@@ -94,6 +102,8 @@ class Command(BaseCommand):
             for scan in scans:
                 self._assess(scan, inline=assess)
             self.stdout.write(f"seeded {len(scans)} phantom scans")
+        if examples is not None and assess:
+            self._examples(examples, users["admin"])
         self.stdout.write("Demo accounts (username / password / role):")
         for username, password, role, *_ in PEOPLE:
             self.stdout.write(f"  {username:<6} {password:<14} {role}")
@@ -106,3 +116,68 @@ class Command(BaseCommand):
             except Exception as exc:  # no model yet: leave it to the worker
                 self.stderr.write(f"could not assess scan {scan.pk} here ({exc}); queued instead")
         analyses_dispatch(owner_id=scan.owner_id)  # the sweeper retries when the broker is down
+
+    def _examples(self, folder: Path, admin: User) -> None:
+        """The example library's phantoms: uploaded (intake de-identifies them), assessed,
+        reviewed to their truth by the program admin, published to every cohort."""
+        from io import BytesIO
+
+        from abvlmq_web.progress.models import TeachingExample
+        from abvlmq_web.progress.services import example_publish
+        from abvlmq_web.review.services import correction_create
+        from scoring.boxes import to_norm
+        from scoring.records import check_record
+        from scoring.rubric import default_rubric
+
+        if TeachingExample.objects.exists() or not (folder / "annotations.jsonl").is_file():
+            return
+        library = User.objects.filter(username=LIBRARY).first()
+        if library is None:
+            import secrets
+
+            library = user_create(
+                username=LIBRARY,
+                password=secrets.token_urlsafe(24),
+                role="resident",
+                first_name="Example",
+                last_name="Library",
+            )
+            library.set_unusable_password()  # an owner of scans, never a login
+            library.save(update_fields=["password"])
+        import json
+
+        rubric = default_rubric()
+        published = 0
+        for line in (folder / "annotations.jsonl").read_text().splitlines():
+            record, problems = check_record(json.loads(line), rubric)
+            if record is None or problems:
+                continue
+            data = (folder / record.image).read_bytes()
+            scan = scan_upload(user=library, file=BytesIO(data), queue=False)
+            try:
+                analysis_run(analysis_id=scan.analysis.pk)
+            except Exception as exc:  # no model here: the library waits for the next seed
+                self.stderr.write(f"could not assess example {record.image}: {exc}")
+                return
+            scan.refresh_from_db()
+            raw = scan.intake.get("crop_box") or f"0,0,{record.width},{record.height}"
+            crop = [int(v) for v in str(raw).split(",")]  # "x1,y1,x2,y2" in the phantom's pixels
+            scale = float(scan.intake.get("downscale") or 1.0)
+
+            def stored(box, crop=crop, scale=scale, scan=scan):
+                x1, y1, x2, y2 = box  # the phantom's pixels -> the stored image's, then 0-1000
+                px = [(x1 - crop[0]) / scale, (y1 - crop[1]) / scale]
+                px += [(x2 - crop[0]) / scale, (y2 - crop[1]) / scale]
+                return list(to_norm(tuple(round(v) for v in px), scan.width, scan.height))
+
+            correction_create(
+                reviewer=admin,
+                analysis=scan.analysis,
+                planes=list(record.planes),
+                structures=[{"id": s.id, "box": stored(s.box)} for s in record.structures],
+                deductions=[],
+                note="A phantom with nothing to deduct: an example of its plane.",
+            )
+            example_publish(user=admin, scan=scan, plane=record.planes[0], cohort=None)
+            published += 1
+        self.stdout.write(f"published {published} phantom examples to the example library")
