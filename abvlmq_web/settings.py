@@ -106,10 +106,7 @@ TEMPLATES = [
                 "abvlmq_web.scans.context_processors.model_banner",
                 "abvlmq_web.notifications.context_processors.unread",
             ],
-            "libraries": {
-                "tables": "abvlmq_web.templatetags.tables",
-                "rubrics": "abvlmq_web.templatetags.rubrics",
-            },
+            "libraries": {"tables": "abvlmq_web.templatetags.tables"},
         },
     }
 ]

@@ -13,6 +13,9 @@ needs a finished analysis). Running it again changes nothing that exists.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import secrets
+from io import BytesIO
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
@@ -23,9 +26,15 @@ from abvlmq_web.accounts.services import cohort_create, user_create
 from abvlmq_web.competency.services import requirement_set_save
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.curriculum.services import assignment_create
+from abvlmq_web.progress.models import TeachingExample
+from abvlmq_web.progress.services import example_publish
+from abvlmq_web.review.services import correction_create
 from abvlmq_web.scans.analysis import analyses_dispatch, analysis_run
 from abvlmq_web.scans.models import Scan
 from abvlmq_web.scans.services import scan_upload
+from scoring.boxes import to_norm
+from scoring.records import check_record
+from scoring.rubric import default_rubric
 
 LIBRARY = "examples"  # the account that owns the library's phantom scans (no password)
 PEOPLE = [
@@ -120,21 +129,11 @@ class Command(BaseCommand):
     def _examples(self, folder: Path, admin: User) -> None:
         """The example library's phantoms: uploaded (intake de-identifies them), assessed,
         reviewed to their truth by the program admin, published to every cohort."""
-        from io import BytesIO
-
-        from abvlmq_web.progress.models import TeachingExample
-        from abvlmq_web.progress.services import example_publish
-        from abvlmq_web.review.services import correction_create
-        from scoring.boxes import to_norm
-        from scoring.records import check_record
-        from scoring.rubric import default_rubric
 
         if TeachingExample.objects.exists() or not (folder / "annotations.jsonl").is_file():
             return
         library = User.objects.filter(username=LIBRARY).first()
         if library is None:
-            import secrets
-
             library = user_create(
                 username=LIBRARY,
                 password=secrets.token_urlsafe(24),
@@ -144,8 +143,6 @@ class Command(BaseCommand):
             )
             library.set_unusable_password()  # an owner of scans, never a login
             library.save(update_fields=["password"])
-        import json
-
         rubric = default_rubric()
         published = 0
         for line in (folder / "annotations.jsonl").read_text().splitlines():

@@ -1,5 +1,5 @@
 """``{{ version|rubric_name }}``: a rubric version as it reads wherever it is shown, with the name
-an admin gave it (core.rubrics.rubric_label). Registered in settings.TEMPLATES (``libraries``)."""
+an admin gave it (core.rubrics.rubric_label); ``{% load rubrics %}``."""
 
 from __future__ import annotations
 
