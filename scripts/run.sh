@@ -38,12 +38,13 @@ if ! command -v tesseract >/dev/null; then
 fi
 
 PIDS=()
+STATUS=0  # Ctrl-C ends a run normally; a start that failed ends with 1
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..." >&2
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  exit 0  # the wait loop at the end never ends by itself
+  exit "$STATUS"  # the wait loop at the end never ends by itself
 }
 trap cleanup INT TERM EXIT
 
@@ -127,11 +128,14 @@ program dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
 start_programs
 PIDS+=("$SUPERVISORD_PID")
 
-for _ in $(seq 100); do
-  "$PY" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/accounts/login/', timeout=1)" \
-    2>/dev/null && break
-  sleep 0.2
-done
+# "running" only once the site answers (daphne imports Django first: seconds, more on a busy
+# machine); if it never does, say where to look and stop everything
+if ! "$PY" scripts/wait_http.py "http://127.0.0.1:$PORT/accounts/login/" \
+  "${ABVLMQ_START_TIMEOUT:-300}" -- true; then
+  echo "run: the site did not answer on port $PORT; see $VAR/web.log" >&2
+  STATUS=1
+  exit 1
+fi
 echo
 echo "AbVLM-Q is running: http://127.0.0.1:$PORT/   (API docs: http://127.0.0.1:$PORT/api/docs/)"
 echo "DICOM: send C-STORE to AE ${ABVLMQ_DICOM_AE_TITLE:-ABVLMQ} at ${ABVLMQ_DICOM_HOST:-127.0.0.1}:${ABVLMQ_DICOM_PORT:-11112}; STOW-RS at http://127.0.0.1:$PORT/dicomweb/studies"

@@ -1,6 +1,7 @@
 """Wait until a URL answers 200, then run a command in this process's place:
     python scripts/wait_http.py URL SECONDS -- COMMAND ARGS...
-(`make run` starts the workers of the vLLM backend this way, once the server is up)."""
+(`make run` starts the workers of the vLLM backend this way, once the server is up, and says
+it is running once its site answers: `-- true`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> int:
         if time.monotonic() > deadline:
             print(f"wait_http: {url} did not answer within {seconds} s", file=sys.stderr)
             return 1
-        time.sleep(2)
+        time.sleep(0.5)
     os.execvp(command[0], command)
     return 0  # not reached
 

@@ -15,8 +15,11 @@ from scoring.boxes import area, clamp_box, from_norm, iou, is_valid_norm, to_nor
 from scoring.rubric import RubricError, default_rubric, rubric_from_data, rubric_version
 
 RUBRIC = default_rubric()
-ANSWER = Answer(
-    structures=(Structure("gallbladder", (300, 420, 640, 610)),),
+ANSWER = Answer(  # both key structures of GB boxed (the rubric's rule), one deduction
+    structures=(
+        Structure("gallbladder", (300, 420, 640, 610)),
+        Structure("right_lobe", (80, 100, 900, 700)),
+    ),
     planes=("GB",),
     deductions=(Deduction("ATT.mild", 2, "Shadow low left", (100, 700, 300, 900)),),
 )
@@ -30,7 +33,7 @@ def test_the_score_event_is_exactly_the_wire_contract():
         "grade": "Excellent",
         "stated": 8.0,
         "rubric_version": RUBRIC.version,
-        "line": 6,
+        "line": 7,
     }
 
 
@@ -38,7 +41,7 @@ def test_an_answer_without_a_valid_plane_has_its_score_withheld():
     text = render(ANSWER).replace("Plane: GB", "Plane: ZZ")
     events, result = parse_events(text)
     assert (result.complete, result.score, result.grade) == (False, None, None)
-    assert {"type": "error", "code": "missing_section", "line": 6,
+    assert {"type": "error", "code": "missing_section", "line": 7,
             "message": "No valid plane: the score is withheld"} in events  # fmt: skip
     assert not [e for e in events if e["type"] == "score"]
 
@@ -55,7 +58,10 @@ def test_to_dict_is_what_the_web_stores():
     result = parse(render(ANSWER))
     assert result.to_dict() == {
         "planes": ["GB"],
-        "structures": [{"id": "gallbladder", "box": [300, 420, 640, 610], "confidence": None}],
+        "structures": [
+            {"id": "gallbladder", "box": [300, 420, 640, 610], "confidence": None},
+            {"id": "right_lobe", "box": [80, 100, 900, 700], "confidence": None},
+        ],
         "deductions": [
             {
                 "item": "ATT.mild",

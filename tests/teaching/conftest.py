@@ -132,7 +132,10 @@ def correct(analysis, reviewer, *, items=None, planes=None, structures=None, not
         planes=list(planes if planes is not None else result["planes"]),
         structures=structures
         if structures is not None
-        else [{"id": s["id"], "box": s["box"]} for s in result["structures"]],
+        else [{"id": s["id"], "box": s["box"]} for s in result["structures"]]
+        if planes is None
+        # a relabelled plane: the boxes of the new plane's key structures (the rubric's rule)
+        else key_boxes(planes, items if items is not None else []),
         deductions=[
             {"item": i, "reason": f"instructor: {i}"}
             for i in (items if items is not None else [d["item"] for d in result["deductions"]])

@@ -86,7 +86,9 @@ def test_a_saved_correction_always_scores_what_the_rubric_gives_a_record_keeping
 
 
 def test_boxes_can_be_moved_added_and_deleted(analysis, instructor):
-    moved = [{"id": "gallbladder", "box": [320, 430, 660, 620]}]
+    moved = [{"id": "gallbladder", "box": [320, 430, 660, 620]}] + [
+        b for b in GB_BOXES if b["id"] != "gallbladder"
+    ]
     c = correct(analysis, instructor, structures=moved)
     assert c.structures == moved
     assert c.confirmed  # same plane and items: boxes refine, they do not disagree

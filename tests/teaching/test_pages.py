@@ -63,7 +63,7 @@ SHOWS = {
     "/competency/requirements/": "None yet.",
     "/competency/requirements/new/": "Cohorts: Cohort A",
     "/competency/audit/": "Audit log",
-    "/administration/rubrics/": "Active: r-",
+    "/administration/rubrics/": "Active: shipped rubric (r-",
     "/administration/models/": "None registered:",
     "/remediation/ATT.mild/?scan={scan_a}": "ATT.mild · −2 points · GB",
     "/remediation/ATT.mild/?scan={scan_b}": "back to scan #{scan_b}",
