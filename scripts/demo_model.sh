@@ -48,6 +48,7 @@ test -d $DEMO/run/final || "$PY" -m trainer fit --config trainer/configs/demo_ti
 BASE=$DEMO/eval/baselines
 for m in classifier detector; do
   mkdir -p $BASE/$m && cp artifacts/baselines/$m/{predictions.jsonl,curve.jsonl,summary.json} $BASE/$m/
+  cp artifacts/baselines/summary.json $BASE/
 done
 "$PY" -m trainer ood measure --model $DEMO/run/final --out $DEMO/eval
 "$PY" -m trainer evaluate --model $DEMO/run/final --data $DEMO/test/annotations.jsonl \
@@ -57,4 +58,5 @@ done
 # 4. the committed model is whichever measures better: more targets met, then the mean of plane
 #    label accuracy, detection F1 and grade accuracy
 "$PY" -m trainer.promote --candidate $DEMO/run/final --candidate-eval $DEMO/eval \
-  --fresh-eval $DEMO/eval-fresh --current models/demo
+  --fresh-eval $DEMO/eval-fresh --current models/demo \
+  --recipe "trainer/configs/demo_tiny.yaml${FIT_OVERRIDES:+ $FIT_OVERRIDES}"

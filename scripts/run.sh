@@ -74,15 +74,22 @@ if [ ! -d models/demo ]; then
   echo "warning: models/demo is missing; analyses will fail until a model is there" >&2
   echo "         (or set ABVLMQ_MODEL_DIR to a Qwen2-VL checkpoint folder)" >&2
 fi
-if ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
+ENGINE="${ABVLMQ_ENGINE:-inprocess}"
+if [ "${ABVLMQ_SEED:-1}" = 0 ]; then
+  # a site without the demo cohort and its phantoms (accounts: manage.py createsuperuser)
+  echo "ABVLMQ_SEED=0: no demo accounts or phantoms are seeded" >&2
+elif ! ls "$VAR"/seed/images/*.png >/dev/null 2>&1; then
   "$PY" -m trainer phantoms --out "$VAR/seed" --count 4 --seed 11 >/dev/null \
     || echo "warning: could not draw phantoms; seeding without scans" >&2
 fi
-ENGINE="${ABVLMQ_ENGINE:-inprocess}"
 if [ "$ENGINE" = vllm ]; then
   # shellcheck source=scripts/vllm.sh
   source scripts/vllm.sh
   ensure_vllm
+fi
+if [ "${ABVLMQ_SEED:-1}" = 0 ]; then
+  :
+elif [ "$ENGINE" = vllm ]; then
   # the seeded scans wait in the queue until the server is up (it starts with the others)
   "$PY" manage.py seed_demo --images "$VAR/seed/images" --count 4
 else

@@ -164,11 +164,12 @@ def test_sigkill_to_make_leaves_nothing_running_and_a_taken_port_is_named(tmp_pa
     process, a new `make run` says once which port and what holds it, and starts nothing."""
     port = free_port()
     env = _run_env(tmp_path, port)
+    env["ABVLMQ_SEED"] = "0"  # a site without the demo cohort: what is killed is the same
     out = (tmp_path / "make-run.log").open("w+b")
     proc = _start(env, out)
     var = tmp_path / "var"
     try:
-        _wait_running(proc, out)
+        assert "no demo accounts or phantoms are seeded" in _wait_running(proc, out)
         assert _listening(port) and len(_ours(var)) >= 4
         os.kill(proc.pid, signal.SIGKILL)  # make itself; nobody runs its trap
         proc.wait(timeout=10)
