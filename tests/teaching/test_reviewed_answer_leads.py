@@ -65,7 +65,9 @@ def test_the_corrected_answer_is_the_headline_of_the_residents_scan_page(
     ai_said = page[page.index('id="ai-said"') :]
     assert 'id="ai-plane">GB<' in ai_said
     assert "Plane: GB → <strong>LPV</strong>" in ai_said
-    assert "Struck out: <s>" in ai_said and "Added: " in ai_said
+    # the gallbladder item no longer applies to LPV; ATT.mild the instructor struck out herself
+    assert "No longer applies to LPV: <s>" in ai_said
+    assert "Struck out by the instructor: <s>" in ai_said and "Added: " in ai_said
     assert 'id="toggle-ai-boxes"' in page
 
 
