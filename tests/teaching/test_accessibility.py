@@ -99,7 +99,10 @@ def test_keyboard_reaches_the_file_chooser_and_the_deductions(server, browser, w
     chooser.send_keys(Keys.ENTER)
     chooser.send_keys(Keys.SPACE)
     assert browser.execute_script("return window.__chooser") == 2
-    assert not browser.find_element(By.ID, "files").is_displayed()  # no second, native one
+    # no second, native one: the input is visually hidden (1 px, clipped), kept for the label
+    native = browser.find_element(By.ID, "files")
+    assert native.size["width"] <= 1 and native.size["height"] <= 1
+    assert "visually-hidden" in native.get_attribute("class")
     # a refused file: its row says why and shows no (full) progress bar
     bad = tmp_path / "notes.txt"
     bad.write_text("not a scan")
