@@ -55,7 +55,7 @@ def live(settings, worker_factory, log_dir):
 def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     live, browser, resident, instructor, program_admin, cohort, assignment, tmp_path
 ):
-    rule = {"plane": "LPV", "min_count": 1, "min_grade": "Good", "verified_count": 1}
+    rule = {"plane": "LPV", "min_count": 1, "min_grade": "Moderate", "verified_count": 1}
     requirement_set_save(user=program_admin, name="Core", cohorts=[cohort], requirements=[rule])
     # a lookup that races a navigation can fail with a WebDriverException ("node does not
     # belong to the document"): the wait retries it like a stale element, until its timeout
@@ -159,7 +159,7 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     assert browser.find_element(By.ID, "unread-count").text == "2"  # the assignment, the review
     browser.find_element(By.ID, "nav-notifications").click()
     note = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#notifications li"))
-    assert f"Ian corrected scan #{scan.pk}: LPV, 8 Excellent." in note.text
+    assert f"Ian corrected scan #{scan.pk}: LPV, 5 Moderate." in note.text
     shot(browser, "4_resident_notification")
 
     # 5. Attestation: Rita asks Ian by name; Ian is told, attests after a confirmation.
