@@ -55,8 +55,9 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
     chosen = [m for m in marks if "chosen" in m.get_attribute("class")]
     assert len(chosen) == 1 and chosen[0] == marks[4] and chosen[0].text == "★"
     canvas = browser.find_element(By.ID, "clip-canvas")
+    # the page opened while the clip was being read: it shows the chosen frame once it is known
+    wait.until(lambda d: canvas.get_attribute("data-frame") == marks[4].get_attribute("data-index"))
     wait.until(lambda d: canvas.get_attribute("data-boxes") == "2")
-    assert canvas.get_attribute("data-frame") == marks[4].get_attribute("data-index")
     assert "(chosen)" in browser.find_element(By.ID, "clip-frame-label").text
     assert browser.find_elements(By.CSS_SELECTOR, "#clip-deductions li") == []
     video = browser.find_element(By.ID, "clip-video")
