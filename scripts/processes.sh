@@ -14,8 +14,10 @@
 SUPERVISOR_CONF="${VAR:-var}/supervisord.conf"
 _PROGRAMS=""
 
-_quote() {  # one argument as supervisord's command line reads it (shlex)
-  printf "'%s'" "${1//\'/\'\"\'\"\'}"
+_quote() {  # one argument as supervisord's command line reads it: shlex, after its own
+  # %(name)s expansion, so a literal % (celery's worker1@%h) is written %%
+  local arg=${1//%/%%}
+  printf "'%s'" "${arg//\'/\'\"\'\"\'}"
 }
 
 program() {

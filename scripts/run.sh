@@ -137,9 +137,10 @@ PIDS+=("$SUPERVISORD_PID")
 
 # "running" only once the site answers (daphne imports Django first: seconds, more on a busy
 # machine); if it never does, say where to look and stop everything
-if ! "$PY" scripts/wait_http.py "http://127.0.0.1:$PORT/accounts/login/" \
-  "${ABVLMQ_START_TIMEOUT:-300}" -- true; then
-  echo "run: the site did not answer on port $PORT; see $VAR/web.log" >&2
+if ! "$PY" scripts/wait_http.py --while-pid "$SUPERVISORD_PID" \
+  "http://127.0.0.1:$PORT/accounts/login/" "${ABVLMQ_START_TIMEOUT:-300}" -- true; then
+  echo "run: the site did not answer on port $PORT; see $VAR/web.log and $VAR/supervisord.out" >&2
+  tail -n 5 "$VAR/supervisord.out" >&2 2>/dev/null || true
   STATUS=1
   exit 1
 fi
