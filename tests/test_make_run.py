@@ -133,12 +133,20 @@ def test_make_run_starts_serves_seeds_and_stops_on_ctrl_c(tmp_path):
             assert json.load(r)["count"] >= 1  # her seeded phantoms
         assert (tmp_path / "var" / "db.sqlite3").is_file()
         assert len(_session_processes(proc.pid)) >= 3  # make, run.sh, worker, daphne...
-        status = subprocess.run(
-            ["make", "--no-print-directory", "status"], cwd=ROOT, env=env, capture_output=True,
-            text=True, timeout=60,
-        )  # fmt: skip
-        for name in ("web", "worker-1", "sweeper", "dicom"):
-            assert re.search(rf"^{name}\s+RUNNING", status.stdout, re.M), status.stdout
+        # a program is STARTING for its first 5 s (startsecs), then RUNNING
+        names = ("web", "worker-1", "sweeper", "dicom")
+        deadline = time.monotonic() + 60
+        while True:
+            status = subprocess.run(
+                ["make", "--no-print-directory", "status"], cwd=ROOT, env=env,
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            running = [n for n in names if re.search(rf"^{n}\s+RUNNING", status.stdout, re.M)]
+            if len(running) == len(names) or time.monotonic() > deadline:
+                break
+            assert "FATAL" not in status.stdout and "EXITED" not in status.stdout, status.stdout
+            time.sleep(1)
+        assert running == list(names), status.stdout
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
