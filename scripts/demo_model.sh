@@ -12,6 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DEMO=artifacts/demo
+# FIT_CONFIG: another recipe (e.g. trainer/configs/demo_continue.yaml, stage 2 continued from
+# the committed model); its run folder and pool are read from its `out:` and `data:`
+FIT_CONFIG=${FIT_CONFIG:-trainer/configs/demo_tiny.yaml}
+RUN=$(sed -n 's/^out: *\([^ #]*\).*/\1/p' "$FIT_CONFIG")
+POOL=$(sed -n 's/^data: *\([^ #]*\).*/\1/p' "$FIT_CONFIG")
+POOL_SEED=${POOL##*-s}
+POOL_COUNT=${POOL_COUNT:-120000}
 
 phantoms() {  # folder count seed
   test -f "$1/annotations.jsonl" && return 0
@@ -21,7 +28,7 @@ phantoms() {  # folder count seed
 phantoms $DEMO/val 400 4
 phantoms $DEMO/test 400 2
 phantoms $DEMO/test-fresh 400 3
-"$PY" -m trainer pool --out $DEMO/pool-s11 --count 120000 --seed 11 --tokens 16 --workers 2
+"$PY" -m trainer pool --out "$POOL" --count "$POOL_COUNT" --seed "$POOL_SEED" --tokens 16 --workers 2
 
 # 1. the CNN baselines (classifier, detector), with their learning curves and test predictions:
 #    the committed ones (models/demo/eval/baselines, same seeds) unless BASELINES=retrain
@@ -36,27 +43,27 @@ fi
 # 2. the VLM: stage 1 (vision tower), stage 2 (answers); resumes from its saved state
 #    FIT_OVERRIDES="vision_stage_min=30 time_budget_min=60" shortens the schedule (key=value)
 # shellcheck disable=SC2086
-test -d $DEMO/run/final || "$PY" -m trainer fit --config trainer/configs/demo_tiny.yaml ${FIT_OVERRIDES:-}
+test -d "$RUN/final" || "$PY" -m trainer fit --config "$FIT_CONFIG" ${FIT_OVERRIDES:-}
 # 3. calibrate the confidences on the curve set (seed 4: never trained or tested on), then
 #    evaluate on the fresh seed and on the test phantoms with the baselines beside it
-"$PY" -m trainer evaluate --model $DEMO/run/final --data $DEMO/val/annotations.jsonl \
+"$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/val/annotations.jsonl \
   --out $DEMO/eval-val
-"$PY" -m trainer.calibrate --model $DEMO/run/final --predictions $DEMO/eval-val/predictions.jsonl \
+"$PY" -m trainer.calibrate --model "$RUN/final" --predictions $DEMO/eval-val/predictions.jsonl \
   --truth $DEMO/val/annotations.jsonl
-"$PY" -m trainer evaluate --model $DEMO/run/final --data $DEMO/test-fresh/annotations.jsonl \
+"$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/test-fresh/annotations.jsonl \
   --out $DEMO/eval-fresh
 BASE=$DEMO/eval/baselines
 for m in classifier detector; do
   mkdir -p $BASE/$m && cp artifacts/baselines/$m/{predictions.jsonl,curve.jsonl,summary.json} $BASE/$m/
   cp artifacts/baselines/summary.json $BASE/
 done
-"$PY" -m trainer ood measure --model $DEMO/run/final --out $DEMO/eval
-"$PY" -m trainer evaluate --model $DEMO/run/final --data $DEMO/test/annotations.jsonl \
-  --out $DEMO/eval --fresh $DEMO/eval-fresh/report.json --curve vlm=$DEMO/run/curve.jsonl \
+"$PY" -m trainer ood measure --model "$RUN/final" --out $DEMO/eval
+"$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/test/annotations.jsonl \
+  --out $DEMO/eval --fresh $DEMO/eval-fresh/report.json --curve vlm="$RUN/curve.jsonl" \
   --baseline classifier=$BASE/classifier/predictions.jsonl --curve classifier=$BASE/classifier/curve.jsonl \
   --baseline detector=$BASE/detector/predictions.jsonl --curve detector=$BASE/detector/curve.jsonl
 # 4. the committed model is whichever measures better: more targets met, then the mean of plane
 #    label accuracy, detection F1 and grade accuracy
-"$PY" -m trainer.promote --candidate $DEMO/run/final --candidate-eval $DEMO/eval \
+"$PY" -m trainer.promote --candidate "$RUN/final" --candidate-eval $DEMO/eval \
   --fresh-eval $DEMO/eval-fresh --current models/demo \
-  --recipe "trainer/configs/demo_tiny.yaml${FIT_OVERRIDES:+ $FIT_OVERRIDES}"
+  --recipe "$FIT_CONFIG${FIT_OVERRIDES:+ $FIT_OVERRIDES}"

@@ -4,6 +4,7 @@ stack persists its queue and supervises its processes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -239,26 +240,30 @@ cd {ROOT}
 VAR={tmp_path}
 PY=.venv/bin/python
 source scripts/processes.sh
-program sleeper {tmp_path}/sleeper.log sh -c 'exec -a {marker} sleep 300'
+program sleeper {tmp_path}/sleeper.log bash -c 'exec -a {marker} sleep 300'
 start_programs
 sleep 300
 """
+    # bash, not sh: Debian's sh (dash) has no `exec -a`, and the program would never start
     proc = subprocess.Popen(["bash", "-c", script], start_new_session=True)
+    ours = lambda: [p for p in _pids_named(marker) if p != proc.pid]  # noqa: E731  not the script
     try:
         import time
 
         deadline = time.monotonic() + 120  # supervisord's start on a machine busy with tests
-        while not _pids_named(marker) and time.monotonic() < deadline:
+        while not ours() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _pids_named(marker), "the program never started"
+        assert ours(), "the program never started"
         os.kill(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while _pids_named(marker) and time.monotonic() < deadline:
+        while ours() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _pids_named(marker), "left running after its parent was killed"
+        assert not ours(), "left running after its parent was killed"
     finally:
-        for pid in _pids_named(marker):
+        for pid in ours():
             os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the script's session, if it lives
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
 
