@@ -6,6 +6,7 @@ Production: DATABASE_URL (PostgreSQL), REDIS_URL, ABVLMQ_MODEL_DIR (+ ABVLMQ_ADA
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +68,10 @@ INSTALLED_APPS = [
     "csp",
     "abvlmq_web.core",
     "abvlmq_web.accounts",
+    "abvlmq_web.sso",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
     "abvlmq_web.administration",
@@ -88,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 MIDDLEWARE.insert(0, "abvlmq_web.scans.middleware.RequestMetricsMiddleware")  # counts everything
@@ -159,8 +165,18 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # django-axes: refuses a locked-out login before checking it (accounts/authentication.py)
     "abvlmq_web.accounts.authentication.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # a password, where ABVLMQ_LOCAL_LOGIN allows it (accounts/authentication.py)
+    "abvlmq_web.accounts.authentication.PasswordBackend",
+    # the institution's sign-in (sso/): allauth logs in whom it has verified
+    "abvlmq_web.sso.backends.InstitutionBackend",
 ]
+# Who may sign in with a password here: "all" (default), "admins" (program admins only, for
+# when the identity provider is down) or "none" (single sign-on only).
+ABVLMQ_LOCAL_LOGIN = env_str("ABVLMQ_LOCAL_LOGIN", "all").strip().lower()
+if ABVLMQ_LOCAL_LOGIN not in ("all", "admins", "none"):
+    raise ImproperlyConfigured(
+        f"ABVLMQ_LOCAL_LOGIN must be all, admins or none, got {ABVLMQ_LOCAL_LOGIN!r}."
+    )
 # Lockout (django-axes) on every login: the page, the API token and the admin. A username is
 # locked from one address after this many failures, for this long; a success resets the count.
 AXES_FAILURE_LIMIT = env_int("ABVLMQ_LOGIN_FAILURE_LIMIT", 5)
@@ -170,6 +186,36 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 # API tokens expire this many hours after they were issued; logging out revokes them.
 ABVLMQ_TOKEN_TTL_HOURS = env_int("ABVLMQ_TOKEN_TTL_HOURS", 24)
+# --------------------------------------------------------------------------- single sign-on
+# OpenID Connect providers (docs/sso.md), one JSON object each in ABVLMQ_OIDC_PROVIDERS:
+#   [{"id": "hospital", "name": "St Elsewhere", "client_id": "...", "secret": "...",
+#     "server_url": "https://login.microsoftonline.com/<tenant>/v2.0"}]
+# or SocialApps (provider "institution") added in the admin. Who gets which role: ClaimRules.
+SOCIALACCOUNT_ADAPTER = "abvlmq_web.sso.adapter.SocialAccountAdapter"
+ACCOUNT_ADAPTER = "abvlmq_web.sso.adapter.AccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "institution": {
+        "APPS": [
+            {
+                "provider_id": p["id"],
+                "name": p.get("name", p["id"]),
+                "client_id": p["client_id"],
+                "secret": p.get("secret", ""),
+                "settings": {"server_url": p["server_url"], "fetch_userinfo": True},
+            }
+            for p in json.loads(env_str("ABVLMQ_OIDC_PROVIDERS", "[]") or "[]")
+        ],
+    }
+}
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # a local account is linked by a *verified* email
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False  # the provider's tokens are not kept
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a sign-in starts from the login page's form (POST)
+ACCOUNT_EMAIL_VERIFICATION = "none"  # the provider vouches for the email, not us
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

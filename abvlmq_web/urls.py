@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/", include(api)),
     path("dicomweb/studies", StowApi.as_view(), name="dicomweb-stow"),
     path("accounts/", include("abvlmq_web.accounts.urls")),
+    path("sso/", include("abvlmq_web.sso.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
     path("inbox/", include("abvlmq_web.receiving.urls")),

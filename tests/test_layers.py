@@ -21,6 +21,7 @@ PACKAGE = "abvlmq_web"
 APP_ORDER = [
     "core",
     "accounts",
+    "sso",
     "notifications",
     "curriculum",
     "cine",

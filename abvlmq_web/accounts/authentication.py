@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -34,3 +35,18 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+class PasswordBackend(ModelBackend):
+    """Django's username-and-password check, where ``ABVLMQ_LOCAL_LOGIN`` allows it: "all",
+    "admins" (program admins only: the way in when the identity provider is down) or "none"
+    (single sign-on only). The login page, the API token and the admin all pass through here."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        allowed = settings.ABVLMQ_LOCAL_LOGIN
+        if allowed == "none":
+            return None
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and allowed == "admins" and not user.is_program_admin:
+            return None
+        return user
