@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.socialaccount.providers.saml",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
     "abvlmq_web.administration",
@@ -190,7 +191,9 @@ ABVLMQ_TOKEN_TTL_HOURS = env_int("ABVLMQ_TOKEN_TTL_HOURS", 24)
 # OpenID Connect providers (docs/sso.md), one JSON object each in ABVLMQ_OIDC_PROVIDERS:
 #   [{"id": "hospital", "name": "St Elsewhere", "client_id": "...", "secret": "...",
 #     "server_url": "https://login.microsoftonline.com/<tenant>/v2.0"}]
-# or SocialApps (provider "institution") added in the admin. Who gets which role: ClaimRules.
+# or SocialApps (provider "institution") added in the admin; SAML 2.0 identity providers
+# (Shibboleth, ADFS) are SocialApps of provider "saml" (docs/sso.md). Who gets which role:
+# ClaimRules.
 SOCIALACCOUNT_ADAPTER = "abvlmq_web.sso.adapter.SocialAccountAdapter"
 ACCOUNT_ADAPTER = "abvlmq_web.sso.adapter.AccountAdapter"
 SOCIALACCOUNT_PROVIDERS = {

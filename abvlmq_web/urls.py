@@ -42,6 +42,7 @@ urlpatterns = [
     path("dicomweb/studies", StowApi.as_view(), name="dicomweb-stow"),
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("sso/", include("abvlmq_web.sso.urls")),
+    path("sso/", include("allauth.socialaccount.providers.saml.urls")),  # sso/saml/<org>/...
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
     path("inbox/", include("abvlmq_web.receiving.urls")),

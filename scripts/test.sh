@@ -2,6 +2,7 @@
 # `make test` (after lint): bring up what the tests need, then run pytest with any arguments.
 #  - Chromium + ChromeDriver from Debian's packages for the browser test (installed if absent);
 #  - Orthanc from Debian's package for the DICOM routing test (installed if absent);
+#  - xmlsec1 from Debian's package for the SAML identity provider of the SSO tests;
 #  - Redis: the one on $REDIS_URL, else one started for this run (scripts/redis.sh);
 #  - the database: $DATABASE_URL when set; else the local PostgreSQL when it answers (started
 #    with `service postgresql start` when installed but down); else a SQLite file in WAL mode
@@ -29,6 +30,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
       >/dev/null
   else
     echo "test: chromium/chromedriver missing and cannot apt-get install them (not root)" >&2
+  fi
+fi
+
+# xmlsec1 (Debian's package): the SAML identity provider of the single sign-on tests signs with
+# it (tests/idp/saml.py; the application itself verifies with the xmlsec wheel).
+if ! command -v xmlsec1 >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test: installing Debian's xmlsec1" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1) >/dev/null
+  else
+    echo "test: xmlsec1 missing and cannot apt-get install it (not root): SAML tests skip" >&2
   fi
 fi
 

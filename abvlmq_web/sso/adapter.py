@@ -35,11 +35,23 @@ def refuse(request, reason: str, *, provider: str = "", status: int = 403):
 
 
 def claims_of(sociallogin) -> dict:
-    """The ID token's claims, with what the userinfo endpoint adds."""
+    """OpenID Connect: the ID token's claims, with what the userinfo endpoint adds. SAML: the
+    assertion's attributes (each a list of values)."""
     data = sociallogin.account.extra_data or {}
+    if _is_saml(sociallogin):
+        return dict(data)
     merged = dict(data.get("userinfo") or {})
     merged.update(data.get("id_token") or {})
     return merged
+
+
+def _is_saml(sociallogin) -> bool:
+    return sociallogin.account.get_provider().id == "saml"
+
+
+def provider_key(provider) -> str:
+    """What ClaimRule.provider names: the OIDC provider's id, the SAML organisation's slug."""
+    return provider.app.provider_id or provider.app.client_id
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -52,16 +64,24 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         provider = sociallogin.account.get_provider()
         name = getattr(provider.app, "name", "") or provider.id
         claims = claims_of(sociallogin)
-        expected = (sociallogin.state or {}).get("nonce")
-        if not expected or claims.get("nonce") != expected:
+        if not sociallogin.state:  # SAML: no request of this browser's is answered
             refuse(
                 request,
-                "The sign-in answer does not belong to this sign-in (its nonce differs). "
-                "Start again from the login page.",
+                "This sign-in answer does not match a sign-in started from this browser, or it "
+                "was used already. Start again from the login page.",
                 provider=name,
             )
+        if not _is_saml(sociallogin):
+            expected = sociallogin.state.get("nonce")
+            if not expected or claims.get("nonce") != expected:
+                refuse(
+                    request,
+                    "The sign-in answer does not belong to this sign-in (its nonce differs). "
+                    "Start again from the login page.",
+                    provider=name,
+                )
         try:
-            decision = sso_decide(provider=provider.app.provider_id, claims=claims)
+            decision = sso_decide(provider=provider_key(provider), claims=claims)
         except Refused as exc:
             refuse(request, str(exc), provider=name)
         sociallogin._abvlmq_decision = decision
@@ -88,6 +108,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             reason = "The sign-in was cancelled at the institution's page."
         elif exception is not None and str(exception):
             reason = str(exception)
+        elif extra_context and extra_context.get("saml_last_error_reason"):
+            reason = "The institution's SAML answer was refused: " + str(
+                extra_context["saml_last_error_reason"]
+            )
         elif extra_context and "state_id" in extra_context:
             reason = (
                 "This sign-in answer does not match a sign-in started from this browser, or it "

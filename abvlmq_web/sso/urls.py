@@ -1,10 +1,14 @@
 """/sso/<provider_id>/login/ and its callback (the redirect URI to register at the provider:
-https://<host>/sso/<provider_id>/login/callback/)."""
+https://<host>/sso/<provider_id>/login/callback/); SAML's /sso/saml/<organisation>/... are
+allauth's, but for the last step's refusal page."""
 
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
+from allauth.socialaccount.providers.saml.views import finish_acs
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import path
 
 from abvlmq_web.sso.provider import InstitutionAdapter
@@ -21,7 +25,23 @@ def _view(kind):
     return view
 
 
+@login_not_required
+def saml_finish(request, organization_slug):
+    """allauth's end of a SAML sign-in; an answer to no request of this browser's (replayed,
+    or sent by the IdP unasked) is refused with the same page as every other refusal."""
+    try:
+        return finish_acs(request, organization_slug=organization_slug)
+    except PermissionDenied:
+        reason = (
+            "This sign-in answer does not match a sign-in started from this browser, or it was "
+            "used already. Start again from the login page."
+        )
+        return render(request, "sso/refused.html", {"reason": reason}, status=403)
+
+
 urlpatterns = [
+    # SAML (allauth's views, included after these in abvlmq_web/urls.py): its last step
+    path("saml/<slug:organization_slug>/acs/finish/", saml_finish, name="saml_finish_acs"),
     path("<slug:provider_id>/login/", _view(OAuth2LoginView), name="institution_login"),
     path(
         "<slug:provider_id>/login/callback/",
