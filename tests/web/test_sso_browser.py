@@ -1,0 +1,91 @@
+"""A program admin sets up single sign-on in a real browser (Chromium, headless, against daphne):
+she registers the institution's OpenID provider and a group rule in the admin, and the login
+page then offers "Sign in with <institution>". The pages she fills in are kept as the
+screenshots of docs/sso.md (docs/screenshots/sso_*.png)."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.socialaccount.models import SocialApp
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from abvlmq_web.accounts.services import cohort_create
+from abvlmq_web.sso.models import ClaimRule
+from tests.web.conftest import PASSWORD
+from tests.web.live import ROOT, free_port, start_server
+from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+
+DOCS = ROOT / "docs" / "screenshots"
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture
+def server(transactional_db, log_dir):
+    port = free_port()
+    process = start_server(log_dir, port)
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button_shows(
+    server,
+    browser,  # noqa: F811
+    program_admin,
+):
+    cohort_create(name="Residents 2026")
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{server}/accounts/login/")
+    browser.find_element(By.ID, "id_username").send_keys("pat")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+
+    # the provider: Social applications -> add
+    browser.get(f"{server}/admin/socialaccount/socialapp/add/")
+    Select(browser.find_element(By.ID, "id_provider")).select_by_visible_text("Institution")
+    browser.find_element(By.ID, "id_provider_id").send_keys("hospital")
+    browser.find_element(By.ID, "id_name").send_keys("St Elsewhere Hospital")
+    browser.find_element(By.ID, "id_client_id").send_keys("abvlmq")
+    browser.find_element(By.ID, "id_secret").send_keys("the client secret")
+    settings = browser.find_element(By.ID, "id_settings")
+    settings.clear()
+    settings.send_keys('{"server_url": "https://login.microsoftonline.com/<tenant>/v2.0"}')
+    DOCS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(DOCS / "sso_1_provider.png"))
+    browser.find_element(By.NAME, "_save").click()
+    wait.until(lambda d: "/add/" not in d.current_url)
+    app = SocialApp.objects.get(provider_id="hospital")
+    assert (app.provider, app.name, app.client_id) == (
+        "institution",
+        "St Elsewhere Hospital",
+        "abvlmq",
+    )
+
+    # a group rule: Claim rules -> add
+    browser.get(f"{server}/admin/sso/claimrule/add/")
+    provider = browser.find_element(By.ID, "id_provider")
+    provider.clear()
+    provider.send_keys("hospital")
+    browser.find_element(By.ID, "id_value").send_keys("us-residents")
+    Select(browser.find_element(By.ID, "id_role")).select_by_visible_text("Resident")
+    Select(browser.find_element(By.ID, "id_cohort")).select_by_visible_text("Residents 2026")
+    browser.save_screenshot(str(DOCS / "sso_2_group_rule.png"))
+    browser.find_element(By.NAME, "_save").click()
+    wait.until(lambda d: "/add/" not in d.current_url)
+    rule = ClaimRule.objects.get()
+    assert (rule.provider, rule.claim, rule.value, rule.role, rule.cohort.name) == (
+        "hospital",
+        "groups",
+        "us-residents",
+        "resident",
+        "Residents 2026",
+    )
+
+    # the login page now offers the institution
+    browser.delete_all_cookies()
+    browser.get(f"{server}/accounts/login/")
+    button = browser.find_element(By.CSS_SELECTOR, "button.sso-button")
+    assert button.text == "Sign in with St Elsewhere Hospital"
+    browser.save_screenshot(str(DOCS / "sso_3_login_page.png"))
