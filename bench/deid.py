@@ -17,6 +17,12 @@ every sector pixel, so after ``scoring.imaging.load_scan`` it can say exactly:
   meant to be filled) that was cropped off, zeroed or changed by more than 8 levels. Target
   <= 1 %.
 - Words Tesseract still reads on the stored image (target 0), and the time per image.
+
+Labels typed inside the sector are reported on their own, by what they look like against what
+lies under them: each screen gets a name and an ID (DejaVu Sans or Mono, 12-18 px, as scanners
+type them), each drawn in grey (180) or white (235) over bright tissue (the label's box averages
+>= 110 grey levels), dark tissue (45-110) or a dark band (< 45: shadow, fluid, the gaps between
+structures). The six kinds are taken in turn, so every count of screens covers them evenly.
 """
 
 from __future__ import annotations
@@ -37,6 +43,29 @@ from trainer.phantoms.render import LINEAR_SHARE, choose_planes, generate
 
 COLOURS = [(235, 235, 235), (190, 190, 190), (240, 220, 60), (90, 220, 230)]
 NAMES = ["DOE^JANE", "SMITH, JOHN", "MULLER ANNA", "GARCIA^LUIS", "O'BRIEN K"]
+# labels typed inside the sector: (colour name, RGB) x what lies under them
+INSIDE_COLOURS = {"grey": (180, 180, 180), "white": (235, 235, 235)}
+BACKGROUNDS = ("bright", "dark", "band")
+KINDS = [(c, b) for c in INSIDE_COLOURS for b in BACKGROUNDS]
+DEJAVU = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+)
+
+
+def background(mean: float) -> str:
+    """What a label's box lies over, by its mean grey level (before the label is drawn)."""
+    return "bright" if mean >= 110 else "dark" if mean >= 45 else "band"
+
+
+def _label_font(rng) -> ImageFont.ImageFont:
+    paths = [p for p in DEJAVU if Path(p).is_file()]
+    size = int(rng.integers(12, 19))
+    if not paths:
+        return ImageFont.load_default(size)
+    return ImageFont.truetype(paths[int(rng.integers(len(paths)))], size)
+
+
 SITES = ["ST ELSEWHERE HOSP", "MERCY GENERAL", "UNIV CLINIC NORD", "CITY MED CTR"]
 
 
@@ -72,6 +101,7 @@ class Screen:
         self.sector = np.zeros((h, w), bool)
         self.chars: list[np.ndarray] = []  # each (N, 2) of (y, x) glyph pixels
         self.inside: list[np.ndarray] = []  # glyphs typed inside the sector
+        self.inside_kind: list[str] = []  # each one's "<grey|white>_<bright|dark|band>"
 
     def text(self, xy, s: str, font, fill, inside: bool = False) -> None:
         draw = ImageDraw.Draw(self.img)
@@ -128,16 +158,38 @@ def screen(n: int, seed: int, fonts: list) -> Screen | None:
     bottom = oy + int(ys.max()) + int(rng.integers(2, 8))
     if bottom + 12 < h:
         s.text((ox, bottom), f"Operator {NAMES[(n + 1) % len(NAMES)]} Exam {n:05d}", font, colour())
-    # labels inside the sector, over whatever tissue is there
-    inside = np.argwhere(s.sector)
-    for label in ("LIVER", "RT KIDNEY", "JD")[: 1 + n % 3]:
-        y0, x0 = inside[int(rng.integers(len(inside)))]
-        font = fonts[1 + int(rng.integers(3))]
-        lw = int(font.getlength(label)) + 2
-        x0 = int(min(max(x0 - lw // 2, ox), w - lw - 1))
-        if s.sector[min(y0 + 10, h - 1), min(x0 + lw, w - 1)] and s.sector[y0, x0]:
-            s.text((x0, int(y0)), label, font, colour(), inside=True)
+    # a name and an ID typed inside the sector, each of one kind (colour x what lies under it)
+    name = NAMES[(n + 3) % len(NAMES)].replace("^", " ").replace(",", "")
+    for k, label in enumerate((name, f"ID {rng.integers(10**5, 10**6)}")):
+        colour_name, want = KINDS[(2 * n + k) % len(KINDS)]
+        place_label(s, rng, label, INSIDE_COLOURS[colour_name], colour_name, want)
     return s
+
+
+def place_label(s: Screen, rng, label: str, fill, colour_name: str, want: str) -> None:
+    """Type ``label`` inside the sector, whole, where what lies under it is ``want`` (the first
+    of 400 tries that is; else the last place that fits, counted under what it lies over)."""
+    font = _label_font(rng)
+    _, top, right, bottom = font.getbbox(label)
+    lw, lh = int(right) + 2, int(bottom) + 2
+    grey = np.asarray(s.img.convert("L"), dtype=np.float32)
+    inside = np.argwhere(s.sector)
+    h, w = s.sector.shape
+    spot = None
+    for _ in range(400):
+        y0, x0 = (int(v) for v in inside[int(rng.integers(len(inside)))])
+        if y0 + lh >= h or x0 + lw >= w or not s.sector[y0 : y0 + lh, x0 : x0 + lw].all():
+            continue
+        under = background(float(grey[y0 + top : y0 + lh, x0 : x0 + lw].mean()))
+        spot = (x0, y0, under)
+        if under == want:
+            break
+    if spot is None:
+        return  # a sector too small for the label at this size
+    x0, y0, under = spot
+    before = len(s.inside)
+    s.text((x0, y0), label, font, fill, inside=True)
+    s.inside_kind += [f"{colour_name}_{under}"] * (len(s.inside) - before)
 
 
 def _survives(glyph: np.ndarray, before: np.ndarray, after: np.ndarray, crop, factor) -> float:
@@ -156,6 +208,7 @@ def _survives(glyph: np.ndarray, before: np.ndarray, after: np.ndarray, crop, fa
 def measure(count: int, seed: int, out: Path | None = None) -> dict:
     fonts = _fonts()
     chars = removed = inside_chars = inside_removed = 0
+    by_kind: dict[str, list[int]] = {f"{c}_{b}": [0, 0] for c, b in KINDS}  # [removed, all]
     lost_share, times, ocr_words = [], [], 0
     made = n = 0
     while made < count:
@@ -176,9 +229,12 @@ def measure(count: int, seed: int, out: Path | None = None) -> dict:
         for glyph in s.chars:
             chars += 1
             removed += _survives(glyph, before, after, crop, factor) <= 0.1
-        for glyph in s.inside:
+        for glyph, kind in zip(s.inside, s.inside_kind, strict=True):
+            gone = _survives(glyph, before, after, crop, factor) <= 0.1
             inside_chars += 1
-            inside_removed += _survives(glyph, before, after, crop, factor) <= 0.1
+            inside_removed += gone
+            by_kind[kind][0] += gone
+            by_kind[kind][1] += 1
         # sector pixels lost, away from the labels typed inside (those are meant to be filled)
         near_label = np.zeros(s.sector.shape, bool)
         for glyph in s.inside:
@@ -203,6 +259,11 @@ def measure(count: int, seed: int, out: Path | None = None) -> dict:
         "phi_recall": round((removed + inside_removed) / max(chars + inside_chars, 1), 4),
         "phi_recall_outside_sector": round(removed / max(chars, 1), 4),
         "phi_recall_inside_sector": round(inside_removed / max(inside_chars, 1), 4),
+        # labels inside the sector by colour and what lies under them: recall (characters)
+        "inside_sector_by_kind": {
+            k: {"recall": round(r / t, 4) if t else None, "characters": t}
+            for k, (r, t) in by_kind.items()
+        },
         "sector_lost_mean": round(float(np.mean(lost_share)), 4),
         "sector_lost_max": round(float(np.max(lost_share)), 4),
         "ocr_words_left": ocr_words,
