@@ -283,12 +283,45 @@ def time_limit(seconds: float) -> Iterator[None]:
 _deadline = threading.local()
 
 
+_in_flight: set[int] = set()  # analyses this process is running now (a thread pool's many)
+_in_flight_lock = threading.Lock()
+
+
+@contextmanager
+def _only_once_here(analysis_id: int) -> Iterator[bool]:
+    """True unless this process already runs ``analysis_id``: a message the broker handed out
+    again while its first copy is still running (a visibility timeout shorter than the
+    analysis, a thread-pool worker holding both) must not start a second, concurrent run, which
+    would count an attempt and race the first for the same events."""
+    with _in_flight_lock:
+        duplicate = analysis_id in _in_flight
+        _in_flight.add(analysis_id)
+    try:
+        yield not duplicate
+    finally:
+        if not duplicate:
+            with _in_flight_lock:
+                _in_flight.discard(analysis_id)
+
+
 def analysis_run(*, analysis_id: int) -> Analysis | None:
     """Run the model on the scan of ``analysis_id``, saving and pushing every event, within
-    ``ABVLMQ_TASK_TIME_LIMIT`` seconds (:func:`time_limit`).
+    ``ABVLMQ_TASK_TIME_LIMIT`` seconds (:func:`time_limit`). A second message for an analysis
+    this process is already running is acknowledged and does nothing.
 
     Raises whatever the engine raises: the task's retry policy decides what happens next.
     """
+    with _only_once_here(analysis_id) as first:
+        if not first:
+            log.warning(
+                "analysis %s is already running in this worker; its duplicate message is ignored",
+                analysis_id,
+            )
+            return None
+        return _analysis_run(analysis_id)
+
+
+def _analysis_run(analysis_id: int) -> Analysis | None:
     engine = get_engine()
     analysis = analysis_start(
         analysis_id=analysis_id,

@@ -3,12 +3,17 @@ duplicate nothing, and a clear failure when every try fails."""
 
 from __future__ import annotations
 
+import threading
+from io import BytesIO
+
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 
+from abvlmq_web.scans import analysis as scans_analysis
 from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Analysis, AnalysisEvent
+from abvlmq_web.scans.services import scan_upload
 from abvlmq_web.scans.tasks import run_analysis
 from tests.web import images, scripted
 from tests.web.conftest import upload
@@ -116,3 +121,37 @@ def test_an_upload_queues_its_analysis_only_after_commit(resident, monkeypatch):
     monkeypatch.setattr(run_analysis, "delay", lambda *a: queued.append(a))
     scan = upload(resident, images.phantom())
     assert queued == [(scan.analysis.pk,)]
+
+
+@pytest.mark.slow
+def test_a_message_handed_out_again_while_its_analysis_runs_here_is_ignored(
+    transactional_db, resident, settings
+):
+    """A thread-pool worker (the serving engine's) may receive an analysis's message a second
+    time while the first copy still runs (the broker's visibility timeout passed): the second
+    copy is acknowledged and does nothing, and the first finishes with one attempt counted."""
+    settings.ABVLMQ_ENGINE = "tests.web.test_analysis_task:GatedEngine"
+    scans_analysis._engines.clear()
+    scan = scan_upload(user=resident, file=BytesIO(images.phantom()), queue=False)
+    analysis_id = scan.analysis.pk
+    first = threading.Thread(target=analysis_run, kwargs={"analysis_id": analysis_id})
+    first.start()
+    assert GatedEngine.started.wait(30)  # the first copy is inside the model
+    assert analysis_run(analysis_id=analysis_id) is None  # the duplicate, meanwhile
+    GatedEngine.release.set()
+    first.join(30)
+    analysis = Analysis.objects.get(pk=analysis_id)
+    assert (analysis.status, analysis.attempts) == ("done", 1)
+    assert event_types(analysis) == scripted.EXPECTED_TYPES + DONE
+
+
+class GatedEngine(scripted.ScriptedEngine):
+    """The scripted engine, holding its stream until the test lets it go."""
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def stream(self, image):
+        GatedEngine.started.set()
+        assert GatedEngine.release.wait(30)
+        return super().stream(image)
