@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.saml",
+    "lti_tool",  # django-lti: LTI 1.3 registrations, deployments, launches (lti/)
+    "abvlmq_web.lti",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
     "abvlmq_web.administration",
@@ -170,6 +172,8 @@ AUTHENTICATION_BACKENDS = [
     "abvlmq_web.accounts.authentication.PasswordBackend",
     # the institution's sign-in (sso/): allauth logs in whom it has verified
     "abvlmq_web.sso.backends.InstitutionBackend",
+    # a launch from an LMS course (lti/): the platform's signed id_token vouches for the user
+    "abvlmq_web.lti.backends.LaunchBackend",
 ]
 # Who may sign in with a password here: "all" (default), "admins" (program admins only, for
 # when the identity provider is down) or "none" (single sign-on only).
@@ -274,6 +278,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 ABVLMQ_MAINTENANCE_QUEUE = env_str("ABVLMQ_MAINTENANCE_QUEUE", "maintenance")
 CELERY_TASK_ROUTES["abvlmq_web.scans.tasks.sweep_analyses"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 CELERY_TASK_ROUTES["abvlmq_web.progress.tasks.remind_due"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
+# LTI (lti/tasks.py): results to the LMS gradebooks, rosters from the LMS
+CELERY_TASK_ROUTES["abvlmq_web.lti.tasks.*"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
 # Unfinished analyses a user may have: a day's scanning (about 100) twice over. A burst waits in
 # the database behind the fair share (2 of a user's analyses in the broker at a time), so it

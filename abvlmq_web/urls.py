@@ -43,6 +43,7 @@ urlpatterns = [
     path("accounts/", include("abvlmq_web.accounts.urls")),
     path("sso/", include("abvlmq_web.sso.urls")),
     path("sso/", include("allauth.socialaccount.providers.saml.urls")),  # sso/saml/<org>/...
+    path("lti/", include("abvlmq_web.lti.urls")),
     path("", include("abvlmq_web.scans.urls")),
     path("review/", include("abvlmq_web.review.urls")),
     path("inbox/", include("abvlmq_web.receiving.urls")),

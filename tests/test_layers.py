@@ -28,6 +28,7 @@ APP_ORDER = [
     "scans",
     "review",
     "progress",
+    "lti",
     "competency",
     "receiving",
     "administration",

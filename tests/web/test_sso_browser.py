@@ -1,7 +1,8 @@
 """A program admin sets up single sign-on in a real browser (Chromium, headless, against daphne):
 she registers the institution's OpenID provider and a group rule in the admin, and the login
 page then offers "Sign in with <institution>". The pages she fills in are kept as the
-screenshots of docs/sso.md (docs/screenshots/sso_*.png)."""
+screenshots of docs/sso.md (docs/screenshots/sso_*.png). She also registers an LMS for LTI
+launches (docs/screenshots/lti_registration.png)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,49 @@ def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button
     button = browser.find_element(By.CSS_SELECTOR, "button.sso-button")
     assert button.text == "Sign in with St Elsewhere Hospital"
     browser.save_screenshot(str(DOCS / "sso_3_login_page.png"))
+
+
+def test_a_program_admin_registers_an_lms_for_lti_launches(
+    server,
+    browser,  # noqa: F811
+    program_admin,
+):
+    """The LMS's registration and its deployment (docs/lti.md's screenshot)."""
+    from lti_tool.models import LtiRegistration
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{server}/accounts/login/")
+    browser.find_element(By.ID, "id_username").send_keys("pat")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+    browser.get(f"{server}/admin/lti_tool/ltiregistration/add/")
+    values = {
+        "id_name": "Canvas",
+        "id_issuer": "https://canvas.instructure.com",
+        "id_client_id": "10000000000042",
+        "id_auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+        "id_token_url": "https://sso.canvaslms.com/login/oauth2/token",
+        "id_keyset_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+        "id_deployments-0-deployment_id": "42:8865aa05b4b79b64a91a86042e43af5ea8ae79eb",
+    }
+    for field, value in values.items():
+        browser.find_element(By.ID, field).send_keys(value)
+    active = browser.find_element(By.ID, "id_deployments-0-is_active")
+    if not active.is_selected():
+        active.click()
+    browser.execute_script("document.getElementById('id_name').scrollIntoView()")
+    DOCS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(DOCS / "lti_registration.png"))
+    browser.find_element(By.NAME, "_save").click()
+    wait.until(lambda d: "/add/" not in d.current_url)
+    registration = LtiRegistration.objects.get()
+    assert (registration.issuer, registration.client_id) == (
+        "https://canvas.instructure.com",
+        "10000000000042",
+    )
+    [deployment] = registration.deployments.all()
+    assert deployment.is_active
+    # the tool's keys are published for the LMS to fetch
+    browser.get(f"{server}/lti/jwks/")
+    assert '"kty": "RSA"' in browser.find_element(By.TAG_NAME, "body").text
