@@ -22,7 +22,7 @@ from lti_tool.models import Key, LtiResourceLink
 from lti_tool.utils import DjangoToolConfig, get_launch_from_request, sync_data_from_launch
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch, DjangoOIDCLogin
 from pylti1p3.deep_link_resource import DeepLinkResource
-from pylti1p3.exception import LtiException
+from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.lineitem import LineItem
 
 from abvlmq_web.core.permissions import is_reviewer
@@ -54,6 +54,7 @@ _REASONS = [
     ("Unable to find public key", "This launch is signed with a key the platform does not list."),
     ("Registration not found", "This LMS is not registered here: ask your program admin."),
     ("Client id not registered", "This LMS is not registered here: ask your program admin."),
+    ("Could not find registration", "This LMS is not registered here: ask your program admin."),
     ("Can't decode id_token", "This launch's token could not be verified."),
     ("Invalid id_token", "This launch's token is malformed."),
     ("Invalid JWT format", "This launch's token is malformed."),
@@ -99,7 +100,7 @@ class LoginInit(View):
         oidc = DjangoOIDCLogin(request, conf, launch_data_storage=DjangoCacheDataStorage())
         try:
             return oidc.redirect(target)
-        except LtiException as exc:
+        except (LtiException, OIDCException) as exc:
             return _refused(request, _reason(exc), str(exc), status=400)
 
 
