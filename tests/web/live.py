@@ -101,10 +101,11 @@ class Process:
         self._fh.close()
 
 
-def start_worker(log_dir: Path, **env: str) -> Process:
+def start_worker(log_dir: Path, queue: str | None = None, **env: str) -> Process:
+    """A Celery worker on this run's inference queue, or on ``queue``."""
     argv = [
         sys.executable, "-m", "celery", "-A", "abvlmq_web", "worker",
-        "-Q", settings.ABVLMQ_INFERENCE_QUEUE, "--concurrency=1", "--pool=prefork",
+        "-Q", queue or settings.ABVLMQ_INFERENCE_QUEUE, "--concurrency=1", "--pool=prefork",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel=INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip

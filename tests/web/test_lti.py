@@ -392,6 +392,39 @@ def test_a_score_the_platform_refuses_is_sent_again_on_the_next_try(
     assert [s["body"]["scoreGiven"] for s in platform.scores] == [50.0]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_the_result_after_the_assessment_commits(
+    registration, platform, instructor_of_course, log_dir
+):
+    """The whole path with nothing called by hand: the analysis is saved and committed, the
+    receiver queues the task on the maintenance queue (Redis), a real Celery worker (its own
+    process, make run's maintenance queue) posts the score to the platform."""
+    from django.conf import settings
+
+    from tests.web.conftest import wait_until
+    from tests.web.live import start_worker
+
+    assignment = instructor_of_course
+    spec = Launch(
+        sub="learner-1",
+        roles=[LEARNER],
+        custom={"assignment_id": str(assignment.pk)},
+        lineitem=platform.lineitem_url("col-1"),
+    )
+    launch(Client(), platform, spec)
+    rita = LtiUser.objects.get(sub="learner-1").auth_user
+    worker = start_worker(log_dir, queue=settings.ABVLMQ_MAINTENANCE_QUEUE)
+    try:
+        make_analysis(rita, score=9, assignment=assignment)  # committed: the receiver queues
+        wait_until(lambda: platform.scores, timeout=60)
+        assert platform.scores[0]["body"]["scoreGiven"] == 50.0
+        wait_until(lambda: GradePosted.objects.filter(resident=rita).exists(), timeout=30)
+    finally:
+        worker.stop()
+
+
 def graded(callbacks) -> list:
     """The callbacks that send a grade (lti/receivers.py), among all run after a commit."""
     return [c for c in callbacks if c.__qualname__.startswith("_schedule.")]
