@@ -316,6 +316,18 @@ def test_a_platform_that_does_not_answer_leaves_the_cohort_unchanged(registratio
 # ----------------------------------------------------------------------------------- grades
 
 
+def enrol(platform: Platform, assignment: Assignment) -> User:
+    """Rita, a learner, launches the assignment's link (its gradebook column col-1)."""
+    spec = Launch(
+        sub="learner-1",
+        roles=[LEARNER],
+        custom={"assignment_id": str(assignment.pk)},
+        lineitem=platform.lineitem_url("col-1"),
+    )
+    launch(Client(), platform, spec)
+    return LtiUser.objects.get(sub="learner-1").auth_user
+
+
 @pytest.fixture
 def instructor_of_course(registration, platform):
     """An assignment of the course's cohort (the course made by its instructor's launch)."""
@@ -335,14 +347,7 @@ def test_a_score_is_posted_and_updated_as_the_resident_progresses(
     registration, platform, instructor_of_course
 ):
     assignment = instructor_of_course
-    spec = Launch(
-        sub="learner-1",
-        roles=[LEARNER],
-        custom={"assignment_id": str(assignment.pk)},
-        lineitem=platform.lineitem_url("col-1"),
-    )
-    launch(Client(), platform, spec)
-    rita = LtiUser.objects.get(sub="learner-1").auth_user
+    rita = enrol(platform, assignment)
     first = make_analysis(rita, score=9, assignment=assignment)
     assert post_grades(assignment.pk, rita.pk)["posted"] == [("learner-1", 50.0)]  # the task
     body = platform.scores[-1]["body"]
@@ -375,14 +380,7 @@ def test_a_score_the_platform_refuses_is_sent_again_on_the_next_try(
     registration, platform, instructor_of_course
 ):
     assignment = instructor_of_course
-    spec = Launch(
-        sub="learner-1",
-        roles=[LEARNER],
-        custom={"assignment_id": str(assignment.pk)},
-        lineitem=platform.lineitem_url("col-1"),
-    )
-    launch(Client(), platform, spec)
-    rita = LtiUser.objects.get(sub="learner-1").auth_user
+    rita = enrol(platform, assignment)
     make_analysis(rita, score=9, assignment=assignment)
     platform.refuse_scores = 1  # the gradebook is down once
     with pytest.raises(LtiServiceException):
@@ -407,14 +405,7 @@ def test_a_real_worker_sends_the_result_after_the_assessment_commits(
     from tests.web.live import start_worker
 
     assignment = instructor_of_course
-    spec = Launch(
-        sub="learner-1",
-        roles=[LEARNER],
-        custom={"assignment_id": str(assignment.pk)},
-        lineitem=platform.lineitem_url("col-1"),
-    )
-    launch(Client(), platform, spec)
-    rita = LtiUser.objects.get(sub="learner-1").auth_user
+    rita = enrol(platform, assignment)
     worker = start_worker(log_dir, queue=settings.ABVLMQ_MAINTENANCE_QUEUE)
     try:
         make_analysis(rita, score=9, assignment=assignment)  # committed: the receiver queues
@@ -434,14 +425,7 @@ def test_a_finished_analysis_or_a_correction_schedules_the_grade(
     registration, platform, instructor_of_course, django_capture_on_commit_callbacks
 ):
     assignment = instructor_of_course
-    spec = Launch(
-        sub="learner-1",
-        roles=[LEARNER],
-        custom={"assignment_id": str(assignment.pk)},
-        lineitem=platform.lineitem_url("col-1"),
-    )
-    launch(Client(), platform, spec)
-    rita = LtiUser.objects.get(sub="learner-1").auth_user
+    rita = enrol(platform, assignment)
     with django_capture_on_commit_callbacks() as callbacks:
         analysis = make_analysis(rita, score=9, assignment=assignment)
     assert len(graded(callbacks)) == 1

@@ -30,6 +30,15 @@ def server(transactional_db, log_dir):
     process.stop()
 
 
+def sign_in_as_pat(driver, server: str, wait) -> None:
+    """Pat, the program admin, through the login page."""
+    driver.get(f"{server}/accounts/login/")
+    driver.find_element(By.ID, "id_username").send_keys("pat")
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+
+
 def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button_shows(
     server,
     browser,  # noqa: F811
@@ -37,11 +46,7 @@ def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button
 ):
     cohort_create(name="Residents 2026")
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{server}/accounts/login/")
-    browser.find_element(By.ID, "id_username").send_keys("pat")
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login-submit").click()
-    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+    sign_in_as_pat(browser, server, wait)
 
     # the provider: Social applications -> add
     browser.get(f"{server}/admin/socialaccount/socialapp/add/")
@@ -101,11 +106,7 @@ def test_a_program_admin_registers_an_lms_for_lti_launches(
     from lti_tool.models import LtiRegistration
 
     wait = WebDriverWait(browser, 30)
-    browser.get(f"{server}/accounts/login/")
-    browser.find_element(By.ID, "id_username").send_keys("pat")
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login-submit").click()
-    wait.until(lambda d: "/accounts/login/" not in d.current_url)
+    sign_in_as_pat(browser, server, wait)
     browser.get(f"{server}/admin/lti_tool/ltiregistration/add/")
     values = {
         "id_name": "Canvas",
