@@ -16,7 +16,9 @@ every sector pixel, so after ``scoring.imaging.load_scan`` it can say exactly:
 - Sector pixels lost: the share of the sector (away from the labels typed inside it, which are
   meant to be filled) that was cropped off, zeroed or changed by more than 8 levels. Target
   <= 1 %.
-- Words Tesseract still reads on the stored image (target 0), and the time per image.
+- Words Tesseract still reads on the stored image (target 0), and the time per image, beside
+  the same screens through intake without the learned text detector (Tesseract and the pixel
+  rules only), whose recall is reported too.
 
 Labels typed inside the sector are reported on their own, by what they look like against what
 lies under them: each screen gets a name and an ID (DejaVu Sans or Mono, 12-18 px, as scanners
@@ -205,11 +207,30 @@ def _survives(glyph: np.ndarray, before: np.ndarray, after: np.ndarray, crop, fa
     return ok / len(glyph)
 
 
-def measure(count: int, seed: int, out: Path | None = None) -> dict:
+def _lost(s: Screen, before: np.ndarray, after: np.ndarray, crop, factor: int) -> float:
+    """Share of the sector cropped off, zeroed or changed by more than 8 levels, away from the
+    labels typed inside it (within 4 px of their glyphs: those are meant to be filled)."""
+    near_label = np.zeros(s.sector.shape, bool)
+    for glyph in s.inside:
+        for y, x in glyph:
+            near_label[max(y - 4, 0) : y + 5, max(x - 4, 0) : x + 5] = True
+    keep = s.sector & ~near_label
+    ys, xs = np.nonzero(keep)
+    x0, y0, x1, y1 = crop
+    inside_crop = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
+    v = np.clip((ys - y0) // factor, 0, after.shape[0] - 1)
+    u = np.clip((xs - x0) // factor, 0, after.shape[1] - 1)
+    same = np.abs(after[v, u].astype(int) - before[ys, xs].astype(int)).max(axis=1) <= 8
+    return 1 - float((inside_crop & same).mean())
+
+
+def measure(count: int, seed: int, out: Path | None = None, baseline: bool = True) -> dict:
     fonts = _fonts()
     chars = removed = inside_chars = inside_removed = 0
     by_kind: dict[str, list[int]] = {f"{c}_{b}": [0, 0] for c, b in KINDS}  # [removed, all]
     lost_share, times, ocr_words = [], [], 0
+    base_times, base_lost, base_removed = [], [], 0  # the same screens without the learned detector
+    worst: list[tuple[float, int]] = []
     made = n = 0
     while made < count:
         s = screen(n, seed, fonts)
@@ -226,6 +247,15 @@ def measure(count: int, seed: int, out: Path | None = None) -> dict:
         after = np.asarray(result.image)
         crop = result.crop_box
         factor = int(result.metadata.get("downscale", 1))
+        if baseline:
+            t = time.perf_counter()
+            base = load_scan(buf.getvalue(), detector="off")
+            base_times.append(time.perf_counter() - t)
+            base_after = np.asarray(base.image)
+            base_removed += sum(
+                _survives(g, before, base_after, base.crop_box, factor) <= 0.1 for g in s.inside
+            )
+            base_lost.append(_lost(s, before, base_after, base.crop_box, factor))
         for glyph in s.chars:
             chars += 1
             removed += _survives(glyph, before, after, crop, factor) <= 0.1
@@ -235,19 +265,8 @@ def measure(count: int, seed: int, out: Path | None = None) -> dict:
             inside_removed += gone
             by_kind[kind][0] += gone
             by_kind[kind][1] += 1
-        # sector pixels lost, away from the labels typed inside (those are meant to be filled)
-        near_label = np.zeros(s.sector.shape, bool)
-        for glyph in s.inside:
-            for y, x in glyph:
-                near_label[max(y - 4, 0) : y + 5, max(x - 4, 0) : x + 5] = True
-        keep = s.sector & ~near_label
-        ys, xs = np.nonzero(keep)
-        x0, y0, x1, y1 = crop
-        inside_crop = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
-        v = np.clip((ys - y0) // factor, 0, after.shape[0] - 1)
-        u = np.clip((xs - x0) // factor, 0, after.shape[1] - 1)
-        same = np.abs(after[v, u].astype(int) - before[ys, xs].astype(int)).max(axis=1) <= 8
-        lost_share.append(1 - float((inside_crop & same).mean()))
+        lost_share.append(_lost(s, before, after, crop, factor))
+        worst.append((lost_share[-1], made))
         ocr_words += len(read_words(after))
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +287,14 @@ def measure(count: int, seed: int, out: Path | None = None) -> dict:
         "sector_lost_max": round(float(np.max(lost_share)), 4),
         "ocr_words_left": ocr_words,
         "seconds_per_image_p50": round(float(np.median(times)), 3),
+        "screens_losing_most": [[i, round(v, 4)] for v, i in sorted(worst, reverse=True)[:3]],
     }
+    if baseline:
+        report["without_text_detector"] = {
+            "phi_recall_inside_sector": round(base_removed / max(inside_chars, 1), 4),
+            "sector_lost_mean": round(float(np.mean(base_lost)), 4),
+            "seconds_per_image_p50": round(float(np.median(base_times)), 3),
+        }
     return report
 
 
@@ -277,8 +303,11 @@ def run(argv: list[str]) -> dict:
     p.add_argument("--count", type=int, default=40)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--out", type=Path, default=None, help="write each screen and its result")
+    p.add_argument(
+        "--no-baseline", action="store_true", help="skip intake without the learned detector"
+    )
     args = p.parse_args(argv)
-    report = measure(args.count, args.seed, args.out)
+    report = measure(args.count, args.seed, args.out, baseline=not args.no_baseline)
     print(json.dumps(report, indent=1))
     report["ratios"] = {
         "phi_recall": report["phi_recall"],

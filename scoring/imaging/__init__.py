@@ -7,7 +7,9 @@ Steps: sniff the type from the bytes; check size, pixel and frame limits from th
 decoding; decode one frame (DICOM via pydicom's handlers, PNG/JPEG/BMP via Pillow) to 8-bit RGB;
 screen out images that are clearly not ultrasound; crop to the scan sector (the DICOM tissue
 region when the file declares one, else found from the pixels) so burned-in text around it goes;
-zero what lies outside the sector; fill annotation text inside it from its neighbours.
+zero what lies outside the sector; fill annotation text inside it from its neighbours: what a
+learned text detector finds (``textfind``: PP-OCRv4 on CPU, readable or not) and what the pixel
+rules find (``sector.mask_text``: thin bright strokes), then what Tesseract still reads (``ocr``).
 
 The output is always RGB: the model takes RGB and colour Doppler must survive. No Django, no
 torch: this runs in the web process, the worker and the trainer alike.
@@ -21,11 +23,13 @@ import numpy as np
 from PIL import Image
 
 from scoring.imaging import ocr as ocr_check
+from scoring.imaging import textfind
 from scoring.imaging.base import MAX_WORK_SIDE, Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded
 from scoring.imaging.dicom import decode_dicom
 from scoring.imaging.raster import decode_raster
 from scoring.imaging.screening import not_ultrasound_reason
+from scoring.imaging.sector import _inpaint as sector_inpaint
 from scoring.imaging.sector import find_scan_area, mask_text
 from scoring.imaging.sniff import require_accepted, sniff_type
 
@@ -51,6 +55,7 @@ METADATA_KEYS = frozenset(
         "crop_box",
         "region_source",  # "dicom_region", "pixels" or "whole_frame"
         "text_pixels_masked",
+        "text_regions_masked",
         "ocr_words_masked",
         "downscale",
         "mode",
@@ -72,6 +77,7 @@ def load_scan(
     limits: IntakeLimits | None = None,
     frame: int | None = None,
     ocr: OcrMode = "required",
+    detector: OcrMode | None = None,
 ) -> IntakeResult:
     """Validate, decode and de-identify one uploaded scan.
 
@@ -81,6 +87,8 @@ def load_scan(
     ``ocr``: after the pixel rules, Tesseract reads the result and any word it finds is masked
     (``scoring.imaging.ocr``); "required" refuses the upload when Tesseract is missing,
     "optional" skips the check then, "off" (bulk phantom work in ``trainer``) never runs it.
+    ``detector``: the same for the learned text detector run before it (``textfind``); by
+    default it follows ``ocr``.
     """
     limits = limits or IntakeLimits()
     limits.check_size(len(data))
@@ -90,7 +98,7 @@ def load_scan(
         decoded = decode_dicom(data, limits, frame)
     else:
         decoded = decode_raster(data, kind, limits, frame)
-    return _deidentify(decoded, kind, ocr)
+    return _deidentify(decoded, kind, ocr, ocr if detector is None else detector)
 
 
 def _shrink(d: Decoded) -> int:
@@ -105,7 +113,9 @@ def _shrink(d: Decoded) -> int:
     return factor
 
 
-def _deidentify(d: Decoded, kind: str, ocr: OcrMode = "required") -> IntakeResult:
+def _deidentify(
+    d: Decoded, kind: str, ocr: OcrMode = "required", detector: OcrMode = "required"
+) -> IntakeResult:
     original = (d.rgb.shape[1], d.rgb.shape[0])  # (W, H) as decoded
     factor = _shrink(d)
     rgb = d.rgb  # (H, W, 3)
@@ -121,7 +131,7 @@ def _deidentify(d: Decoded, kind: str, ocr: OcrMode = "required") -> IntakeResul
         box, sector = find_scan_area(rgb)
         source = "whole_frame" if sector.all() else "pixels"
     reason = d.not_ultrasound or not_ultrasound_reason(rgb, float(sector.mean()))
-    ocr_words = 0
+    ocr_words = regions = 0
     if reason is not None:
         box, text_pixels = (0, 0, w, h), 0
         out = rgb
@@ -129,7 +139,16 @@ def _deidentify(d: Decoded, kind: str, ocr: OcrMode = "required") -> IntakeResul
         x0, y0, x1, y1 = box
         inside = sector[y0:y1, x0:x1]
         out = rgb[y0:y1, x0:x1] * inside[:, :, None]  # furniture outside the sector goes
+        found = None
+        if detector == "required" or (detector == "optional" and textfind.available()):
+            found, regions = textfind.find_text(out, inside)  # on the frame as uploaded
         out, text = mask_text(out, inside)
+        if found is not None and regions:
+            found &= inside
+            if found.any():
+                out = sector_inpaint(out, found, inside & ~found)
+            text |= found
+            textfind.log.warning("the text detector found %d region(s); masked them", regions)
         text_pixels = int(text.sum())
         if ocr == "required" or (ocr == "optional" and ocr_check.available()):
             out, ocr_words = ocr_check.mask_words(np.ascontiguousarray(out, np.uint8), inside)
@@ -144,6 +163,7 @@ def _deidentify(d: Decoded, kind: str, ocr: OcrMode = "required") -> IntakeResul
         "downscale": factor,
         "region_source": source,
         "text_pixels_masked": text_pixels,
+        "text_regions_masked": regions,
         "ocr_words_masked": ocr_words,
     }
     return IntakeResult(

@@ -119,7 +119,8 @@ def mask_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Replace ``hole`` pixels by the mean of the valid pixels around them, widening the window
-    where a hole is too large; what stays unreachable becomes black."""
+    where a hole is too large, and working inwards from what was filled where it is larger still
+    (a box over two lines of text); what stays unreachable (no valid pixel at all) is black."""
     out = rgb.copy()
     ys, xs = np.nonzero(hole)
     r_max = 15
@@ -129,14 +130,16 @@ def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray
     todo = hole[y0:y1, x0:x1].copy()
     keep = (valid[y0:y1, x0:x1] & ~todo).astype(np.float32)
     filled = patch.copy()
-    for r in (2, 5, r_max):
-        if not todo.any():
+    for r in (2, 5, *[r_max] * 8):
+        if not todo.any() or not keep.any():
             break
         den = _box_sum(keep, r)
-        num = np.stack([_box_sum(patch[:, :, k] * keep, r) for k in range(3)], axis=2)
+        num = np.stack([_box_sum(filled[:, :, k] * keep, r) for k in range(3)], axis=2)
         ok = todo & (den > 0)
         filled[ok] = num[ok] / den[ok][:, None]
         todo &= ~ok
+        if r == r_max:
+            keep[ok] = 1.0  # the next pass reaches further in from what this one filled
     filled[todo] = 0
     out[y0:y1, x0:x1] = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
     return out

@@ -1,0 +1,234 @@
+"""A learned text detector beside Tesseract: PP-OCRv4's detection network on CPU.
+
+Tesseract reads words; it has to be told to ignore what it reads from speckle (confidence and
+height floors), and those floors let faint labels through: a grey name typed over bright
+tissue, a label over the fan's dark band. A scene-text detector answers a different question -
+*where is text*, readable or not - and was trained on text over busy backgrounds. This module
+runs PaddleOCR's PP-OCRv4 detector (a DBNet, 4.7 MB, Apache-2.0) with onnxruntime. The ONNX
+file is the one shipped inside the ``rapidocr-onnxruntime`` wheel, a pinned dependency: nothing
+is downloaded at run time, the file is checked against its SHA-256, and the package itself is
+never imported (only located), so OpenCV, which it pulls in, is never loaded.
+
+Two views of the sector go through the network, each enlarged 3x (scanner labels are 12-18 px
+tall; the detector sees them best at 35-55 px):
+
+1. the image itself, grey (the brightest channel, so coloured labels count);
+2. a *key* view: scanners draw a label in one flat colour, so in a small tile of the sector the
+   label's level is over-represented against its neighbours in the histogram, where speckle's
+   histogram is smooth. The pixels at such a level, white on black, show the label's strokes
+   alone; the speckle behind it is gone, so a grey label over bright tissue stands out.
+
+A detection is a connected region of the probability map above ``THRESH`` whose box averages at
+least ``BOX_THRESH`` (PaddleOCR's DB post-processing, without polygons: labels are horizontal).
+Each box grows back by the network's shrink (DB's unclip, 1.6 x area / perimeter) and a half
+height at each end, where the first and last letters score lowest. Speckle is not text to it:
+on clean phantoms and on real vendor screens, the share of the sector it flags is measured by
+``python -m bench.deid`` and by the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scoring.imaging.base import IntakeError
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "rapidocr_onnxruntime"
+MODEL_FILE = "models/ch_PP-OCRv4_det_infer.onnx"
+MODEL_SHA256 = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
+MODEL_ENV = "ABVLMQ_TEXT_DETECTOR_MODEL"  # a site may point at its own copy of the same file
+
+SCALE = 3.0  # enlargement before the network
+MAX_INPUT_SIDE = 1536  # pixels per side of one tile at the network's input (memory bound)
+TILE_OVERLAP = 32  # source pixels shared by neighbouring tiles: a label on a seam is whole in one
+THRESH = 0.3  # DB's pixel threshold
+BOX_THRESH = 0.4  # mean probability over a region's box
+MIN_SIDE = 3  # source pixels: a region thinner than this is not a line of text
+KEY_TILE = 48  # the key view's histogram tiles (half-overlapping)
+KEY_MIN_PIXELS = 200  # tissue pixels a tile needs before its histogram is trusted
+KEY_SIGMA = 6.0  # a level is a spike when it exceeds its neighbours by this many sigma ...
+KEY_EXCESS = 20  # ... and by this many pixels
+KEY_FLOOR = 30  # levels at or below this are the canvas and the anechoic dark, not labels
+
+
+class DetectorUnavailable(IntakeError):
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            "text_detector_unavailable",
+            "The server cannot check this image for text (the text detector is not installed "
+            "correctly), so it was not stored. Tell the site's administrator.",
+        )
+        self.why = why
+
+
+def model_path() -> Path:
+    """The detector's ONNX file: ``$ABVLMQ_TEXT_DETECTOR_MODEL``, else the one in the wheel."""
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    spec = importlib.util.find_spec(PACKAGE)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorUnavailable(f"the {PACKAGE} package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+
+
+def available() -> bool:
+    try:
+        _session()
+    except DetectorUnavailable:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _session():
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise DetectorUnavailable("onnxruntime is not installed") from exc
+    path = model_path()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DetectorUnavailable(f"cannot read {path}: {exc}") from exc
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+        raise DetectorUnavailable(f"{path} is not the PP-OCRv4 detector this code was measured on")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("ABVLMQ_TEXT_DETECTOR_THREADS", "2"))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def probability(grey: np.ndarray, scale: float = SCALE) -> np.ndarray:
+    """The detector's text probability for each pixel of an (H, W) uint8 image, (H, W) float32.
+    Large images go through in overlapping tiles, so memory stays bounded."""
+    h, w = grey.shape
+    step = max(64, int(MAX_INPUT_SIDE / scale) - TILE_OVERLAP)
+    out = np.zeros((h, w), np.float32)
+    for y in range(0, max(h - TILE_OVERLAP, 1), step):
+        for x in range(0, max(w - TILE_OVERLAP, 1), step):
+            y1, x1 = min(y + step + TILE_OVERLAP, h), min(x + step + TILE_OVERLAP, w)
+            tile = _probability_once(grey[y:y1, x:x1], scale)
+            np.maximum(out[y:y1, x:x1], tile, out=out[y:y1, x:x1])
+    return out
+
+
+def _probability_once(grey: np.ndarray, scale: float) -> np.ndarray:
+    session = _session()
+    h, w = grey.shape
+    height = max(32, round(h * scale / 32) * 32)  # the network wants multiples of 32
+    width = max(32, round(w * scale / 32) * 32)
+    big = Image.fromarray(grey).resize((width, height), Image.Resampling.BILINEAR)
+    x = np.asarray(big, np.float32) / 127.5 - 1.0  # PaddleOCR's mean 0.5, std 0.5
+    x = np.broadcast_to(x, (1, 3, height, width)).copy()  # grey in all three channels
+    prob = session.run(None, {session.get_inputs()[0].name: x})[0][0, 0]
+    small = Image.fromarray(prob.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR)
+    return np.asarray(small, np.float32)
+
+
+def key_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    """White where a pixel has a level that is over-represented in its tile (a label's flat
+    colour), black elsewhere: the labels' strokes without the speckle behind them."""
+    h, w = grey.shape
+    half = KEY_TILE // 2
+    levels = grey.astype(np.int16)
+    found = np.zeros((h, w), bool)
+    for y in range(0, max(h - half, 1), half):
+        for x in range(0, max(w - half, 1), half):
+            window = (slice(y, y + KEY_TILE), slice(x, x + KEY_TILE))
+            tile, inside = grey[window], sector[window]
+            values = tile[inside & (tile > KEY_FLOOR)]
+            if values.size < KEY_MIN_PIXELS:
+                continue
+            count = np.bincount(values, minlength=256).astype(np.float32)
+            # each level k in 3..252 against the median of k-3, k-2, k+2, k+3 (k+-1 share its
+            # antialiased edge pixels)
+            around = np.median(np.stack([count[0:-5], count[1:-4], count[4:-1], count[5:]]), axis=0)
+            excess = count[3:-2] - around
+            spikes = np.flatnonzero(excess > KEY_SIGMA * np.sqrt(around + 1) + KEY_EXCESS) + 3
+            for level in spikes:
+                found[window] |= (np.abs(levels[window] - level) <= 1) & inside
+    return np.where(found, np.uint8(255), np.uint8(0))
+
+
+def regions(prob: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (left, top, right, bottom; right/bottom exclusive) of the text regions in a
+    probability map, grown back to the text's full extent."""
+    h, w = prob.shape
+    boxes = []
+    for y0, x0, y1, x1 in _components(prob > THRESH):
+        if min(y1 - y0, x1 - x0) < MIN_SIDE or prob[y0:y1, x0:x1].mean() < BOX_THRESH:
+            continue
+        bh, bw = y1 - y0, x1 - x0
+        grow = int(np.ceil(1.6 * bh * bw / (2 * (bh + bw))))  # DB's unclip
+        ends = grow + (bh + 2 * grow + 1) // 2  # first and last letters score lowest
+        boxes.append((max(x0 - ends, 0), max(y0 - grow, 0), min(x1 + ends, w), min(y1 + grow, h)))
+    return boxes
+
+
+def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (y0, x0, y1, x1) of the 8-connected components of ``mask``, from its runs
+    (a union-find over each row's runs and the ones they touch in the row above)."""
+    parent: list[int] = []
+    bbox: list[list[int]] = []
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    previous: list[tuple[int, int, int]] = []  # (start, end exclusive, run id) of row y - 1
+    last = -2
+    for y in np.flatnonzero(mask.any(axis=1)).tolist():
+        starts, ends = np.flatnonzero(edges[y] == 1), np.flatnonzero(edges[y] == -1)
+        current = []
+        above = previous if last == y - 1 else []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            rid = len(parent)
+            parent.append(rid)
+            bbox.append([y, a, y + 1, b])
+            for pa, pb, pid in above:
+                if pa <= b and a <= pb:  # touching, diagonals included
+                    ra, rb = find(pid), find(rid)
+                    if ra != rb:
+                        parent[rb] = ra
+            current.append((a, b, rid))
+        previous, last = current, y
+    merged: dict[int, list[int]] = {}
+    for i, box in enumerate(bbox):
+        r = find(i)
+        m = merged.setdefault(r, list(box))
+        m[0], m[1] = min(m[0], box[0]), min(m[1], box[1])
+        m[2], m[3] = max(m[2], box[2]), max(m[3], box[3])
+    return [tuple(m) for m in merged.values()]  # type: ignore[misc]
+
+
+def find_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
+    """Where text lies in an (H, W, 3) image: an (H, W) bool mask of the detected boxes and
+    their count. Each view is looked at separately and the boxes joined."""
+    grey = rgb.max(axis=2) if rgb.ndim == 3 else rgb
+    grey = np.ascontiguousarray(grey, np.uint8)
+    h, w = grey.shape
+    mask = np.zeros((h, w), bool)
+    if min(h, w) < 8:
+        return mask, 0
+    boxes = regions(probability(grey))
+    key = key_view(grey, sector)
+    if key.any():
+        boxes += regions(probability(key))
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1, x0:x1] = True
+    return mask, len(boxes)
