@@ -52,11 +52,17 @@ MAX_INPUT_SIDE = 1536  # pixels per side of one tile at the network's input (mem
 TILE_OVERLAP = 32  # source pixels shared by neighbouring tiles: a label on a seam is whole in one
 THRESH = 0.3  # DB's pixel threshold
 BOX_THRESH = 0.4  # mean probability over a region's box
+WEAK_BOX_THRESH = 0.15  # ... for a region on the line of one above BOX_THRESH
 MIN_SIDE = 3  # source pixels: a region thinner than this is not a line of text
+LINES_RATIO = 0.5  # edges along / across a region below this: horizontal lines, not letters
+MAX_LINE = 24  # source pixels: a region taller is not one (its text would be ~40 px tall);
+# colour Doppler's flow and bright walls can score as high as text, as blobs
+DOPPLER_SHARE = 0.005  # of the sector in vivid colour: colour Doppler, not a coloured label
 KEY_TILE = 48  # the key view's histogram tiles (half-overlapping)
 KEY_MIN_PIXELS = 200  # tissue pixels a tile needs before its histogram is trusted
 KEY_SIGMA = 6.0  # a level is a spike when it exceeds its neighbours by this many sigma ...
 KEY_EXCESS = 20  # ... and by this many pixels
+KEY_USED_LEVELS = 0.9  # share of the levels between the 5th and 95th percentiles in use
 KEY_FLOOR = 30  # levels at or below this are the canvas and the anechoic dark, not labels
 
 
@@ -139,9 +145,16 @@ def key_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
     """White where a pixel has a level that is over-represented in its tile (a label's flat
     colour), black elsewhere: the labels' strokes without the speckle behind them."""
     h, w = grey.shape
+    found = np.zeros((h, w), bool)
+    tissue = grey[sector & (grey > KEY_FLOOR)]
+    if tissue.size < KEY_MIN_PIXELS:
+        return np.zeros((h, w), np.uint8)
+    low, high = np.percentile(tissue, [5, 95]).astype(int)
+    used = np.bincount(tissue, minlength=256)[low : high + 1] > 0
+    if used.mean() < KEY_USED_LEVELS:  # a palette or posterised image: every level is a spike
+        return np.zeros((h, w), np.uint8)
     half = KEY_TILE // 2
     levels = grey.astype(np.int16)
-    found = np.zeros((h, w), bool)
     for y in range(0, max(h - half, 1), half):
         for x in range(0, max(w - half, 1), half):
             window = (slice(y, y + KEY_TILE), slice(x, x + KEY_TILE))
@@ -160,19 +173,48 @@ def key_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
     return np.where(found, np.uint8(255), np.uint8(0))
 
 
-def regions(prob: np.ndarray) -> list[tuple[int, int, int, int]]:
+def regions(prob: np.ndarray, grey: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
     """Boxes (left, top, right, bottom; right/bottom exclusive) of the text regions in a
-    probability map, grown back to the text's full extent."""
+    probability map, grown back to the text's full extent. A weaker region (box mean at least
+    ``WEAK_BOX_THRESH``) counts when it lies on the line of a strong one, within two line heights
+    of it: the last letter after a space ("O'BRIEN K") scores lowest of all. With ``grey`` (the
+    image), a region whose edges run almost all along it (reverberation bands, a bright wall:
+    horizontal lines, no letter's vertical strokes) is not text."""
     h, w = prob.shape
-    boxes = []
+    strong, weak = [], []
     for y0, x0, y1, x1 in _components(prob > THRESH):
-        if min(y1 - y0, x1 - x0) < MIN_SIDE or prob[y0:y1, x0:x1].mean() < BOX_THRESH:
+        if min(y1 - y0, x1 - x0) < MIN_SIDE or y1 - y0 > MAX_LINE:
             continue
+        score = float(prob[y0:y1, x0:x1].mean())
+        if grey is not None and _lines_only(grey[y0:y1, x0:x1]):
+            continue
+        if score >= BOX_THRESH:
+            strong.append((y0, x0, y1, x1))
+        elif score >= WEAK_BOX_THRESH:
+            weak.append((y0, x0, y1, x1))
+    for y0, x0, y1, x1 in weak:
+        for sy0, sx0, sy1, sx1 in strong:
+            overlap = min(y1, sy1) - max(y0, sy0)
+            gap = max(sx0 - x1, x0 - sx1)
+            if overlap >= 0.5 * min(y1 - y0, sy1 - sy0) and gap <= 2 * (sy1 - sy0):
+                strong.append((y0, x0, y1, x1))
+                break
+    boxes = []
+    for y0, x0, y1, x1 in strong:
         bh, bw = y1 - y0, x1 - x0
         grow = int(np.ceil(1.6 * bh * bw / (2 * (bh + bw))))  # DB's unclip
         ends = grow + (bh + 2 * grow + 1) // 2  # first and last letters score lowest
         boxes.append((max(x0 - ends, 0), max(y0 - grow, 0), min(x1 + ends, w), min(y1 + grow, h)))
     return boxes
+
+
+def _lines_only(patch: np.ndarray) -> bool:
+    """True when a patch's brightness changes far more from row to row than along its rows:
+    horizontal lines, not letters (each letter has vertical strokes as strong as its bars)."""
+    f = patch.astype(np.float32)
+    along = float(np.abs(np.diff(f, axis=1)).mean()) if f.shape[1] > 1 else 0.0
+    across = float(np.abs(np.diff(f, axis=0)).mean()) if f.shape[0] > 1 else 0.0
+    return along < LINES_RATIO * across
 
 
 def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -216,19 +258,31 @@ def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [tuple(m) for m in merged.values()]  # type: ignore[misc]
 
 
+def _view(rgb: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    """The grey image the detector sees: the brightest channel (a yellow or cyan label is as
+    bright as a white one), or where the sector holds colour Doppler, the darkest channel, so the
+    flow's vivid blobs go dark and grey or white labels stay."""
+    if rgb.ndim == 2:
+        return rgb
+    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
+    vivid = (hi >= 120) & (hi.astype(np.int16) - lo >= 80)
+    if sector.any() and vivid[sector].mean() >= DOPPLER_SHARE:
+        return lo
+    return hi
+
+
 def find_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
     """Where text lies in an (H, W, 3) image: an (H, W) bool mask of the detected boxes and
     their count. Each view is looked at separately and the boxes joined."""
-    grey = rgb.max(axis=2) if rgb.ndim == 3 else rgb
-    grey = np.ascontiguousarray(grey, np.uint8)
+    grey = np.ascontiguousarray(_view(rgb, sector), np.uint8)
     h, w = grey.shape
     mask = np.zeros((h, w), bool)
     if min(h, w) < 8:
         return mask, 0
-    boxes = regions(probability(grey))
+    boxes = regions(probability(grey), grey)
     key = key_view(grey, sector)
     if key.any():
-        boxes += regions(probability(key))
+        boxes += regions(probability(key), grey)
     for x0, y0, x1, y1 in boxes:
         mask[y0:y1, x0:x1] = True
     return mask, len(boxes)
