@@ -199,8 +199,9 @@ class ScanListApi(APIView):
                 user=request.user, file=serializer.validated_data["file"], assignment=assignment
             )
         except IntakeError as exc:
-            # the server's fault (no OCR to check the image with): 503, try again later
-            code = 503 if exc.code == "ocr_unavailable" else status.HTTP_400_BAD_REQUEST
+            # the server's fault (no OCR or text detector to check the image with): 503, try
+            # again later
+            code = 503 if exc.server_fault else status.HTTP_400_BAD_REQUEST
             return Response({"code": exc.code, "detail": exc.message}, status=code)
         except UploadQuotaExceeded as exc:
             return Response(  # some will be scored within the minute: try again then

@@ -98,7 +98,7 @@ def load_scan(
         decoded = decode_dicom(data, limits, frame)
     else:
         decoded = decode_raster(data, kind, limits, frame)
-    return _deidentify(decoded, kind, ocr, ocr if detector is None else detector)
+    return _deidentify(decoded, kind, ocr, detector)
 
 
 def _shrink(d: Decoded) -> int:
@@ -114,8 +114,9 @@ def _shrink(d: Decoded) -> int:
 
 
 def _deidentify(
-    d: Decoded, kind: str, ocr: OcrMode = "required", detector: OcrMode = "required"
+    d: Decoded, kind: str, ocr: OcrMode = "required", detector: OcrMode | None = None
 ) -> IntakeResult:
+    detector = ocr if detector is None else detector
     original = (d.rgb.shape[1], d.rgb.shape[0])  # (W, H) as decoded
     factor = _shrink(d)
     rgb = d.rgb  # (H, W, 3)

@@ -48,7 +48,8 @@ class IntakeError(ValueError):
 
     Codes: ``empty``, ``too_large``, ``unsupported_type``, ``corrupt``, ``too_many_pixels``,
     ``too_many_frames``, ``bad_frame``, ``not_ultrasound`` (raised by the upload service
-    for a readable image that intake judged not to be a scan).
+    for a readable image that intake judged not to be a scan); the server's own faults
+    ``ocr_unavailable`` and ``text_detector_unavailable`` (see ``server_fault``).
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -58,6 +59,15 @@ class IntakeError(ValueError):
 
     def __repr__(self) -> str:
         return f"IntakeError({self.code!r}, {self.message!r})"
+
+    @property
+    def server_fault(self) -> bool:
+        """The server could not check the image (a missing OCR or text detector), not the
+        file's fault: the web answers 503, try again later."""
+        return self.code in SERVER_FAULTS
+
+
+SERVER_FAULTS = frozenset({"ocr_unavailable", "text_detector_unavailable"})
 
 
 @dataclass(frozen=True)

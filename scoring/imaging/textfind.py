@@ -32,6 +32,8 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -271,18 +273,43 @@ def _view(rgb: np.ndarray, sector: np.ndarray) -> np.ndarray:
     return hi
 
 
+def _boxes(grey: np.ndarray, sector: np.ndarray) -> list[tuple[int, int, int, int]]:
+    boxes = regions(probability(grey), grey)
+    key = key_view(grey, sector)
+    if key.any():
+        boxes += regions(probability(key), grey)
+    return boxes
+
+
+# The same pixels give the same boxes: an upload sent again (a retry, a second assignment), or a
+# still frame repeated in a clip, is not looked at twice. Boxes only: a few bytes an entry.
+SEEN_MAX = 256
+_seen: OrderedDict[bytes, list[tuple[int, int, int, int]]] = OrderedDict()
+_seen_lock = threading.Lock()
+
+
 def find_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
     """Where text lies in an (H, W, 3) image: an (H, W) bool mask of the detected boxes and
     their count. Each view is looked at separately and the boxes joined."""
+    _session()  # a detector that cannot run refuses every image, seen before or not
     grey = np.ascontiguousarray(_view(rgb, sector), np.uint8)
     h, w = grey.shape
     mask = np.zeros((h, w), bool)
     if min(h, w) < 8:
         return mask, 0
-    boxes = regions(probability(grey), grey)
-    key = key_view(grey, sector)
-    if key.any():
-        boxes += regions(probability(key), grey)
+    digest = hashlib.blake2b(grey.tobytes(), digest_size=16)
+    digest.update(np.packbits(sector).tobytes() + repr(grey.shape).encode())
+    key = digest.digest()
+    with _seen_lock:
+        boxes = _seen.get(key)
+        if boxes is not None:
+            _seen.move_to_end(key)
+    if boxes is None:
+        boxes = _boxes(grey, sector)
+        with _seen_lock:
+            _seen[key] = boxes
+            while len(_seen) > SEEN_MAX:
+                _seen.popitem(last=False)
     for x0, y0, x1, y1 in boxes:
         mask[y0:y1, x0:x1] = True
     return mask, len(boxes)

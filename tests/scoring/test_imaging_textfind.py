@@ -194,3 +194,24 @@ def test_a_model_file_that_is_not_the_measured_one_is_refused(tmp_path, monkeypa
         monkeypatch.delenv(textfind.MODEL_ENV)
         textfind._session.cache_clear()
     assert textfind.available()
+
+
+def test_the_same_pixels_are_looked_at_once(monkeypatch):
+    """A scan sent again gets the boxes it got the first time, without the network; other
+    pixels are looked at afresh."""
+    s = next(x for n in range(20) if (x := deid.screen(n, 3, deid._fonts())) is not None)
+    data = _png(s.img)
+    first = load_scan(data)
+    calls = []
+    real = textfind.probability
+    monkeypatch.setattr(textfind, "probability", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = load_scan(data)
+    assert calls == []
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
+    assert again.metadata["text_regions_masked"] == first.metadata["text_regions_masked"] >= 1
+    other = np.asarray(s.img).copy()
+    other[0, 0] = 255 - other[0, 0]  # a pixel outside the sector: the crop is the same...
+    ys, xs = s.sector.nonzero()
+    other[ys[len(ys) // 2], xs[len(xs) // 2]] ^= 1  # ...one in the middle of the sector differs
+    load_scan(_png(Image.fromarray(other)))
+    assert calls
