@@ -142,7 +142,7 @@ def _deidentify(
         out = rgb[y0:y1, x0:x1] * inside[:, :, None]  # furniture outside the sector goes
         found = None
         if detector == "required" or (detector == "optional" and textfind.available()):
-            found, regions = textfind.find_text(out, inside)  # on the frame as uploaded
+            found, regions = _find_text(rgb, sector, box)
         out, text = mask_text(out, inside)
         if found is not None and regions:
             found &= inside
@@ -177,6 +177,28 @@ def _deidentify(
         message=None if reason is None else _not_ultrasound_message(reason),
         metadata={k: v for k, v in metadata.items() if k in METADATA_KEYS},
     )
+
+
+def _find_text(rgb: np.ndarray, sector: np.ndarray, box: Box) -> tuple[np.ndarray, int]:
+    """The learned detector over the crop, outside the sector black (bright furniture beside a
+    faint label lowers the network's belief in it), then over the frame as uploaded along the
+    crop's top and bottom edges: a title bar's line or a footer cut by the sector's edge is
+    seen whole there, as text. Returns the mask over the crop and the count of regions."""
+    h = rgb.shape[0]
+    x0, y0, x1, y1 = box
+    inside = sector[y0:y1, x0:x1]
+    found, count = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
+    m = textfind.CONTEXT
+    for edge in (y0, y1):
+        a, b = max(edge - m, 0), min(edge + m, h)
+        if b - a < 8:
+            continue
+        strip, n = textfind.find_text(rgb[a:b, x0:x1], sector[a:b, x0:x1])
+        top, bottom = max(a, y0), min(b, y1)
+        if n and bottom > top:
+            found[top - y0 : bottom - y0] |= strip[top - a : bottom - a]
+            count += n
+    return found, count
 
 
 def _not_ultrasound_message(reason: str) -> str:

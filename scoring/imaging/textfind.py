@@ -50,8 +50,9 @@ MODEL_SHA256 = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9
 MODEL_ENV = "ABVLMQ_TEXT_DETECTOR_MODEL"  # a site may point at its own copy of the same file
 
 SCALE = 3.0  # enlargement before the network
-MAX_INPUT_SIDE = 1536  # pixels per side of one tile at the network's input (memory bound)
-TILE_OVERLAP = 32  # source pixels shared by neighbouring tiles: a label on a seam is whole in one
+CONTEXT = 24  # rows of the frame each side of the crop's top and bottom edges, looked at too
+MAX_INPUT_SIDE = 2048  # pixels per side of one tile at the network's input (memory bound)
+TILE_OVERLAP = 160  # source pixels shared by neighbouring tiles: a label is whole in one
 THRESH = 0.3  # DB's pixel threshold
 BOX_THRESH = 0.4  # mean probability over a region's box
 WEAK_BOX_THRESH = 0.15  # ... for a region on the line of one above BOX_THRESH
@@ -205,7 +206,7 @@ def regions(prob: np.ndarray, grey: np.ndarray | None = None) -> list[tuple[int,
     for y0, x0, y1, x1 in strong:
         bh, bw = y1 - y0, x1 - x0
         grow = int(np.ceil(1.6 * bh * bw / (2 * (bh + bw))))  # DB's unclip
-        ends = grow + (bh + 2 * grow + 1) // 2  # first and last letters score lowest
+        ends = grow + (bh + 2 * grow + 1) // 4  # first and last letters score lowest
         boxes.append((max(x0 - ends, 0), max(y0 - grow, 0), min(x1 + ends, w), min(y1 + grow, h)))
     return boxes
 
