@@ -12,6 +12,7 @@ const canvas = document.getElementById("clip-canvas");
 const ctx = canvas.getContext("2d");
 const COLORS = ["#00e5ff", "#ffea00", "#76ff03", "#ff4081", "#b388ff", "#ffab40", "#64ffda", "#ff6e40"];
 let clip = null, selected = -1;
+let picked = false; // the resident chose a frame: the timeline's updates keep it, else the chosen one shows
 
 function marks() { return Array.from(timeline.querySelectorAll(".mark")); }
 
@@ -26,11 +27,13 @@ function render() {
     b.dataset.grade = f.grade || "";
     b.title = `frame ${f.index + 1} at ${f.time.toFixed(2)} s` + (f.grade ? `: ${f.score} (${f.grade})` : "");
     b.textContent = f.chosen ? "★" : "";
-    b.addEventListener("click", () => select(i, true));
+    b.addEventListener("click", () => { picked = true; select(i, true); });
     timeline.appendChild(b);
   });
   const chosen = clip.sampled.findIndex((f) => f.chosen);
-  select(selected >= 0 ? selected : Math.max(chosen, 0), false);
+  // until she picks a frame herself, show the chosen one: it is known only once the analysis is
+  // done, and the page may have opened while the clip was still being read
+  select(picked ? selected : Math.max(chosen, 0), false);
 }
 
 function select(i, seek) {
@@ -83,6 +86,6 @@ video.addEventListener("timeupdate", () => {
 document.addEventListener("keydown", (e) => {
   if (!clip || !["ArrowLeft", "ArrowRight"].includes(e.key) || e.target.closest("input, textarea, select")) return;
   const next = selected + (e.key === "ArrowRight" ? 1 : -1);
-  if (next >= 0 && next < clip.sampled.length) { e.preventDefault(); select(next, true); }
+  if (next >= 0 && next < clip.sampled.length) { e.preventDefault(); picked = true; select(next, true); }
 });
 load();
