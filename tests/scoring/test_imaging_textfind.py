@@ -51,7 +51,7 @@ def test_labels_typed_inside_the_sector_are_removed_where_tesseract_alone_leaves
     report = deid.measure(4, seed=3, baseline=True)
     # the first screen's grey name over bright tissue is all but invisible and is missed (the
     # bench's figures and the closing note of issue 21 say how often)
-    # measured: 0.76 with the detector, 0.35 without
+    # measured: 0.77 with the detector, 0.35 without
     assert report["phi_recall_inside_sector"] >= 0.7
     assert report["without_text_detector"]["phi_recall_inside_sector"] <= 0.5
     assert report["ocr_words_left"] == 0
@@ -89,7 +89,7 @@ def test_a_grey_name_over_the_dark_band_is_not_readable_after_intake():
 
 def test_speckle_is_not_text_on_clean_phantoms():
     """Phantoms without any screen text: the detector marks little. Measured on these eight:
-    1.6 % of the sector on average, none on three, 8.5 % and 3.8 % on two whose acoustic
+    0.7 % of the sector on average, nothing on six, 4.6 % and 1.2 % on two whose acoustic
     shadows hold horizontal bands, which the network scores as lines of text (a known
     weakness: those boxes are filled from their neighbours)."""
     shares = []
@@ -103,9 +103,9 @@ def test_speckle_is_not_text_on_clean_phantoms():
         if len(shares) == 8:
             break
     assert len(shares) == 8
-    assert float(np.mean(shares)) <= 0.025, shares
+    assert float(np.mean(shares)) <= 0.015, shares
     assert sorted(shares)[-3] <= 0.01, shares  # all but the worst two
-    assert max(shares) <= 0.1, shares
+    assert max(shares) <= 0.06, shares
 
 
 def _intake_share(data: bytes, monkeypatch) -> tuple[float, int]:
