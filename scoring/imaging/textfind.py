@@ -190,12 +190,9 @@ def regions(prob: np.ndarray, grey: np.ndarray | None = None) -> list[tuple[int,
         if min(y1 - y0, x1 - x0) < MIN_SIDE or y1 - y0 > MAX_LINE:
             continue
         score = float(prob[y0:y1, x0:x1].mean())
-        if grey is not None and _lines_only(grey[y0:y1, x0:x1]):
+        if score < WEAK_BOX_THRESH or (grey is not None and _lines_only(grey[y0:y1, x0:x1])):
             continue
-        if score >= BOX_THRESH:
-            strong.append((y0, x0, y1, x1))
-        elif score >= WEAK_BOX_THRESH:
-            weak.append((y0, x0, y1, x1))
+        (strong if score >= BOX_THRESH else weak).append((y0, x0, y1, x1))
     for y0, x0, y1, x1 in weak:
         for sy0, sx0, sy1, sx1 in strong:
             overlap = min(y1, sy1) - max(y0, sy0)
