@@ -246,14 +246,17 @@ sleep 300
 """
     # bash, not sh: Debian's sh (dash) has no `exec -a`, and the program would never start
     proc = subprocess.Popen(["bash", "-c", script], start_new_session=True)
-    ours = lambda: [p for p in _pids_named(marker) if p != proc.pid]  # noqa: E731  not the script
+    # the program only (argv[0] is the marker): the script's own command-substitution subshells
+    # carry the marker in their command line for an instant, and once ended the wait below on
+    # one of them and then found nothing ("never started", CI of stop 28)
+    ours = lambda: _pids_named(marker)  # noqa: E731
     try:
         import time
 
         deadline = time.monotonic() + 120  # supervisord's start on a machine busy with tests
         while not ours() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert ours(), "the program never started"
+        assert ours(), "the program never started: " + _logs(tmp_path)
         os.kill(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
         while ours() and time.monotonic() < deadline:
@@ -268,14 +271,23 @@ sleep 300
 
 
 def _pids_named(marker: str) -> list[int]:
+    """The processes whose argv[0] is ``marker`` (as ``exec -a`` names them)."""
     out = []
     for cmd in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if marker.encode() in cmd.read_bytes():
+            if cmd.read_bytes().split(b"\0", 1)[0] == marker.encode():
                 out.append(int(cmd.parent.name))
         except OSError:
             continue
     return out
+
+
+def _logs(tmp_path) -> str:
+    return " | ".join(
+        f"{name}: {(tmp_path / name).read_text(errors='replace')[-600:]}"
+        for name in ("supervisord.out", "supervisord.log", "sleeper.log")
+        if (tmp_path / name).is_file()
+    )
 
 
 def test_a_taken_port_is_named_once_with_what_holds_it(tmp_path):
