@@ -187,13 +187,15 @@ def _find_text(rgb: np.ndarray, sector: np.ndarray, box: Box) -> tuple[np.ndarra
     h = rgb.shape[0]
     x0, y0, x1, y1 = box
     inside = sector[y0:y1, x0:x1]
-    found, count = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
+    crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
+    doppler = textfind.is_doppler(crop, inside)  # decided on the whole sector, strips included
+    found, count = textfind.find_text(crop, inside, doppler)
     m = textfind.CONTEXT
     for edge in (y0, y1):
         a, b = max(edge - m, 0), min(edge + m, h)
         if b - a < 8:
             continue
-        strip, n = textfind.find_text(rgb[a:b, x0:x1], sector[a:b, x0:x1])
+        strip, n = textfind.find_text(rgb[a:b, x0:x1], sector[a:b, x0:x1], doppler)
         top, bottom = max(a, y0), min(b, y1)
         if n and bottom > top:
             found[top - y0 : bottom - y0] |= strip[top - a : bottom - a]

@@ -9,7 +9,7 @@ file is the one shipped inside the ``rapidocr-onnxruntime`` wheel, a pinned depe
 is downloaded at run time, the file is checked against its SHA-256, and the package itself is
 never imported (only located), so OpenCV, which it pulls in, is never loaded.
 
-Two views of the sector go through the network, each enlarged 2.5x (scanner labels are 12-18 px
+Three views of the sector go through the network, each enlarged 2.5x (scanner labels are 12-18 px
 tall; the detector sees them best at 30-45 px: on bench.deid's 2 x 30 screens 2.5x and 3x find
 the same labels within 3 characters of 1,000, 2x misses 1 % more, and 2.5x costs 0.7x of 3x):
 
@@ -17,7 +17,19 @@ the same labels within 3 characters of 1,000, 2x misses 1 % more, and 2.5x costs
 2. a *key* view: scanners draw a label in one flat colour, so in a small tile of the sector the
    label's level is over-represented against its neighbours in the histogram, where speckle's
    histogram is smooth. The pixels at such a level, white on black, show the label's strokes
-   alone; the speckle behind it is gone, so a grey label over bright tissue stands out.
+   alone; the speckle behind it is gone, so a grey label over bright tissue stands out;
+3. a *lift* view: each pixel's brightness above the mean of its neighbourhood (31 x 31), three
+   times as steep. A 12 px grey name over bright, fine speckle (180 over a mean of 146) scores
+   nothing in the image itself and has too few pixels at its exact level for the key view at
+   that size; lifted, its strokes stand out of the speckle as a line of text does. The lift also
+   makes bright blobs look like words, so a box found only in this view counts when it holds a
+   flat colour (below), as a typed label does and speckle does not.
+
+A label's flat colour also says where it ends: the network scores the first and last letters of
+a line lowest (a faint "G" of "GARCIA" over bright tissue not at all), so a box whose pixels hold
+a level far more often than the rows beside it (the label's fill: antialiased letters keep it in
+their cores) is carried along its line while the next line-height of the row still holds that
+level well above its rate around the box.
 
 A detection is a connected region of the probability map above ``THRESH`` whose box averages at
 least ``BOX_THRESH`` (PaddleOCR's DB post-processing, without polygons: labels are horizontal).
@@ -51,7 +63,8 @@ MODEL_SHA256 = "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9
 MODEL_ENV = "ABVLMQ_TEXT_DETECTOR_MODEL"  # a site may point at its own copy of the same file
 
 SCALE = 2.5  # enlargement before the network
-CONTEXT = 24  # rows of the frame each side of the crop's top and bottom edges, looked at too
+CONTEXT = 40  # rows of the frame each side of the crop's top and bottom edges, looked at too
+# (24 cut a 26 px title line that hangs over a convex sector's shoulder: its bottoms stayed)
 MAX_INPUT_SIDE = 2048  # pixels per side of one tile at the network's input (memory bound)
 TILE_OVERLAP = 160  # source pixels shared by neighbouring tiles: a label is whole in one
 THRESH = 0.3  # DB's pixel threshold
@@ -68,6 +81,12 @@ KEY_SIGMA = 6.0  # a level is a spike when it exceeds its neighbours by this man
 KEY_EXCESS = 20  # ... and by this many pixels
 KEY_USED_LEVELS = 0.9  # share of the levels between the 5th and 95th percentiles in use
 KEY_FLOOR = 30  # levels at or below this are the canvas and the anechoic dark, not labels
+LIFT_RADIUS = 15  # the lift view's neighbourhood: (2r + 1)^2 pixels of the sector
+LIFT_GAIN = 3.0  # ... and its steepness ...
+LIFT_OFFSET = 20.0  # ... and the level a pixel as bright as its neighbourhood gets
+FLAT_MIN = 8  # pixels at one level a box needs before that level can be its fill ...
+FLAT_RATIO = 6.0  # ... at this many times that level's rate in the rows above and below ...
+FLAT_SPIKE = 3.5  # ... and this many times as many as the levels 2 and 3 away in the box
 
 
 class DetectorUnavailable(IntakeError):
@@ -259,17 +278,116 @@ def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [tuple(m) for m in merged.values()]  # type: ignore[misc]
 
 
-def _view(rgb: np.ndarray, sector: np.ndarray) -> np.ndarray:
-    """The grey image the detector sees: the brightest channel (a yellow or cyan label is as
-    bright as a white one), or where the sector holds colour Doppler, the darkest channel, so the
-    flow's vivid blobs go dark and grey or white labels stay."""
-    if rgb.ndim == 2:
-        return rgb
+def is_doppler(rgb: np.ndarray, sector: np.ndarray) -> bool:
+    """Whether the sector holds colour Doppler: at least ``DOPPLER_SHARE`` of it in vivid
+    colour that fills a 5 x 5 square (flow is drawn in blobs; a coloured label, even a line of
+    26 px cyan letters over the sector's shoulder, in strokes thinner than that)."""
+    if rgb.ndim == 2 or not sector.any():
+        return False
     hi, lo = rgb.max(axis=2), rgb.min(axis=2)
     vivid = (hi >= 120) & (hi.astype(np.int16) - lo >= 80)
-    if sector.any() and vivid[sector].mean() >= DOPPLER_SHARE:
-        return lo
-    return hi
+    if vivid[sector].mean() < DOPPLER_SHARE:
+        return False
+    solid = _window_sum(vivid.astype(np.float64), 2) >= 25 - 0.5  # the 5 x 5 square all vivid
+    return bool(solid[sector].mean() >= DOPPLER_SHARE)
+
+
+def _view(rgb: np.ndarray, sector: np.ndarray, doppler: bool | None = None) -> np.ndarray:
+    """The grey image the detector sees: the brightest channel (a yellow or cyan label is as
+    bright as a white one), or where the sector holds colour Doppler, the darkest channel, so the
+    flow's vivid blobs go dark and grey or white labels stay. ``doppler`` is the decision made
+    on the whole sector, for a strip of the frame (where a cyan title line over the sector's
+    shoulder is most of the little sector there, and would pass for flow)."""
+    if rgb.ndim == 2:
+        return rgb
+    if doppler is None:
+        doppler = is_doppler(rgb, sector)
+    return rgb.min(axis=2) if doppler else rgb.max(axis=2)
+
+
+def lift_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    """Each sector pixel's brightness above the mean of its neighbourhood in the sector (the
+    canvas and the anechoic dark left out of the mean), ``LIFT_GAIN`` times as steep; outside the
+    sector black."""
+    tissue = (sector & (grey > KEY_FLOOR)).astype(np.float64)
+    g = grey.astype(np.float64)
+    mean = _window_sum(g * tissue, LIFT_RADIUS) / np.maximum(_window_sum(tissue, LIFT_RADIUS), 1)
+    lifted = np.clip((g - mean) * LIFT_GAIN + LIFT_OFFSET, 0, 255)
+    return np.where(sector, lifted, 0).astype(np.uint8)
+
+
+def _window_sum(a: np.ndarray, r: int) -> np.ndarray:
+    """The sum of ``a`` over the (2r + 1)^2 window around each pixel (cut at the edges)."""
+    h, w = a.shape
+    c = np.zeros((h + 1, w + 1), np.float64)
+    c[1:, 1:] = a.cumsum(0).cumsum(1)
+    y0, y1 = np.clip(np.arange(h) - r, 0, h), np.clip(np.arange(h) + r + 1, 0, h)
+    x0, x1 = np.clip(np.arange(w) - r, 0, w), np.clip(np.arange(w) + r + 1, 0, w)
+    return c[np.ix_(y1, x1)] - c[np.ix_(y0, x1)] - c[np.ix_(y1, x0)] + c[np.ix_(y0, x0)]
+
+
+def flat_level(grey: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, float] | None:
+    """The level a box is filled with, as a typed label is, and that level's rate (per pixel) in
+    the rows above and below the box; None when no level is at least ``FLAT_MIN`` pixels of the
+    box, ``FLAT_RATIO`` times as frequent as above and below it and a spike in the box's own
+    histogram (speckle, a quantised image, or a lossy image's blurred levels)."""
+    x0, y0, x1, y1 = box
+    bh = y1 - y0
+    beside = np.concatenate(  # the rows above and below: the label's line goes on left and right
+        [grey[max(y0 - bh, 0) : y0, x0:x1].ravel(), grey[y1 : y1 + bh, x0:x1].ravel()]
+    )
+    inner = np.bincount(grey[y0:y1, x0:x1].ravel(), minlength=256).astype(np.float64)
+    outer = np.bincount(beside, minlength=256)
+    rate = (outer + 1) / (beside.size + 256)  # a level never seen beside the box: a small rate
+    expected = rate * (y1 - y0) * (x1 - x0)
+    excess = inner - expected
+    excess[: KEY_FLOOR + 1] = 0  # the canvas and the anechoic dark are flat, and no label
+    level = int(np.argmax(excess))  # the level with the most pixels more than expected
+    if inner[level] < FLAT_MIN or inner[level] < FLAT_RATIO * expected[level]:
+        return None
+    # ... and a spike in the box's own histogram, as the key view's (antialiasing fills the
+    # levels next to it, so those two and three away): a smooth or quantised region's most
+    # frequent level has neighbours nearly as frequent
+    around = np.median(inner[[max(level - 3, 0), max(level - 2, 0), level + 2, level + 3]]
+                       if level <= 252 else inner[[level - 3, level - 2]])  # fmt: skip
+    if inner[level] < FLAT_SPIKE * (around + 1):
+        return None
+    return level, float(rate[level])
+
+
+def extend_along_line(
+    grey: np.ndarray, box: tuple[int, int, int, int], level: int, rate: float
+) -> tuple[int, int, int, int]:
+    """Carry a box along its line, a half line-height at a time, while the next line-height of
+    the row holds ``level`` at least ``FLAT_RATIO`` times its rate above and below the box (and
+    3 pixels);
+    a word's space (one window short) is crossed, two are the label's end."""
+    x0, y0, x1, y1 = box
+    w = grey.shape[1]
+    bh = y1 - y0
+    step = max(bh // 2, 1)
+    row = (grey[y0:y1] == level).sum(axis=0)
+    need = max(3.0, FLAT_RATIO * rate * bh * bh)
+
+    def holds(a: int, b: int) -> bool:
+        return 0 <= a < b <= w and float(row[a:b].sum()) >= need
+
+    for direction in (-1, 1):
+        misses, edge = 0, x0 if direction < 0 else x1
+        while misses < 2:
+            a, b = (edge - bh, edge) if direction < 0 else (edge, edge + bh)
+            if a < 0 or b > w:
+                break
+            if holds(a, b):
+                misses = 0
+                if direction < 0:
+                    x0 = a
+                else:
+                    x1 = b
+            else:
+                misses += 1
+            edge += direction * step
+    return x0, y0, x1, y1
 
 
 def _boxes(grey: np.ndarray, sector: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -277,7 +395,16 @@ def _boxes(grey: np.ndarray, sector: np.ndarray) -> list[tuple[int, int, int, in
     key = key_view(grey, sector)
     if key.any():
         boxes += regions(probability(key), grey)
-    return boxes
+    lifted = regions(probability(lift_view(grey, sector)), grey)
+    found = []
+    for i, box in enumerate(boxes + lifted):
+        flat = flat_level(grey, box)
+        if flat is None:
+            if i < len(boxes):  # the lift view's boxes count with a flat colour only
+                found.append(box)
+            continue
+        found.append(extend_along_line(grey, box, *flat))
+    return found
 
 
 # The same pixels give the same boxes: an upload sent again (a retry, a second assignment), or a
@@ -287,11 +414,14 @@ _seen: OrderedDict[bytes, list[tuple[int, int, int, int]]] = OrderedDict()
 _seen_lock = threading.Lock()
 
 
-def find_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
+def find_text(
+    rgb: np.ndarray, sector: np.ndarray, doppler: bool | None = None
+) -> tuple[np.ndarray, int]:
     """Where text lies in an (H, W, 3) image: an (H, W) bool mask of the detected boxes and
-    their count. Each view is looked at separately and the boxes joined."""
+    their count. Each view is looked at separately and the boxes joined. ``doppler``: whether
+    the scan holds colour Doppler, when ``rgb`` is only a strip of it (see ``_view``)."""
     _session()  # a detector that cannot run refuses every image, seen before or not
-    grey = np.ascontiguousarray(_view(rgb, sector), np.uint8)
+    grey = np.ascontiguousarray(_view(rgb, sector, doppler), np.uint8)
     h, w = grey.shape
     mask = np.zeros((h, w), bool)
     if min(h, w) < 8:
