@@ -23,6 +23,8 @@ every sector pixel, so after ``scoring.imaging.load_scan`` it can say exactly:
 - Words Tesseract still reads on the stored image (target 0), and the time per image, beside
   the same screens through intake without the learned text detector (Tesseract and the pixel
   rules only), whose recall is reported too.
+- False detections: the share of the sector the learned detector marks on 20 clean phantoms (no
+  text at all) and on five real vendor screens (pydicom's test data) through intake.
 
 Labels typed inside the sector are reported on their own, by what they look like against what
 lies under them: each screen gets a name and an ID (DejaVu Sans or Mono, 12-18 px, as scanners
@@ -314,6 +316,72 @@ def measure(count: int, seed: int, out: Path | None = None, baseline: bool = Tru
     return report
 
 
+# Real vendor screens from pydicom's test data: power Doppler, a probe in air (reverberation and
+# a measurement caption, which is text), a JPEG cine, a palette image, ALOKA (labels inside)
+REAL_SCREENS = (
+    "US1_UNCR.dcm",
+    "OBXXXX1A.dcm",
+    "examples_ybr_color.dcm",
+    "examples_palette.dcm",
+    "gdcm-US-ALOKA-16.dcm",
+)
+
+
+def false_detections(count: int = 10, seeds: tuple[int, ...] = (5, 7)) -> dict:
+    """The share of the sector the learned detector marks where no label was typed: ``count``
+    clean phantoms (no screen text) of each seed, and the real vendor screens through intake."""
+    import scoring.imaging as intake
+    from scoring.imaging import textfind
+    from scoring.imaging.sector import find_scan_area
+
+    shares = []
+    for seed in seeds:
+        made = 0
+        for index in range(10 * count):
+            got = _sector(index, seed, 448)
+            if got is None:
+                continue
+            rgb = np.asarray(got[0])
+            (x0, y0, x1, y1), sector = find_scan_area(rgb)
+            inside = sector[y0:y1, x0:x1]
+            found, _ = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
+            shares.append(float((found & inside).sum() / inside.sum()))
+            made += 1
+            if made == count:
+                break
+    real: dict[str, float | None] = {}
+    seen: list[float] = []
+    original = intake._find_text
+
+    def spy(rgb, sector, box):
+        found, n = original(rgb, sector, box)
+        x0, y0, x1, y1 = box
+        inside = sector[y0:y1, x0:x1]
+        seen.append(float((found & inside).sum() / max(inside.sum(), 1)))
+        return found, n
+
+    from pydicom.data import get_testdata_file
+
+    intake._find_text = spy
+    try:
+        for name in REAL_SCREENS:
+            path = get_testdata_file(name)
+            seen.clear()
+            if path is not None:
+                with open(path, "rb") as f:
+                    intake.load_scan(f.read())
+            real[name] = round(seen[0], 4) if seen else None
+    finally:
+        intake._find_text = original
+    return {
+        "clean_phantoms": len(shares),
+        "clean_phantoms_flagged_mean": round(float(np.mean(shares)), 4),
+        "clean_phantoms_flagged_max": round(float(np.max(shares)), 4),
+        "clean_phantoms_with_any": sum(v > 0 for v in shares),
+        "real_screens_flagged": real,
+    }
+
+
 def run(argv: list[str]) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.deid")
     p.add_argument("--count", type=int, default=40)
@@ -322,8 +390,15 @@ def run(argv: list[str]) -> dict:
     p.add_argument(
         "--no-baseline", action="store_true", help="skip intake without the learned detector"
     )
+    p.add_argument(
+        "--no-false-detections",
+        action="store_true",
+        help="skip the clean phantoms and real screens (share of the sector marked as text)",
+    )
     args = p.parse_args(argv)
     report = measure(args.count, args.seed, args.out, baseline=not args.no_baseline)
+    if not args.no_false_detections:
+        report["false_detections"] = false_detections()
     print(json.dumps(report, indent=1))
     report["ratios"] = {
         "phi_recall": report["phi_recall"],
