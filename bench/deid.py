@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from scoring.imaging import load_scan
+from scoring.imaging import IntakeResult, load_scan
 from scoring.imaging.ocr import read_words
 from trainer.phantoms.geometry import sample_geometry, scan_table
 from trainer.phantoms.render import LINEAR_SHARE, choose_planes, generate
@@ -327,29 +327,23 @@ REAL_SCREENS = (
 )
 
 
-def false_detections(count: int = 10, seeds: tuple[int, ...] = (5, 7)) -> dict:
-    """The share of the sector the learned detector marks where no label was typed: ``count``
-    clean phantoms (no screen text) of each seed, and the real vendor screens through intake."""
-    import scoring.imaging as intake
+def flagged_share(rgb: np.ndarray) -> float:
+    """The share of the sector the learned detector marks as text, on the sector as intake
+    crops it (outside it black)."""
     from scoring.imaging import textfind
     from scoring.imaging.sector import find_scan_area
 
-    shares = []
-    for seed in seeds:
-        made = 0
-        for index in range(10 * count):
-            got = _sector(index, seed, 448)
-            if got is None:
-                continue
-            rgb = np.asarray(got[0])
-            (x0, y0, x1, y1), sector = find_scan_area(rgb)
-            inside = sector[y0:y1, x0:x1]
-            found, _ = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
-            shares.append(float((found & inside).sum() / inside.sum()))
-            made += 1
-            if made == count:
-                break
-    real: dict[str, float | None] = {}
+    (x0, y0, x1, y1), sector = find_scan_area(rgb)
+    inside = sector[y0:y1, x0:x1]
+    found, _ = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
+    return float((found & inside).sum() / inside.sum())
+
+
+def intake_flagged_share(data: bytes) -> tuple[float | None, IntakeResult]:
+    """Intake of ``data``, with the share of the sector the detector marked on the way (None
+    when intake did not run it) and intake's result."""
+    import scoring.imaging as intake
+
     seen: list[float] = []
     original = intake._find_text
 
@@ -360,19 +354,39 @@ def false_detections(count: int = 10, seeds: tuple[int, ...] = (5, 7)) -> dict:
         seen.append(float((found & inside).sum() / max(inside.sum(), 1)))
         return found, n
 
-    from pydicom.data import get_testdata_file
-
     intake._find_text = spy
     try:
-        for name in REAL_SCREENS:
-            path = get_testdata_file(name)
-            seen.clear()
-            if path is not None:
-                with open(path, "rb") as f:
-                    intake.load_scan(f.read())
-            real[name] = round(seen[0], 4) if seen else None
+        result = intake.load_scan(data)
     finally:
         intake._find_text = original
+    assert len(seen) <= 1
+    return (seen[0] if seen else None), result
+
+
+def false_detections(count: int = 10, seeds: tuple[int, ...] = (5, 7)) -> dict:
+    """The share of the sector the learned detector marks where no label was typed: ``count``
+    clean phantoms (no screen text) of each seed, and the real vendor screens through intake."""
+    from pydicom.data import get_testdata_file
+
+    shares = []
+    for seed in seeds:
+        made = 0
+        for index in range(10 * count):
+            got = _sector(index, seed, 448)
+            if got is None:
+                continue
+            shares.append(flagged_share(np.asarray(got[0])))
+            made += 1
+            if made == count:
+                break
+    real: dict[str, float | None] = {}
+    for name in REAL_SCREENS:
+        path = get_testdata_file(name)
+        share = None
+        if path is not None:
+            with open(path, "rb") as f:
+                share, _ = intake_flagged_share(f.read())
+        real[name] = None if share is None else round(share, 4)
     return {
         "clean_phantoms": len(shares),
         "clean_phantoms_flagged_mean": round(float(np.mean(shares)), 4),

@@ -26,15 +26,6 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _flagged_share(rgb: np.ndarray) -> float:
-    """The share of the sector the detector marks as text, on the sector as intake crops it."""
-    box, sector = find_scan_area(rgb)
-    x0, y0, x1, y1 = box
-    inside = sector[y0:y1, x0:x1]
-    found, _ = textfind.find_text(rgb[y0:y1, x0:x1] * inside[:, :, None], inside)
-    return float((found & inside).sum() / inside.sum())
-
-
 def test_components_are_8_connected_boxes():
     mask = np.zeros((10, 12), bool)
     mask[1, 1:4] = True
@@ -141,7 +132,7 @@ def test_speckle_is_not_text_on_clean_phantoms():
         if got is None:  # one with its own screen furniture
             continue
         img, _ = got
-        share = _flagged_share(np.asarray(img))
+        share = deid.flagged_share(np.asarray(img))
         shares.append(share)
         if len(shares) == 8:
             break
@@ -151,24 +142,11 @@ def test_speckle_is_not_text_on_clean_phantoms():
     assert max(shares) <= 0.06, shares
 
 
-def _intake_share(data: bytes, monkeypatch) -> tuple[float, int]:
+def _intake_share(data: bytes) -> tuple[float, int]:
     """Intake, with the share of the sector the detector marked on the way."""
-    import scoring.imaging as intake
-
-    seen = []
-    real = intake._find_text
-
-    def spy(rgb, sector, box):
-        found, count = real(rgb, sector, box)
-        x0, y0, x1, y1 = box
-        inside = sector[y0:y1, x0:x1]
-        seen.append(float((found & inside).sum() / max(inside.sum(), 1)))
-        return found, count
-
-    monkeypatch.setattr(intake, "_find_text", spy)
-    result = load_scan(data)
-    assert result.is_ultrasound and len(seen) == 1
-    return seen[0], int(result.metadata["text_regions_masked"])
+    share, result = deid.intake_flagged_share(data)
+    assert result.is_ultrasound and share is not None
+    return share, int(result.metadata["text_regions_masked"])
 
 
 @pytest.mark.parametrize(
@@ -180,10 +158,10 @@ def _intake_share(data: bytes, monkeypatch) -> tuple[float, int]:
         ("examples_palette.dcm", 0.01),  # a palette image: no key view on quantised levels
     ],
 )
-def test_real_vendor_screens_lose_little_of_their_sector(name, most, monkeypatch):
+def test_real_vendor_screens_lose_little_of_their_sector(name, most):
     path = get_testdata_file(name)
     assert path is not None
-    share, _ = _intake_share(open(path, "rb").read(), monkeypatch)  # noqa: SIM115
+    share, _ = _intake_share(open(path, "rb").read())  # noqa: SIM115
     assert share <= most
 
 
@@ -214,11 +192,11 @@ def test_colour_flow_is_colour_doppler():
     assert textfind.is_doppler(rgb, sector)
 
 
-def test_labels_on_a_real_aloka_screen_are_found(monkeypatch):
+def test_labels_on_a_real_aloka_screen_are_found():
     """GDCM's ALOKA sample has "LOI" and a depth "12." typed inside its sector."""
     path = get_testdata_file("gdcm-US-ALOKA-16.dcm")
     assert path is not None
-    share, regions = _intake_share(open(path, "rb").read(), monkeypatch)  # noqa: SIM115
+    share, regions = _intake_share(open(path, "rb").read())  # noqa: SIM115
     assert regions >= 2
     assert share <= 0.02
 
