@@ -27,9 +27,9 @@ the same labels within 3 characters of 1,000, 2x misses 1 % more, and 2.5x costs
 
 A label's flat colour also says where it ends: the network scores the first and last letters of
 a line lowest (a faint "G" of "GARCIA" over bright tissue not at all), so a box whose pixels hold
-a level far more often than the rows beside it (the label's fill: antialiased letters keep it in
-their cores) is carried along its line while the next line-height of the row still holds that
-level well above its rate around the box.
+a level far more often than the rows above and below it (the label's fill: antialiased letters
+keep it in their cores) is carried along its line while the next line-height of the row still
+holds that level well above its rate in those rows.
 
 A detection is a connected region of the probability map above ``THRESH`` whose box averages at
 least ``BOX_THRESH`` (PaddleOCR's DB post-processing, without polygons: labels are horizontal).
@@ -360,25 +360,20 @@ def extend_along_line(
 ) -> tuple[int, int, int, int]:
     """Carry a box along its line, a half line-height at a time, while the next line-height of
     the row holds ``level`` at least ``FLAT_RATIO`` times its rate above and below the box (and
-    3 pixels);
-    a word's space (one window short) is crossed, two are the label's end."""
+    3 pixels); a word's space (one window short) is crossed, two are the label's end."""
     x0, y0, x1, y1 = box
     w = grey.shape[1]
     bh = y1 - y0
     step = max(bh // 2, 1)
     row = (grey[y0:y1] == level).sum(axis=0)
     need = max(3.0, FLAT_RATIO * rate * bh * bh)
-
-    def holds(a: int, b: int) -> bool:
-        return 0 <= a < b <= w and float(row[a:b].sum()) >= need
-
     for direction in (-1, 1):
         misses, edge = 0, x0 if direction < 0 else x1
         while misses < 2:
             a, b = (edge - bh, edge) if direction < 0 else (edge, edge + bh)
             if a < 0 or b > w:
                 break
-            if holds(a, b):
+            if row[a:b].sum() >= need:
                 misses = 0
                 if direction < 0:
                     x0 = a
