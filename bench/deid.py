@@ -348,11 +348,11 @@ def intake_flagged_share(data: bytes) -> tuple[float | None, IntakeResult]:
     original = intake._find_text
 
     def spy(rgb, sector, box):
-        found, n = original(rgb, sector, box)
+        got = original(rgb, sector, box)
         x0, y0, x1, y1 = box
         inside = sector[y0:y1, x0:x1]
-        seen.append(float((found & inside).sum() / max(inside.sum(), 1)))
-        return found, n
+        seen.append(float((got[0] & inside).sum() / max(inside.sum(), 1)))
+        return got
 
     intake._find_text = spy
     try:

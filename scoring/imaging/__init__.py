@@ -9,7 +9,9 @@ screen out images that are clearly not ultrasound; crop to the scan sector (the 
 region when the file declares one, else found from the pixels) so burned-in text around it goes;
 zero what lies outside the sector; fill annotation text inside it from its neighbours: what a
 learned text detector finds (``textfind``: PP-OCRv4 on CPU, readable or not) and what the pixel
-rules find (``sector.mask_text``: thin bright strokes), then what Tesseract still reads (``ocr``).
+rules find (``sector.mask_text``: thin bright strokes), then what Tesseract still reads (``ocr``)
+where the detector masked text or was unsure (the lines around them; with the detector off,
+everywhere). Clip frames share the screen's furniture while it does not change (``Furniture``).
 
 The output is always RGB: the model takes RGB and colour Doppler must survive. No Django, no
 torch: this runs in the web process, the worker and the trainer alike.
@@ -17,6 +19,7 @@ torch: this runs in the web process, the worker and the trainer alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -35,9 +38,11 @@ from scoring.imaging.sniff import require_accepted, sniff_type
 
 __all__ = [
     "METADATA_KEYS",
+    "Furniture",
     "IntakeError",
     "IntakeLimits",
     "IntakeResult",
+    "deidentify",
     "find_scan_area",
     "load_scan",
     "mask_text",
@@ -98,7 +103,7 @@ def load_scan(
         decoded = decode_dicom(data, limits, frame)
     else:
         decoded = decode_raster(data, kind, limits, frame)
-    return _deidentify(decoded, kind, ocr, detector)
+    return deidentify(decoded, kind, ocr, detector)
 
 
 def _shrink(d: Decoded) -> int:
@@ -113,15 +118,55 @@ def _shrink(d: Decoded) -> int:
     return factor
 
 
-def _deidentify(
-    d: Decoded, kind: str, ocr: OcrMode = "required", detector: OcrMode | None = None
+@dataclass
+class Furniture:
+    """What the frames of a clip share while the screen around the sector stays the same: the
+    sector, the crop, the colour-Doppler decision, the text found along the crop's edges in the
+    frame as uploaded, and the text found inside the sector so far (scanner labels stay put, so
+    what was found in one frame is masked in the rest of the run too)."""
+
+    shape: tuple[int, ...] | None = None
+    outside: np.ndarray | None = None  # the frame outside the sector, every 4th pixel
+    box: Box = (0, 0, 0, 0)
+    sector: np.ndarray | None = None
+    source: str = "pixels"
+    doppler: bool = False
+    edges: tuple[np.ndarray, int, np.ndarray] | None = None  # found, count, doubt over the crop
+    seen: np.ndarray | None = None  # text found inside the sector in this run, over the crop
+    runs: int = 0  # how many times the furniture was looked at afresh
+
+    def same(self, rgb: np.ndarray) -> bool:
+        """Whether ``rgb`` shows the same screen around the sector (within a video codec's
+        noise: mean difference under 2 levels, 99.5 % of pixels within 24)."""
+        if self.outside is None or rgb.shape != self.shape:
+            return False
+        diff = np.abs(_outside(rgb, self.sector).astype(np.int16) - self.outside)
+        return float(diff.mean()) < 2 and float(np.percentile(diff, 99.5)) <= 24
+
+
+def _outside(rgb: np.ndarray, sector: np.ndarray) -> np.ndarray:
+    return (rgb[::4, ::4] * ~sector[::4, ::4, None]).astype(np.int16)
+
+
+def deidentify(
+    d: Decoded,
+    kind: str,
+    ocr: OcrMode = "required",
+    detector: OcrMode | None = None,
+    furniture: Furniture | None = None,
 ) -> IntakeResult:
+    """De-identify one decoded frame (``load_scan``'s work after decoding). ``furniture``: a
+    clip's frames share one; it is looked at afresh only when the screen around the sector
+    changes (a still's intake looks at everything every time)."""
     detector = ocr if detector is None else detector
     original = (d.rgb.shape[1], d.rgb.shape[0])  # (W, H) as decoded
     factor = _shrink(d)
     rgb = d.rgb  # (H, W, 3)
     h, w = rgb.shape[:2]
-    if d.region is not None:
+    reuse = furniture is not None and furniture.same(rgb)
+    if reuse:
+        box, sector, source = furniture.box, furniture.sector, furniture.source
+    elif d.region is not None:
         box, source = d.region, "dicom_region"
         x0, y0, x1, y1 = box
         _, inner = find_scan_area(rgb[y0:y1, x0:x1])
@@ -140,9 +185,13 @@ def _deidentify(
         x0, y0, x1, y1 = box
         inside = sector[y0:y1, x0:x1]
         out = rgb[y0:y1, x0:x1] * inside[:, :, None]  # furniture outside the sector goes
-        found = None
+        found = doubt = None
+        regions = 0
         if detector == "required" or (detector == "optional" and textfind.available()):
-            found, regions = _find_text(rgb, sector, box)
+            if furniture is None:
+                found, regions, doubt = _find_text(rgb, sector, box)
+            else:
+                found, regions, doubt = _find_text_in_run(rgb, sector, box, furniture, reuse)
         out, text = mask_text(out, inside)
         if found is not None and regions:
             found &= inside
@@ -152,7 +201,12 @@ def _deidentify(
             textfind.log.warning("the text detector found %d region(s); masked them", regions)
         text_pixels = int(text.sum())
         if ocr == "required" or (ocr == "optional" and ocr_check.available()):
-            out, ocr_words = ocr_check.mask_words(np.ascontiguousarray(out, np.uint8), inside)
+            # with the detector, Tesseract verifies what is left: the lines of what was masked
+            # and of what the detector was unsure of; without it, Tesseract reads everything
+            within = None if doubt is None else verify_region(found | doubt)
+            out, ocr_words = ocr_check.mask_words(
+                np.ascontiguousarray(out, np.uint8), inside, within
+            )
     metadata: dict[str, str | int] = {
         **d.metadata,
         "kind": kind,
@@ -179,28 +233,78 @@ def _deidentify(
     )
 
 
-def _find_text(rgb: np.ndarray, sector: np.ndarray, box: Box) -> tuple[np.ndarray, int]:
+def _find_text_in_run(
+    rgb: np.ndarray, sector: np.ndarray, box: Box, run: Furniture, reuse: bool
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """``_find_text`` for a frame of a clip: the crop's edges looked at once per run of frames
+    with the same furniture, the sector every frame, and what was found before kept."""
+    x0, y0, x1, y1 = box
+    inside = sector[y0:y1, x0:x1]
+    if not reuse:
+        crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
+        run.shape, run.box, run.sector = rgb.shape, box, sector
+        run.outside = _outside(rgb, sector)
+        run.doppler = textfind.is_doppler(crop, inside)
+        run.edges = _edges(rgb, sector, box, run.doppler)
+        run.seen = np.zeros(inside.shape, bool)
+        run.runs += 1
+    seen = textfind.look(rgb[y0:y1, x0:x1] * inside[:, :, None], inside, run.doppler)
+    edge_found, edge_count, edge_doubt = run.edges  # type: ignore[misc]
+    run.seen |= seen.mask  # type: ignore[operator]
+    found = run.seen | edge_found  # type: ignore[operator]
+    count = len(seen.boxes) + edge_count + (1 if (run.seen & ~seen.mask).any() else 0)
+    return found, count, seen.doubt_mask() | edge_doubt
+
+
+def _find_text(rgb: np.ndarray, sector: np.ndarray, box: Box) -> tuple[np.ndarray, int, np.ndarray]:
     """The learned detector over the crop, outside the sector black (bright furniture beside a
     faint label lowers the network's belief in it), then over the frame as uploaded along the
     crop's top and bottom edges: a title bar's line or a footer cut by the sector's edge is
-    seen whole there, as text. Returns the mask over the crop and the count of regions."""
-    h = rgb.shape[0]
+    seen whole there, as text. Returns the mask over the crop, the count of regions, and the
+    mask of what the detector was unsure of (for Tesseract to verify)."""
     x0, y0, x1, y1 = box
     inside = sector[y0:y1, x0:x1]
     crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
     doppler = textfind.is_doppler(crop, inside)  # decided on the whole sector, strips included
-    found, count = textfind.find_text(crop, inside, doppler)
+    seen = textfind.look(crop, inside, doppler)
+    found, count, doubt = seen.mask, len(seen.boxes), seen.doubt_mask()
+    edge_found, edge_count, edge_doubt = _edges(rgb, sector, box, doppler)
+    return found | edge_found, count + edge_count, doubt | edge_doubt
+
+
+def _edges(
+    rgb: np.ndarray, sector: np.ndarray, box: Box, doppler: bool
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """The detector (the image view) over the frame as uploaded along the crop's top and bottom
+    edges; masks over the crop."""
+    h = rgb.shape[0]
+    x0, y0, x1, y1 = box
+    found = np.zeros((y1 - y0, x1 - x0), bool)
+    doubt = np.zeros_like(found)
+    count = 0
     m = textfind.CONTEXT
     for edge in (y0, y1):
         a, b = max(edge - m, 0), min(edge + m, h)
         if b - a < 8:
             continue
-        strip, n = textfind.find_text(rgb[a:b, x0:x1], sector[a:b, x0:x1], doppler)
+        strip = textfind.look(rgb[a:b, x0:x1], sector[a:b, x0:x1], doppler, image_only=True)
         top, bottom = max(a, y0), min(b, y1)
-        if n and bottom > top:
-            found[top - y0 : bottom - y0] |= strip[top - a : bottom - a]
-            count += n
-    return found, count
+        if bottom > top:
+            found[top - y0 : bottom - y0] |= strip.mask[top - a : bottom - a]
+            doubt[top - y0 : bottom - y0] |= strip.doubt_mask()[top - a : bottom - a]
+            count += len(strip.boxes)
+    return found, count, doubt
+
+
+def verify_region(marked: np.ndarray) -> np.ndarray:
+    """Where Tesseract reads after the detector: each marked region's line, a line height
+    above and below and four to either side (a word the mask cut short goes on there)."""
+    h, w = marked.shape
+    out = np.zeros((h, w), bool)
+    for y0, x0, y1, x1 in textfind.components(marked):
+        lh = max(y1 - y0, 8)
+        out[max(y0 - lh, 0) : y1 + lh, max(x0 - 4 * lh, 0) : x1 + 4 * lh] = True
+    return out
 
 
 def _not_ultrasound_message(reason: str) -> str:

@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from scoring.imaging import OcrMode, _deidentify
+from scoring.imaging import Furniture, OcrMode, deidentify
 from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded, check_dimensions
 from scoring.imaging.dicom import decode_dicom
@@ -112,13 +112,20 @@ def load_clip(
     middle_index = frames // 2
     results: dict[int, IntakeResult] = {}
     deidentified: list[tuple[Image.Image, Box]] = []
+    # The frames assessed go through the still's intake exactly; the rest share the screen's
+    # furniture while it does not change, and keep what text was found in earlier frames
+    furniture = Furniture()
     for index, decoded in enumerate(source):
         if index >= frames:  # a video with more frames than its header said
             raise IntakeError("too_many_frames", _too_many(limits.max_frames))
-        result = _deidentify(decoded, "dicom" if kind == "dicom" else "png", ocr)
+        assessed = index in chosen or index == middle_index
+        result = deidentify(
+            decoded, "dicom" if kind == "dicom" else "png", ocr,
+            furniture=None if assessed else furniture,
+        )  # fmt: skip
         scale = int(result.metadata.get("downscale", 1) or 1)  # crop_box is in source pixels
         deidentified.append((result.image, tuple(v // scale for v in result.crop_box)))
-        if index in chosen or index == middle_index:
+        if assessed:
             results[index] = result
     frames = len(deidentified)
     if frames == 0:
@@ -134,6 +141,7 @@ def load_clip(
         "frames": frames,
         "fps": round(fps, 3),
         "duration": round(frames / fps, 3),
+        "furniture_runs": furniture.runs,
     }
     metadata.pop("frame_index", None)
     return ClipResult(

@@ -28,6 +28,7 @@ MIN_HEIGHT = 6  # pixels: speckle grains read as "words" are 4-5 px tall, screen
 UPSCALE_BELOW = 600  # small images are read at twice their size: small fonts need it
 PAD = 2  # pixels around a word's box, for antialiased edges
 TIMEOUT_S = 30
+GAP = 24  # black rows between the parts of an image read in one call
 
 
 class OcrUnavailable(IntakeError):
@@ -81,15 +82,52 @@ def read_words(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]
     return words
 
 
-def mask_words(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, int]:
+def mask_words(
+    rgb: np.ndarray, sector: np.ndarray, within: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Mask every word Tesseract reads on ``rgb``, then read again: what a fill left readable
     (a word split by the mask into shorter ones) is blacked out. Returns the image and the
-    count of words masked."""
-    out, count = _mask_once(rgb, sector, read_words(rgb), fill=True)
+    count of words masked. ``within``: read only there (the rest is black to Tesseract), as
+    the verifier of what the text detector left in doubt; an empty one reads nothing."""
+    if within is None:
+        within = np.ones(rgb.shape[:2], bool)
+    if not within.any():
+        if not available():
+            raise OcrUnavailable()
+        return rgb, 0
+    out, count = _mask_once(rgb, sector, _read_within(rgb, within), fill=True)
     if count:
-        out, again = _mask_once(out, sector, read_words(out), fill=False)
+        out, again = _mask_once(out, sector, _read_within(out, within), fill=False)
         count += again
     return out, count
+
+
+def _read_within(rgb: np.ndarray, within: np.ndarray) -> list:
+    """``read_words`` on the parts of ``rgb`` under ``within`` only, in ``rgb``'s coordinates.
+    The parts (the bounding boxes of ``within``'s pieces) are stacked one under another, apart,
+    on a black card, and read in one call: Tesseract's time grows with what it looks at."""
+    if within.all():
+        return read_words(rgb)
+    from scoring.imaging.textfind import components
+
+    parts = [(x0, y0, x1, y1) for y0, x0, y1, x1 in components(within)]
+    width = max(x1 - x0 for x0, _, x1, _ in parts)
+    height = sum(y1 - y0 + GAP for _, y0, _, y1 in parts)
+    card = np.zeros((height, width, 3), np.uint8)
+    slots = []  # (top on the card, the part)
+    top = 0
+    for x0, y0, x1, y1 in parts:
+        card[top : top + y1 - y0, : x1 - x0] = rgb[y0:y1, x0:x1] * within[y0:y1, x0:x1, None]
+        slots.append((top, (x0, y0, x1, y1)))
+        top += y1 - y0 + GAP
+    words = []
+    for (a, b, c, d), conf in read_words(card):
+        for slot_top, (x0, y0, x1, y1) in slots:
+            if slot_top <= (b + d) // 2 < slot_top + y1 - y0:
+                dy = y0 - slot_top
+                words.append(((a + x0, max(b + dy, y0), min(c + x0, x1), min(d + dy, y1)), conf))
+                break
+    return words
 
 
 def _mask_once(rgb: np.ndarray, sector: np.ndarray, words, *, fill: bool) -> tuple:

@@ -25,6 +25,12 @@ the same labels within 3 characters of 1,000, 2x misses 1 % more, and 2.5x costs
    makes bright blobs look like words, so a box found only in this view counts when it holds a
    flat colour (below), as a typed label does and speckle does not.
 
+Speed (issue 30): each view goes through the network only where it can find something: the
+image at 1x first and at 2.5x around what that saw, the key view around its white pixels, the
+lift view around a flat colour's hint (a looser key view); the strips of screen furniture along
+the crop's edges through the image view alone. What any view scored above ``DOUBT`` without
+becoming a box is handed to Tesseract to verify (``Found.doubt``).
+
 A label's flat colour also says where it ends: the network scores the first and last letters of
 a line lowest (a faint "G" of "GARCIA" over bright tissue not at all), so a box whose pixels hold
 a level far more often than the rows above and below it (the label's fill: antialiased letters
@@ -47,13 +53,14 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from scoring.imaging.base import IntakeError
+from scoring.imaging.base import Box, IntakeError
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,13 @@ KEY_FLOOR = 30  # levels at or below this are the canvas and the anechoic dark, 
 LIFT_RADIUS = 15  # the lift view's neighbourhood: (2r + 1)^2 pixels of the sector
 LIFT_GAIN = 3.0  # ... and its steepness ...
 LIFT_OFFSET = 20.0  # ... and the level a pixel as bright as its neighbourhood gets
+GATE_SIGMA = 3.0  # the lift view runs only where a tile holds a level this many sigma ...
+GATE_EXCESS = 6  # ... and pixels over its neighbours (a looser key view: a flat colour's hint)
+WINDOW_MARGIN = 32  # source pixels around a gate's pixels that go through the network too
+WHOLE_SHARE = 0.6  # windows covering this share of a view: the view goes through whole
+COARSE_SCALE = 1.0  # the image view first at this scale ...
+COARSE_GATE = 0.03  # ... then at SCALE where it scored above this (and a margin around)
+DOUBT = 0.1  # a region any view scores above this, not taken for text, is left to Tesseract
 FLAT_MIN = 8  # pixels at one level a box needs before that level can be its fill ...
 FLAT_RATIO = 6.0  # ... at this many times that level's rate in the rows above and below ...
 FLAT_SPIKE = 3.5  # ... and this many times as many as the levels 2 and 3 away in the box
@@ -151,6 +165,40 @@ def probability(grey: np.ndarray, scale: float = SCALE) -> np.ndarray:
     return out
 
 
+def probability_within(
+    grey: np.ndarray, windows: list[tuple[int, int, int, int]], scale: float = SCALE
+) -> np.ndarray:
+    """``probability`` over the windows (left, top, right, bottom) only; zero elsewhere."""
+    h, w = grey.shape
+    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows) >= WHOLE_SHARE * h * w:
+        return probability(grey, scale)  # mostly covered: one pass costs less than many
+    out = np.zeros((h, w), np.float32)
+    for x0, y0, x1, y1 in windows:
+        np.maximum(out[y0:y1, x0:x1], probability(grey[y0:y1, x0:x1], scale),
+                   out=out[y0:y1, x0:x1])  # fmt: skip
+    return out
+
+
+def windows(mask: np.ndarray, margin: int = WINDOW_MARGIN) -> list[tuple[int, int, int, int]]:
+    """Boxes (left, top, right, bottom) around the True pixels of ``mask``, ``margin`` pixels
+    wider on every side, found on a grid of 8 px cells (nearby pixels share one window)."""
+    h, w = mask.shape
+    c = 8
+    gh, gw = -(-h // c), -(-w // c)
+    padded = np.zeros((gh * c, gw * c), bool)
+    padded[:h, :w] = mask
+    cells = padded.reshape(gh, c, gw, c).any(axis=(1, 3))
+    if not cells.any():
+        return []
+    r = -(-margin // c)
+    grown = np.zeros_like(cells)
+    for y, x in np.argwhere(cells):
+        grown[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1] = True
+    return [
+        (x0 * c, y0 * c, min(x1 * c, w), min(y1 * c, h)) for y0, x0, y1, x1 in components(grown)
+    ]
+
+
 def _probability_once(grey: np.ndarray, scale: float) -> np.ndarray:
     session = _session()
     h, w = grey.shape
@@ -167,15 +215,25 @@ def _probability_once(grey: np.ndarray, scale: float) -> np.ndarray:
 def key_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
     """White where a pixel has a level that is over-represented in its tile (a label's flat
     colour), black elsewhere: the labels' strokes without the speckle behind them."""
+    found = spikes(grey, sector, KEY_SIGMA, KEY_EXCESS)
+    if found is None:
+        return np.zeros(grey.shape, np.uint8)
+    return np.where(found, np.uint8(255), np.uint8(0))
+
+
+def spikes(grey: np.ndarray, sector: np.ndarray, sigma: float, excess_min: float):
+    """The (H, W) bool mask of pixels within a level of one that is over-represented in its
+    tile (by ``sigma`` and ``excess_min`` pixels); None for a palette or posterised image, where
+    every level is a spike."""
     h, w = grey.shape
     found = np.zeros((h, w), bool)
     tissue = grey[sector & (grey > KEY_FLOOR)]
     if tissue.size < KEY_MIN_PIXELS:
-        return np.zeros((h, w), np.uint8)
+        return found
     low, high = np.percentile(tissue, [5, 95]).astype(int)
     used = np.bincount(tissue, minlength=256)[low : high + 1] > 0
-    if used.mean() < KEY_USED_LEVELS:  # a palette or posterised image: every level is a spike
-        return np.zeros((h, w), np.uint8)
+    if used.mean() < KEY_USED_LEVELS:
+        return None
     half = KEY_TILE // 2
     levels = grey.astype(np.int16)
     for y in range(0, max(h - half, 1), half):
@@ -190,10 +248,10 @@ def key_view(grey: np.ndarray, sector: np.ndarray) -> np.ndarray:
             # antialiased edge pixels)
             around = np.median(np.stack([count[0:-5], count[1:-4], count[4:-1], count[5:]]), axis=0)
             excess = count[3:-2] - around
-            spikes = np.flatnonzero(excess > KEY_SIGMA * np.sqrt(around + 1) + KEY_EXCESS) + 3
-            for level in spikes:
+            over = np.flatnonzero(excess > sigma * np.sqrt(around + 1) + excess_min) + 3
+            for level in over:
                 found[window] |= (np.abs(levels[window] - level) <= 1) & inside
-    return np.where(found, np.uint8(255), np.uint8(0))
+    return found
 
 
 def regions(prob: np.ndarray, grey: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
@@ -205,7 +263,7 @@ def regions(prob: np.ndarray, grey: np.ndarray | None = None) -> list[tuple[int,
     horizontal lines, no letter's vertical strokes) is not text."""
     h, w = prob.shape
     strong, weak = [], []
-    for y0, x0, y1, x1 in _components(prob > THRESH):
+    for y0, x0, y1, x1 in components(prob > THRESH):
         if min(y1 - y0, x1 - x0) < MIN_SIDE or y1 - y0 > MAX_LINE:
             continue
         score = float(prob[y0:y1, x0:x1].mean())
@@ -237,7 +295,7 @@ def _lines_only(patch: np.ndarray) -> bool:
     return along < LINES_RATIO * across
 
 
-def _components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+def components(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Bounding boxes (y0, x0, y1, x1) of the 8-connected components of ``mask``, from its runs
     (a union-find over each row's runs and the ones they touch in the row above)."""
     parent: list[int] = []
@@ -385,12 +443,30 @@ def extend_along_line(
     return x0, y0, x1, y1
 
 
-def _boxes(grey: np.ndarray, sector: np.ndarray) -> list[tuple[int, int, int, int]]:
-    boxes = regions(probability(grey), grey)
+def _boxes(
+    grey: np.ndarray, sector: np.ndarray, image_only: bool = False
+) -> tuple[list[Box], list[Box]]:
+    """The text boxes, and the regions any view scored above ``DOUBT`` that are not text boxes
+    (for Tesseract to verify). The image goes through the network at 1x, then at ``SCALE``
+    only around what scored above ``COARSE_GATE`` there (on bench.deid's screens the same labels
+    as the whole image at ``SCALE``, for about a third of the work); the key view only
+    around its white pixels (black elsewhere: nothing there to find); the lift view only around
+    a flat colour's hint (a looser key view), since its boxes count only with a flat colour."""
+    # the image at 1x first (a sixth of the work), then at SCALE only where it saw anything
+    coarse = probability(grey, COARSE_SCALE)
+    prob = probability_within(grey, windows(coarse > COARSE_GATE))
+    boxes = regions(prob, grey)
+    if image_only:
+        return boxes, [(x0, y0, x1, y1) for y0, x0, y1, x1 in components(prob > DOUBT)]
     key = key_view(grey, sector)
     if key.any():
-        boxes += regions(probability(key), grey)
-    lifted = regions(probability(lift_view(grey, sector)), grey)
+        key_prob = probability_within(key, windows(key > 0))
+        boxes += regions(key_prob, grey)
+        np.maximum(prob, key_prob, out=prob)
+    hint = spikes(grey, sector, GATE_SIGMA, GATE_EXCESS)
+    lift = lift_view(grey, sector)
+    lift_prob = probability(lift) if hint is None else probability_within(lift, windows(hint))
+    lifted = regions(lift_prob, grey)
     found = []
     for i, box in enumerate(boxes + lifted):
         flat = flat_level(grey, box)
@@ -399,13 +475,15 @@ def _boxes(grey: np.ndarray, sector: np.ndarray) -> list[tuple[int, int, int, in
                 found.append(box)
             continue
         found.append(extend_along_line(grey, box, *flat))
-    return found
+    np.maximum(prob, lift_prob, out=prob)
+    doubt = [(x0, y0, x1, y1) for y0, x0, y1, x1 in components(prob > DOUBT)]
+    return found, doubt
 
 
 # The same pixels give the same boxes: an upload sent again (a retry, a second assignment), or a
 # still frame repeated in a clip, is not looked at twice. Boxes only: a few bytes an entry.
 SEEN_MAX = 256
-_seen: OrderedDict[bytes, list[tuple[int, int, int, int]]] = OrderedDict()
+_seen: OrderedDict[bytes, tuple[list[Box], list[Box]]] = OrderedDict()
 _seen_lock = threading.Lock()
 
 
@@ -415,25 +493,52 @@ def find_text(
     """Where text lies in an (H, W, 3) image: an (H, W) bool mask of the detected boxes and
     their count. Each view is looked at separately and the boxes joined. ``doppler``: whether
     the scan holds colour Doppler, when ``rgb`` is only a strip of it (see ``_view``)."""
+    found = look(rgb, sector, doppler)
+    return found.mask, len(found.boxes)
+
+
+@dataclass
+class Found:
+    """What the detector found on an image: the text boxes, their (H, W) mask, and the regions
+    it had a doubt about (scored above ``DOUBT`` in some view without being text boxes)."""
+
+    boxes: list[Box]
+    doubt: list[Box]
+    mask: np.ndarray
+
+    def doubt_mask(self) -> np.ndarray:
+        out = np.zeros_like(self.mask)
+        for x0, y0, x1, y1 in self.doubt:
+            out[y0:y1, x0:x1] = True
+        return out
+
+
+def look(
+    rgb: np.ndarray, sector: np.ndarray, doppler: bool | None = None, image_only: bool = False
+) -> Found:
+    """The detector over an (H, W, 3) image (see ``find_text``), with its doubts.
+    ``image_only``: the image view alone (a strip of screen furniture over the dark canvas,
+    where labels are not typed over tissue)."""
     _session()  # a detector that cannot run refuses every image, seen before or not
     grey = np.ascontiguousarray(_view(rgb, sector, doppler), np.uint8)
     h, w = grey.shape
     mask = np.zeros((h, w), bool)
     if min(h, w) < 8:
-        return mask, 0
+        return Found([], [], mask)
     digest = hashlib.blake2b(grey.tobytes(), digest_size=16)
-    digest.update(np.packbits(sector).tobytes() + repr(grey.shape).encode())
+    digest.update(np.packbits(sector).tobytes() + repr((grey.shape, image_only)).encode())
     key = digest.digest()
     with _seen_lock:
-        boxes = _seen.get(key)
-        if boxes is not None:
+        seen = _seen.get(key)
+        if seen is not None:
             _seen.move_to_end(key)
-    if boxes is None:
-        boxes = _boxes(grey, sector)
+    if seen is None:
+        seen = _boxes(grey, sector, image_only)
         with _seen_lock:
-            _seen[key] = boxes
+            _seen[key] = seen
             while len(_seen) > SEEN_MAX:
                 _seen.popitem(last=False)
+    boxes, doubt = seen
     for x0, y0, x1, y1 in boxes:
         mask[y0:y1, x0:x1] = True
-    return mask, len(boxes)
+    return Found(list(boxes), list(doubt), mask)

@@ -32,8 +32,8 @@ def test_components_are_8_connected_boxes():
     mask[2, 4] = True  # touches the run above only by a corner: the same component
     mask[6:9, 8:11] = True
     mask[6, 0] = True
-    assert sorted(textfind._components(mask)) == [(1, 1, 3, 5), (6, 0, 7, 1), (6, 8, 9, 11)]
-    assert textfind._components(np.zeros((4, 4), bool)) == []
+    assert sorted(textfind.components(mask)) == [(1, 1, 3, 5), (6, 0, 7, 1), (6, 8, 9, 11)]
+    assert textfind.components(np.zeros((4, 4), bool)) == []
 
 
 def test_labels_typed_inside_the_sector_are_removed_where_tesseract_alone_leaves_them():

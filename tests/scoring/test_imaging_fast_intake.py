@@ -1,0 +1,121 @@
+"""Intake fast and exact (issue 30): the detector looks at what needs looking at, Tesseract
+verifies what it left, and a clip's frames keep no text that the still's intake removes."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from bench.intake import scanner_screen
+from scoring.imaging import Furniture, deidentify, find_scan_area, load_scan, ocr, textfind
+from scoring.imaging.decoded import Decoded
+from trainer.phantoms import generate
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_clean_phantom_is_not_read_by_tesseract_when_the_detector_has_no_doubt(monkeypatch):
+    calls = []
+    real = ocr.read_words
+    monkeypatch.setattr(ocr, "read_words", lambda rgb: calls.append(rgb.shape) or real(rgb))
+    img, _ = generate(index=0, seed=777, size=512)  # no screen text of its own
+    textfind._seen.clear()
+    result = load_scan(_png(img.convert("RGB")))
+    assert result.is_ultrasound
+    assert result.metadata["text_regions_masked"] == 0
+    assert calls == []
+
+
+def test_without_the_detector_tesseract_reads_the_whole_image(monkeypatch):
+    calls = []
+    real = ocr.read_words
+    monkeypatch.setattr(ocr, "read_words", lambda rgb: calls.append(rgb.shape) or real(rgb))
+    img, _ = generate(index=0, seed=777, size=512)
+    result = load_scan(_png(img.convert("RGB")), detector="off")
+    assert calls and calls[0][:2] == (result.image.height, result.image.width)
+
+
+def test_tesseract_reads_the_parts_it_is_given_and_places_words_back():
+    """Two lines of text far apart, read in one call on a card of the two parts."""
+    card = np.zeros((400, 500, 3), np.uint8)
+    img = Image.fromarray(card)
+    font = ImageFont.load_default(22)
+    ImageDraw.Draw(img).text((20, 30), "DOE JANE 0012345", fill=(220, 220, 220), font=font)
+    ImageDraw.Draw(img).text((240, 330), "SMITH JOHN", fill=(220, 220, 220), font=font)
+    rgb = np.asarray(img).copy()
+    within = np.zeros(rgb.shape[:2], bool)
+    within[20:70, 10:300] = True
+    within[320:370, 230:400] = True
+    words = ocr._read_within(rgb, within)
+    assert len(words) >= 3
+    for (x0, y0, x1, y1), _ in words:
+        assert within[(y0 + y1) // 2, (x0 + x1) // 2]
+    masked, count = ocr.mask_words(rgb, np.ones(rgb.shape[:2], bool), within)
+    assert count >= 3
+    assert ocr.read_words(masked) == []
+
+
+def test_an_empty_region_to_verify_reads_nothing_and_changes_nothing():
+    img, _ = generate(index=0, seed=777, size=224)
+    rgb = np.asarray(img.convert("RGB")).copy()
+    out, count = ocr.mask_words(rgb, np.ones(rgb.shape[:2], bool), np.zeros(rgb.shape[:2], bool))
+    assert count == 0 and np.array_equal(out, rgb)
+
+
+def _moving_frames(screen: Image.Image, n: int) -> list[np.ndarray]:
+    """The screen with its sector's content moving a pixel or two a frame."""
+    arr = np.asarray(screen)
+    _, sector = find_scan_area(arr)
+    frames = []
+    for i in range(n):
+        moved = np.roll(arr, (i % 5) - 2, axis=0)
+        frames.append(np.where(sector[:, :, None], moved, arr).astype(np.uint8))
+    return frames
+
+
+def _changed(rgb: np.ndarray, result) -> np.ndarray:
+    """Pixels of the frame that intake changed by more than 8 levels or left out of its crop,
+    in the frame's own coordinates."""
+    x0, y0, x1, y1 = result.crop_box
+    stored = np.zeros_like(rgb)
+    stored[y0:y1, x0:x1] = np.asarray(result.image)
+    return np.abs(stored.astype(int) - rgb.astype(int)).max(axis=2) > 8
+
+
+@pytest.mark.slow
+def test_a_clips_frames_keep_no_text_that_the_stills_intake_removes():
+    """Frames of one clip share the furniture and carry what text was found: whatever pixel the
+    still's intake changes in a frame (the text it masks), the clip's intake changes too."""
+    screen = scanner_screen(1, 4545, (640, 480))
+    frames = _moving_frames(screen, 6)
+    furniture = Furniture()
+    for i, rgb in enumerate(frames):
+        decoded = Decoded(rgb=rgb.copy(), frames=len(frames), frame_index=i, metadata={})
+        in_run = deidentify(decoded, "png", furniture=furniture)
+        still = load_scan(_png(Image.fromarray(rgb)))
+        masked_by_still = _changed(rgb, still)
+        changed_in_run = _changed(rgb, in_run)
+        assert masked_by_still.sum() > 0
+        # a pixel the still masked and the clip left as it was would be text the clip kept
+        kept = masked_by_still & ~changed_in_run
+        assert kept.sum() <= 0.001 * masked_by_still.size, (i, int(kept.sum()))
+    assert furniture.runs == 1  # the screen around the sector was looked at once
+
+
+def test_a_clip_looks_at_its_furniture_again_when_the_screen_changes():
+    screen = scanner_screen(2, 4545, (640, 480))
+    arr = np.asarray(screen)
+    other = arr.copy()
+    other[:30] = 255 - other[:30]  # the title bar changed: another patient's screen
+    furniture = Furniture()
+    for i, rgb in enumerate((arr, arr, other)):
+        deidentify(Decoded(rgb=rgb.copy(), frames=3, frame_index=i, metadata={}), "png",
+                   furniture=furniture)  # fmt: skip
+    assert furniture.runs == 2
