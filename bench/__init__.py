@@ -12,6 +12,7 @@ BENCHES: list[str] = [
     "bench.web",
     "bench.abstention",
     "bench.deid",
+    "bench.intake",  # where intake's time goes, against the intake before issue 30
     "bench.clip",
     "bench.serve",  # the in-process engine against vLLM, 1/8/32 uploads at once
     "bench.soak",  # several minutes: Redis restarted and a worker killed under load

@@ -1,0 +1,61 @@
+"""A guard for the model (issue 30): intake must not silently change what the demo model answers.
+
+Sixty fresh phantoms at 512 px (a seed nobody tuned to) go to the committed demo model twice: as
+drawn, and through ``load_scan`` as an upload. Intake crops to the sector and masks text, so
+the answers differ today (the model was trained on phantoms as drawn: issue 31 retrains it on
+the upload path); the margins below sit a few phantoms above today's gap, so a later change to
+intake that moves the model's answers further fails here.
+
+Measured at the commit that added this test (60 phantoms of seed 515151): declined 2 as drawn,
+16 after intake; plane subset 75.0 % as drawn, 51.7 % after intake. Seed 626262: 2 and 12,
+76.7 % and 63.3 %.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("torchvision")
+
+from scoring.engine import Engine
+from scoring.imaging import load_scan
+from trainer.phantoms import generate
+
+DEMO = Path(__file__).parents[2] / "models" / "demo"
+COUNT, SEED, SIZE = 60, 515151, 512
+MAX_MORE_DECLINED = 0.30  # today 0.233 (14 of 60 more)
+MAX_PLANE_DROP = 0.30  # today 0.233
+
+
+def _figures(engine: Engine, images, truths) -> tuple[float, float]:
+    results = engine.assess(images, batch_size=8)
+    declined = sum(r.abstained for r in results)
+    right = sum(
+        (not r.abstained) and bool(r.planes) and set(r.planes) <= truth
+        for r, truth in zip(results, truths, strict=True)
+    )
+    return declined / len(images), right / len(images)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEMO / "model.safetensors").is_file(), reason="models/demo not built")
+def test_intake_moves_the_demo_models_answers_no_further_than_today():
+    engine = Engine.load(DEMO, device="cpu")
+    drawn, uploaded, truths = [], [], []
+    for index in range(COUNT):
+        img, rec = generate(index=index, seed=SEED, size=SIZE)
+        rgb = img.convert("RGB")
+        buf = BytesIO()
+        rgb.save(buf, format="PNG")
+        drawn.append(rgb)
+        uploaded.append(load_scan(buf.getvalue()).image)
+        truths.append(set(rec["planes"]))
+    declined_drawn, plane_drawn = _figures(engine, drawn, truths)
+    declined_intake, plane_intake = _figures(engine, uploaded, truths)
+    figures = (declined_drawn, declined_intake, plane_drawn, plane_intake)
+    assert declined_intake - declined_drawn <= MAX_MORE_DECLINED, figures
+    assert plane_drawn - plane_intake <= MAX_PLANE_DROP, figures
