@@ -303,7 +303,7 @@ def verify_region(marked: np.ndarray) -> np.ndarray:
     out = np.zeros((h, w), bool)
     for y0, x0, y1, x1 in textfind.components(marked):
         lh = max(y1 - y0, 8)
-        out[max(y0 - lh, 0) : y1 + lh, max(x0 - 4 * lh, 0) : x1 + 4 * lh] = True
+        out[max(y0 - lh // 2, 0) : y1 + lh // 2, max(x0 - 2 * lh, 0) : x1 + 2 * lh] = True
     return out
 
 
