@@ -129,7 +129,7 @@ program sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
   -Q "${ABVLMQ_MAINTENANCE_QUEUE:-maintenance}" -n "sweeper@%h" --pool solo --loglevel INFO \
   --without-gossip --without-mingle --schedule "$VAR/celerybeat-schedule"
 program web "$VAR/web.log" \
-  .venv/bin/daphne -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
+  "$PY" -m abvlmq_web.server -b "${HOST:-127.0.0.1}" -p "$PORT" abvlmq_web.asgi:application
 # The DICOM receiver scanners send to (C-STORE; ABVLMQ_DICOM_AE_TITLE / _HOST / _PORT).
 program dicom "$VAR/dicom.log" "$PY" manage.py dicom_listener
 start_programs

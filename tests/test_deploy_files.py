@@ -77,8 +77,9 @@ def test_the_dockerfile_parses_and_passes_the_lint_rules():
     [
         ("FROM python:3.11-slim", "FROM python", "pin a tag"),
         ("COPY scoring ./scoring", "COPY scorin ./scoring", "COPY scorin: not in the context"),
-        ('CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "abvlmq_web.asgi:application"]',
-         "CMD daphne -b 0.0.0.0 abvlmq_web.asgi:application", "shell form"),
+        ('CMD ["python", "-m", "abvlmq_web.server", "-b", "0.0.0.0", "-p", "8000", '
+         '"abvlmq_web.asgi:application"]',
+         "CMD python -m abvlmq_web.server -b 0.0.0.0 abvlmq_web.asgi:application", "shell form"),
         ("USER abvlmq", "USER root", "runs as root"),
         ("PIP_NO_CACHE_DIR=1", "PIP_NO_CACHE_DIR=0", "keeps its cache"),
     ],

@@ -120,7 +120,7 @@ def free_port() -> int:
 
 def start_server(log_dir: Path, port: int, **env: str) -> Process:
     argv = [
-        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        sys.executable, "-m", "abvlmq_web.server", "-b", "127.0.0.1", "-p", str(port),
         "abvlmq_web.asgi:application",
     ]  # fmt: skip
     return Process("daphne", argv, child_env(**env), ready="Listening on", log_dir=log_dir)
