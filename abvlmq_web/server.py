@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     install_body_cap(int(settings.ABVLMQ_MAX_REQUEST_BYTES))
+    if not settings.DEBUG and not settings.ABVLMQ_METRICS_TOKEN:
+        print(
+            "warning: ABVLMQ_METRICS_TOKEN is not set: /metrics answers callers on this machine "
+            "only, and /readyz tells anyone else only whether the service is ready",
+            file=sys.stderr,
+            flush=True,
+        )
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(sys.argv[1:] if argv is None else argv)

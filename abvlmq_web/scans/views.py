@@ -3,6 +3,8 @@ websocket from static/js (no build step)."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 
 from django.conf import settings
@@ -114,16 +116,45 @@ def healthz(request):
 
 
 def readyz(request):
-    """Readiness: database, Redis, a live worker, its model loaded; 503 with what is missing."""
+    """Readiness: database, Redis, a live worker, its model loaded; 503 when not ready. What is
+    missing (each component's error) only to the operator: the metrics token's bearer, or a
+    caller on this machine; anyone else learns "ready" or not."""
     state = readiness()
-    return JsonResponse(state.as_dict(), status=200 if state.ready else 503)
+    body = state.as_dict() if operator_access(request) else {"ready": state.ready}
+    return JsonResponse(body, status=200 if state.ready else 503)
 
 
 def metrics(request):
-    """Prometheus text; with ABVLMQ_METRICS_TOKEN set, only for "Bearer <token>"."""
+    """Prometheus text for the operator: with ABVLMQ_METRICS_TOKEN set, "Bearer <token>" only;
+    without one, a caller on this machine only (with DEBUG, anyone)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    token = settings.ABVLMQ_METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return JsonResponse({"detail": "a metrics token is required"}, status=401)
+    if settings.ABVLMQ_METRICS_TOKEN:
+        if not _bearer(request):
+            return JsonResponse({"detail": "a metrics token is required"}, status=401)
+    elif not (settings.DEBUG or _on_this_machine(request)):
+        detail = "metrics are for this machine only: set ABVLMQ_METRICS_TOKEN to scrape them"
+        return JsonResponse({"detail": detail}, status=403)
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def operator_access(request) -> bool:
+    """The metrics token's bearer, or (no token needed) a caller on this machine."""
+    return _bearer(request) or _on_this_machine(request)
+
+
+def _bearer(request) -> bool:
+    token = settings.ABVLMQ_METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _on_this_machine(request) -> bool:
+    """A direct caller on the loopback: not one a proxy on this machine passed on (a proxy says
+    whom it forwards in X-Forwarded-For or Forwarded)."""
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False

@@ -99,3 +99,46 @@ def test_a_real_worker_makes_the_service_ready_and_its_scans_show_in_the_metrics
         line for line in text.splitlines() if line.startswith('abvlmq_seconds{to="score"}')
     )
     assert float(score.split()[-1]) > 0
+
+
+# --------------------------------------------------------------------------- who may ask
+
+OUTSIDER = {"REMOTE_ADDR": "203.0.113.7"}  # TEST-NET-3: a caller that is not this machine
+
+
+def test_metrics_are_not_public_without_a_token(db, settings):
+    settings.ABVLMQ_METRICS_TOKEN = ""
+    settings.DEBUG = False
+    refused = Client().get("/metrics", **OUTSIDER)
+    assert refused.status_code == 403
+    assert "ABVLMQ_METRICS_TOKEN" in refused.json()["detail"]
+    assert b"abvlmq_" not in refused.content
+    # a proxy on this machine passing a caller on is not this machine
+    forwarded = Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert forwarded.status_code == 403
+    assert Client().get("/metrics").status_code == 200  # Prometheus beside the app
+
+
+def test_with_a_token_metrics_ask_for_it_even_on_this_machine(db, settings):
+    settings.ABVLMQ_METRICS_TOKEN = "s3cret-token"
+    assert Client().get("/metrics").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    ok = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token", **OUTSIDER)
+    assert ok.status_code == 200
+
+
+def test_readiness_tells_an_outsider_up_or_down_and_the_operator_why(db, settings, no_beats):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.ABVLMQ_METRICS_TOKEN = "s3cret-token"
+    outsider = Client().get("/readyz", **OUTSIDER)
+    assert outsider.status_code == 503
+    assert outsider.json() == {"ready": False}
+    operator = Client().get("/readyz", HTTP_AUTHORIZATION="Bearer s3cret-token", **OUTSIDER)
+    assert operator.status_code == 503
+    assert "error" in operator.json()["checks"]["redis"]
+    local = Client().get("/readyz")
+    assert "checks" in local.json()
+
+
+def test_liveness_stays_open_to_anyone(db):
+    assert Client().get("/healthz", **OUTSIDER).json() == {"status": "ok"}
