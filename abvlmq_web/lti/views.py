@@ -8,7 +8,9 @@ cohort. Launches open in their own window (this application sends X-Frame-Option
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
+import requests
 from django.contrib.auth import login
 from django.core.cache import cache
 from django.db import transaction
@@ -38,6 +40,7 @@ from abvlmq_web.lti.services import (
     tool_key,
 )
 from abvlmq_web.lti.tasks import sync_roster
+from abvlmq_web.lti.tokens import form_problem
 
 log = logging.getLogger(__name__)
 SESSION_LAUNCH = "lti_launch_id"  # the launch a deep-linking or link choice answers
@@ -96,12 +99,35 @@ class LoginInit(View):
         target = params.get("target_link_uri")
         if not target:
             return HttpResponseBadRequest("Missing target_link_uri parameter.")
+        if not _our_launch_url(request, target):
+            return _refused(
+                request,
+                "This login asks to go somewhere other than this tool's launch URL.",
+                f"target_link_uri {target[:200]!r}",
+                status=400,
+            )
+        tool_key()  # the tool's signing key, made on first use (a login may come before a JWKS)
         conf = DjangoToolConfig(registration_uuid)
         oidc = DjangoOIDCLogin(request, conf, launch_data_storage=DjangoCacheDataStorage())
         try:
             return oidc.redirect(target)
         except (LtiException, OIDCException) as exc:
             return _refused(request, _reason(exc), str(exc), status=400)
+        except Exception as exc:  # a malformed form pylti1p3 did not expect: never a 500
+            log.warning("LTI login initiation failed on %s", type(exc).__name__, exc_info=True)
+            return _refused(request, "This login request is malformed.", status=400)
+
+
+def _our_launch_url(request, target: str) -> bool:
+    """Whether ``target`` is this tool's launch URL (on this host: an LMS may register http
+    behind a TLS proxy, so the scheme is not compared)."""
+    try:
+        url = urlsplit(target)
+    except ValueError:
+        return False
+    if url.scheme not in ("http", "https") or url.username or url.password:
+        return False
+    return url.netloc.lower() == request.get_host().lower() and url.path == reverse("lti-launch")
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -109,10 +135,19 @@ class Launch(View):
     """The launch: the platform's signed id_token, posted by the browser."""
 
     def post(self, request, *args, **kwargs):
+        problem = form_problem(request.POST)
+        if problem is not None:
+            return _refused(request, "This launch's token is malformed.", problem, status=400)
         try:
             lti_launch = get_launch_from_request(request)
         except LtiException as exc:
             return _refused(request, _reason(exc), str(exc))
+        except requests.RequestException as exc:  # the platform's keys could not be fetched
+            return _refused(request, "The LMS's keys could not be fetched to check this launch.",
+                            type(exc).__name__)  # fmt: skip
+        except Exception as exc:  # a shape the pre-check let through and pylti1p3 did not expect
+            log.warning("LTI launch failed on %s", type(exc).__name__, exc_info=True)
+            return _refused(request, "This launch's token is malformed.", status=400)
         nonce = lti_launch.get_claim("nonce")
         if not cache.add(f"lti:nonce-used:{nonce}", 1, timeout=NONCE_TTL):
             return _refused(request, "This launch was used already: open it again from the course.")
