@@ -192,7 +192,10 @@ def deidentify(
                 found, regions, doubt = _find_text(rgb, sector, box)
             else:
                 found, regions, doubt = _find_text_in_run(rgb, sector, box, furniture, reuse)
-        out, text = mask_text(out, inside)
+        # the pixel rules only around what the detector found or doubted (they also take bright
+        # anatomy for text); everywhere without the detector
+        near = None if doubt is None else verify_region(found | doubt)
+        out, text = mask_text(out, inside, near)
         if found is not None and regions:
             found &= inside
             if found.any():
@@ -203,7 +206,7 @@ def deidentify(
         if ocr == "required" or (ocr == "optional" and ocr_check.available()):
             # with the detector, Tesseract verifies what is left: the lines of what was masked
             # and of what the detector was unsure of; without it, Tesseract reads everything
-            within = None if doubt is None else verify_region(found | doubt)
+            within = near
             out, ocr_words = ocr_check.mask_words(
                 np.ascontiguousarray(out, np.uint8), inside, within
             )

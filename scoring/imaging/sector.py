@@ -89,8 +89,13 @@ def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1), mask
 
 
-def mask_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fill annotation text and graphics inside ``sector`` from their neighbours.
+def mask_text(
+    rgb: np.ndarray, sector: np.ndarray, within: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill annotation text and graphics inside ``sector`` from their neighbours (``within``
+    it only, when given: these rules also match bright anatomy - a vessel's wall, the
+    near-field reverberation, the sector's rim - so with the learned detector they act only
+    around what it found or was unsure of).
 
     Text candidates are pixels that are near-white (or vividly coloured, but only when the
     sector holds almost no colour, i.e. no Doppler overlay whose flow must stay), thinner than
@@ -106,6 +111,8 @@ def mask_text(rgb: np.ndarray, sector: np.ndarray) -> tuple[np.ndarray, np.ndarr
     thin = bright & ~_rank(_rank(bright, 5, np.minimum), 5, np.maximum)  # not kept by an opening
     contrast = hi.astype(np.int16) - _rank(hi, 5, np.minimum) >= 100
     candidates = thin & contrast & sector
+    if within is not None:
+        candidates &= within
     text = candidates & (_box_sum(candidates, 3) >= 5)  # clustered in 7x7
     # Hysteresis: grow into the dimmer, antialiased parts of the same strokes.
     weak = (((lo >= 140) & (chroma <= 40)) | bright) & contrast & sector

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from bench import deid
 from bench.intake import scanner_screen
 from scoring.imaging import Furniture, deidentify, find_scan_area, load_scan, ocr, textfind
 from scoring.imaging.decoded import Decoded
@@ -119,3 +120,52 @@ def test_a_clip_looks_at_its_furniture_again_when_the_screen_changes():
         deidentify(Decoded(rgb=rgb.copy(), frames=3, frame_index=i, metadata={}), "png",
                    furniture=furniture)  # fmt: skip
     assert furniture.runs == 2
+
+
+# --------------------------------------------------------------------------- anatomy kept
+
+
+def _rims(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sector, and the pixels the pixel rules take for text when they look everywhere (as
+    they did before the detector bounded them): bright thin anatomy."""
+    from scoring.imaging import mask_text
+
+    _, sector = find_scan_area(rgb)
+    _, rims = mask_text(rgb * sector[:, :, None], sector)
+    return sector, rims
+
+
+@pytest.mark.parametrize(
+    ("what", "make"),
+    [
+        ("vessel walls and near-field reverberation", lambda: deid._sector(17, 7, 512)[0]),
+        ("the diaphragm", lambda: _clean(["LLA"])),
+    ],
+)
+def test_bright_anatomy_survives_intake(what, make):
+    rgb = np.asarray(make().convert("RGB"))
+    sector, rims = _rims(rgb)
+    assert rims.sum() > 50, f"{what}: the phantom has no bright thin anatomy to keep"
+    result = load_scan(_png(Image.fromarray(rgb)))
+    x0, y0, x1, y1 = result.crop_box
+    after = np.zeros_like(rgb)
+    after[y0:y1, x0:x1] = np.asarray(result.image)
+    changed = np.abs(after.astype(int) - rgb.astype(int)).max(axis=2) > 8
+    assert (changed & rims).sum() <= 0.01 * rims.sum(), what
+    assert (changed & sector).sum() <= 0.003 * sector.sum(), what
+
+
+def _clean(planes: list[str]) -> Image.Image:
+    """A phantom of ``planes`` with no screen text of its own."""
+    for index in range(40):
+        img, rec = generate(index=index, seed=31, size=512, planes=planes)
+        if not rec.get("chrome"):
+            return img
+    raise AssertionError("no phantom without chrome")
+
+
+def test_clean_phantoms_lose_no_more_than_a_fraction_of_their_sector():
+    shares = [deid.changed_share(np.asarray(got[0])) for i in range(30)
+              if (got := deid._sector(i, 5, 512)) is not None]  # fmt: skip
+    assert len(shares) >= 10
+    assert max(shares) <= 0.003, shares
