@@ -58,8 +58,10 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "last_seq"):
             await self.channel_layer.group_discard(scan_group(self.scan_id), self.channel_name)
 
-    async def receive_json(self, content, **kwargs) -> None:
-        """The page sends nothing but an occasional ping; the stream is one-way."""
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """The page sends nothing but an occasional ping; the stream is one-way. Whatever
+        arrives (not JSON, binary, huge) is ignored unread: it never closes the socket with an
+        error, as the JSON decoder of the base class did."""
 
     async def scan_event(self, message: dict) -> None:
         seq = message["seq"]

@@ -2,6 +2,8 @@
 https://<host>/sso/<provider_id>/login/callback/); SAML's /sso/saml/<organisation>/... are
 allauth's, but for the last step's refusal page."""
 
+import logging
+
 from allauth.account.internal.decorators import login_not_required
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
@@ -10,8 +12,17 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
+from lxml.etree import LxmlError
+from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
 from abvlmq_web.sso.provider import InstitutionAdapter
+
+log = logging.getLogger(__name__)
+# what python3-saml raises on an answer that is not base64 XML of a SAML response
+MALFORMED = (
+    ValueError, TypeError, KeyError, AttributeError, LxmlError,
+    OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError,
+)  # fmt: skip
 
 
 def _view(kind):
@@ -37,6 +48,10 @@ def saml_finish(request, organization_slug):
             "used already. Start again from the login page."
         )
         return render(request, "sso/refused.html", {"reason": reason}, status=403)
+    except MALFORMED as exc:  # python3-saml's parsers on a malformed answer: never a 500
+        log.warning("SAML answer refused as malformed: %s", type(exc).__name__)
+        reason = "This sign-in answer is malformed. Start again from the login page."
+        return render(request, "sso/refused.html", {"reason": reason}, status=400)
 
 
 urlpatterns = [
