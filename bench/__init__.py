@@ -10,6 +10,7 @@ from __future__ import annotations
 BENCHES: list[str] = [
     "bench.engine",
     "bench.web",
+    "bench.memory",  # the web process's memory after start, the first upload and a burst
     "bench.abstention",
     "bench.deid",
     "bench.intake",  # where intake's time goes, against the intake before issue 30

@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from scoring.imaging import Furniture, OcrMode, deidentify
+from scoring.imaging import SLOTS, Furniture, OcrMode, deidentify
 from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded, check_dimensions
 from scoring.imaging.dicom import decode_dicom
@@ -119,10 +119,11 @@ def load_clip(
         if index >= frames:  # a video with more frames than its header said
             raise IntakeError("too_many_frames", _too_many(limits.max_frames))
         assessed = index in chosen or index == middle_index
-        result = deidentify(
-            decoded, "dicom" if kind == "dicom" else "png", ocr,
-            furniture=None if assessed else furniture,
-        )  # fmt: skip
+        with SLOTS:
+            result = deidentify(
+                decoded, "dicom" if kind == "dicom" else "png", ocr,
+                furniture=None if assessed else furniture,
+            )  # fmt: skip
         scale = int(result.metadata.get("downscale", 1) or 1)  # crop_box is in source pixels
         deidentified.append((result.image, tuple(v // scale for v in result.crop_box)))
         if assessed:

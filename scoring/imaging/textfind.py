@@ -148,6 +148,10 @@ def _session():
     options.intra_op_num_threads = int(os.environ.get("ABVLMQ_TEXT_DETECTOR_THREADS", "2"))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # no memory pattern: onnxruntime plans and keeps one per input shape, and the windows the
+    # views go through come in every shape (a web process grew by 200 MB more over four large
+    # screens with it; the same speed without it)
+    options.enable_mem_pattern = False
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

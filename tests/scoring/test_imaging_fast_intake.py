@@ -169,3 +169,36 @@ def test_clean_phantoms_lose_no_more_than_a_fraction_of_their_sector():
               if (got := deid._sector(i, 5, 512)) is not None]  # fmt: skip
     assert len(shares) >= 10
     assert max(shares) <= 0.003, shares
+
+
+def test_at_most_the_set_number_of_intakes_run_at_once(monkeypatch):
+    """A burst of uploads in the web process's threads: intakes wait for a slot (memory)."""
+    import threading
+    import time
+
+    import scoring.imaging as intake
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = intake.deidentify
+
+    def counted(*a, **k):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.05)
+            return real(*a, **k)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(intake, "deidentify", counted)
+    img, _ = generate(index=2, seed=777, size=224)
+    data = _png(img.convert("RGB"))
+    threads = [threading.Thread(target=load_scan, args=(data,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 2  # ABVLMQ_INTAKE_CONCURRENCY unset: two at once, the others waited
