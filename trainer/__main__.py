@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
     "phantoms": ("trainer.phantoms", "write a synthetic phantom data set (images + JSONL)"),
     "pool": ("trainer.pool", "draw a pool of phantoms stored at a model's input size"),
+    "upload-path": (
+        "trainer.upload_path",
+        "fresh phantoms on scanner-sized screens, through intake",
+    ),
     "ablate": ("trainer.ablate", "compare stage-1 recipes at an equal CPU budget"),
     "ood": ("trainer.ood", "fit or measure a checkpoint's abstention (OOD) statistics"),
     "baselines": ("trainer.baselines", "train the CNN baselines (plane classifier, detector)"),
