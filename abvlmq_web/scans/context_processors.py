@@ -22,15 +22,29 @@ def _figures(report: Path, mtime: float) -> dict | None:
         return None
 
 
+# The reports a model folder may hold, the upload path first: what a resident uploading a
+# scanner's screen gets (``python -m trainer upload-path``, then ``evaluate``), before phantoms
+# fed straight to the engine, which no upload is.
+REPORTS = (
+    ("eval-upload/1024x768/report.json", "phantom screens uploaded at 1024 x 768"),
+    ("eval/report.json", "held-out phantoms"),
+)
+
+
 def model_figures(model_dir: Path) -> dict | None:
     """What ``python -m trainer evaluate`` measured for the model in ``model_dir``, read from
-    its ``eval/report.json`` (so the banner stays true when the model changes), or None."""
-    report = Path(model_dir) / "eval" / "report.json"
-    try:
-        mtime = report.stat().st_mtime
-    except OSError:
-        return None
-    return _figures(report, mtime)
+    its report on the upload path, else its ``eval/report.json`` (so the banner stays true
+    when the model changes), or None; ``what`` says on which images."""
+    for name, what in REPORTS:
+        report = Path(model_dir) / name
+        try:
+            mtime = report.stat().st_mtime
+        except OSError:
+            continue
+        figures = _figures(report, mtime)
+        if figures is not None:
+            return {**figures, "what": what}
+    return None
 
 
 def model_banner(request) -> dict:
