@@ -45,9 +45,10 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def scanner_screen(n: int, seed: int, size: tuple[int, int]) -> Image.Image:
+def scanner_screen(n: int, seed: int, size: tuple[int, int], labels: bool = True) -> Image.Image:
     """A scanner's screen of ``size``: a phantom sector 80 % of the height, furniture around
-    it with patient text, and a name and an ID typed inside the sector."""
+    it with patient text, and (``labels``) a name and an ID typed inside the sector; the same
+    screen with or without them."""
     from bench import deid
 
     w, h = size
@@ -69,6 +70,8 @@ def scanner_screen(n: int, seed: int, size: tuple[int, int]) -> Image.Image:
     for k, line in enumerate(("ID 4711-{n}", "DOB 1961-04-12", "Dr SMITH")):
         s.text((8, oy + 20 + 24 * k), line, fonts[2], (190, 190, 190))
     for k, label in enumerate((deid.NAMES[(n + 3) % 5].replace("^", " "), f"ID {n:06d}")):
+        if not labels:
+            break
         colour, want = deid.KINDS[(2 * n + k) % len(deid.KINDS)]
         deid.place_label(s, rng, label, deid.INSIDE_COLOURS[colour], colour, want)
     return s.img

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -76,7 +76,10 @@ METADATA_KEYS = frozenset(
 # machine); more wait their turn. A burst of 32 uploads ran 32 at once in the web process's
 # threads and took it from 0.5 to 3.4 GB (bench.memory); each intake uses both cores anyway.
 SLOTS = threading.BoundedSemaphore(max(1, int(os.environ.get("ABVLMQ_INTAKE_CONCURRENCY", "2"))))
-_MIN_TRUSTED_MASK = 0.2  # inside a DICOM region, use a pixel-found mask only when this large
+_MIN_TRUSTED_MASK = 0.2
+# A clip's frames have the lift view (textfind: a grey label over bright tissue) one in this
+# many; what it finds is masked in the frames since the last that had it (fill_frame)
+LIFT_EVERY = 5  # inside a DICOM region, use a pixel-found mask only when this large
 
 
 OcrMode = Literal["required", "optional", "off"]
@@ -130,7 +133,9 @@ class Furniture:
     """What the frames of a clip share while the screen around the sector stays the same: the
     sector, the crop, the colour-Doppler decision, the text found along the crop's edges in the
     frame as uploaded, and the text found inside the sector so far (scanner labels stay put, so
-    what was found in one frame is masked in the rest of the run too)."""
+    what was found in one frame is masked in the rest of the run too). Only one frame in
+    ``lift_every`` has the detector's lift view (a grey label over bright tissue); what it finds
+    is queued in ``fills`` for the frames since the last one that had it (``fill_frame``)."""
 
     shape: tuple[int, ...] | None = None
     outside: np.ndarray | None = None  # the frame outside the sector, every 4th pixel
@@ -140,7 +145,27 @@ class Furniture:
     doppler: bool = False
     edges: tuple[np.ndarray, int, np.ndarray] | None = None  # found, count, doubt over the crop
     seen: np.ndarray | None = None  # text found inside the sector in this run, over the crop
+    last: np.ndarray | None = None  # the last frame's crop, outside the sector black
+    frames: int = 0  # frames of this run so far
     runs: int = 0  # how many times the furniture was looked at afresh
+    lift_every: int = LIFT_EVERY
+    fills: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (inside, hole)
+
+    @property
+    def lifted(self) -> bool:
+        """Whether the last frame had the lift view."""
+        return (self.frames - 1) % self.lift_every == 0
+
+    def close(self) -> None:
+        """The end of a run: its last frame through the lift view too, when it had not been;
+        what that finds is queued in ``fills`` for the frames since the last that had it."""
+        if self.last is None or self.lifted or self.sector is None or self.seen is None:
+            return
+        x0, y0, x1, y1 = self.box
+        inside = self.sector[y0:y1, x0:x1]
+        seen = textfind.look(self.last, inside, self.doppler, lift=True)
+        self.fills.append((inside, seen.mask & ~self.seen))
+        self.last = None
 
     def same(self, rgb: np.ndarray) -> bool:
         """Whether ``rgb`` shows the same screen around the sector (within a video codec's
@@ -149,6 +174,18 @@ class Furniture:
             return False
         diff = np.abs(_outside(rgb, self.sector).astype(np.int16) - self.outside)
         return float(diff.mean()) < 2 and float(np.percentile(diff, 99.5)) <= 24
+
+
+def fill_frame(image: Image.Image, inside: np.ndarray, hole: np.ndarray) -> Image.Image:
+    """A stored frame of a clip with ``hole`` (text found later in its run) filled from its
+    neighbours inside the sector, as intake fills what it finds."""
+    rgb = np.asarray(image)
+    if rgb.shape[:2] != inside.shape:
+        return image
+    hole = hole & inside
+    if not hole.any():
+        return image
+    return Image.fromarray(sector_inpaint(rgb, hole, inside & ~hole))
 
 
 def _outside(rgb: np.ndarray, sector: np.ndarray) -> np.ndarray:
@@ -251,15 +288,22 @@ def _find_text_in_run(
     x0, y0, x1, y1 = box
     inside = sector[y0:y1, x0:x1]
     if not reuse:
+        run.close()  # the run before ends
         crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
         run.shape, run.box, run.sector = rgb.shape, box, sector
         run.outside = _outside(rgb, sector)
         run.doppler = textfind.is_doppler(crop, inside)
         run.edges = _edges(rgb, sector, box, run.doppler)
         run.seen = np.zeros(inside.shape, bool)
+        run.frames = 0
         run.runs += 1
-    seen = textfind.look(rgb[y0:y1, x0:x1] * inside[:, :, None], inside, run.doppler)
+    run.frames += 1
+    crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
+    run.last = crop
+    seen = textfind.look(crop, inside, run.doppler, lift=run.lifted)
     edge_found, edge_count, edge_doubt = run.edges  # type: ignore[misc]
+    if run.lifted:  # what the lift view finds, for the frames since the last that had it
+        run.fills.append((inside, seen.mask & ~run.seen))  # type: ignore[operator]
     run.seen |= seen.mask  # type: ignore[operator]
     found = run.seen | edge_found  # type: ignore[operator]
     count = len(seen.boxes) + edge_count + (1 if (run.seen & ~seen.mask).any() else 0)

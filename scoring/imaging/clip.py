@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from scoring.imaging import SLOTS, Furniture, OcrMode, deidentify
+from scoring.imaging import SLOTS, Furniture, OcrMode, deidentify, fill_frame
 from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded, check_dimensions
 from scoring.imaging.dicom import decode_dicom
@@ -110,24 +110,8 @@ def load_clip(
         raise IntakeError("too_long", _too_long(duration, max_seconds))
     chosen = sample_indices(frames, sample)
     middle_index = frames // 2
-    results: dict[int, IntakeResult] = {}
-    deidentified: list[tuple[Image.Image, Box]] = []
-    # The frames assessed go through the still's intake exactly; the rest share the screen's
-    # furniture while it does not change, and keep what text was found in earlier frames
-    furniture = Furniture()
-    for index, decoded in enumerate(source):
-        if index >= frames:  # a video with more frames than its header said
-            raise IntakeError("too_many_frames", _too_many(limits.max_frames))
-        assessed = index in chosen or index == middle_index
-        with SLOTS:
-            result = deidentify(
-                decoded, "dicom" if kind == "dicom" else "png", ocr,
-                furniture=None if assessed else furniture,
-            )  # fmt: skip
-        scale = int(result.metadata.get("downscale", 1) or 1)  # crop_box is in source pixels
-        deidentified.append((result.image, tuple(v // scale for v in result.crop_box)))
-        if assessed:
-            results[index] = result
+    keep = {*chosen, middle_index}
+    deidentified, results, furniture = deidentify_frames(source, frames, kind, ocr, keep, limits)
     frames = len(deidentified)
     if frames == 0:
         raise IntakeError("corrupt", "The clip holds no frame we could decode.")
@@ -232,6 +216,54 @@ def _video_source(
 
     # Frame counts in headers are estimates: decode up to the limit and count for real.
     return max(frames, 1) if frames else limits.max_frames, fps, decoded()
+
+
+def deidentify_frames(
+    source: Iterator[Decoded],
+    frames: int,
+    kind: str,
+    ocr: OcrMode,
+    keep: set[int],
+    limits: IntakeLimits,
+) -> tuple[list[tuple[Image.Image, Box]], dict[int, IntakeResult], Furniture]:
+    """Every frame of ``source`` de-identified: the frames in ``keep`` (those assessed) through
+    the still's intake exactly, the rest sharing the screen's furniture while it does not change
+    and keeping the text found in earlier frames (``Furniture``). Returns each frame's image
+    and crop box, the kept frames' results, and the furniture (how many runs it saw)."""
+    results: dict[int, IntakeResult] = {}
+    deidentified: list[tuple[Image.Image, Box]] = []
+    furniture = Furniture()
+    since_lift: list[int] = []  # frames of this run since the last one with the lift view
+    for index, decoded in enumerate(source):
+        if index >= frames:  # a video with more frames than its header said
+            raise IntakeError("too_many_frames", _too_many(limits.max_frames))
+        assessed = index in keep
+        with SLOTS:
+            result = deidentify(
+                decoded, "dicom" if kind == "dicom" else "png", ocr,
+                furniture=None if assessed else furniture,
+            )  # fmt: skip
+        if furniture.fills:  # what the lift view found, in the frames since it last looked
+            since_lift = _backfill(deidentified, since_lift, furniture)
+        scale = int(result.metadata.get("downscale", 1) or 1)  # crop_box is in source pixels
+        deidentified.append((result.image, tuple(v // scale for v in result.crop_box)))
+        if assessed:
+            results[index] = result
+        elif not furniture.lifted:
+            since_lift.append(len(deidentified) - 1)
+    furniture.close()
+    _backfill(deidentified, since_lift, furniture)
+    return deidentified, results, furniture
+
+
+def _backfill(deidentified: list, indices: list[int], furniture: Furniture) -> list[int]:
+    """Apply the furniture's queued fills to the frames ``indices``; none is pending after."""
+    for inside, hole in furniture.fills:
+        for k in indices:
+            image, box = deidentified[k]
+            deidentified[k] = (fill_frame(image, inside, hole), box)
+    furniture.fills.clear()
+    return []
 
 
 def _aligned(frames: list[tuple[Image.Image, Box]]) -> list[Image.Image]:

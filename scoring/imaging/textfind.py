@@ -448,7 +448,7 @@ def extend_along_line(
 
 
 def _boxes(
-    grey: np.ndarray, sector: np.ndarray, image_only: bool = False
+    grey: np.ndarray, sector: np.ndarray, image_only: bool = False, lift: bool = True
 ) -> tuple[list[Box], list[Box]]:
     """The text boxes, and the regions any view scored above ``DOUBT`` that are not text boxes
     (for Tesseract to verify). The image goes through the network at 1x, then at ``SCALE``
@@ -467,9 +467,15 @@ def _boxes(
         key_prob = probability_within(key, windows(key > 0))
         boxes += regions(key_prob, grey)
         np.maximum(prob, key_prob, out=prob)
-    hint = spikes(grey, sector, GATE_SIGMA, GATE_EXCESS)
-    lift = lift_view(grey, sector)
-    lift_prob = probability(lift) if hint is None else probability_within(lift, windows(hint))
+    lift_prob = np.zeros_like(prob)
+    if lift:
+        hint = spikes(grey, sector, GATE_SIGMA, GATE_EXCESS)
+        lifted_view = lift_view(grey, sector)
+        lift_prob = (
+            probability(lifted_view)
+            if hint is None
+            else probability_within(lifted_view, windows(hint))
+        )
     lifted = regions(lift_prob, grey)
     found = []
     for i, box in enumerate(boxes + lifted):
@@ -518,11 +524,16 @@ class Found:
 
 
 def look(
-    rgb: np.ndarray, sector: np.ndarray, doppler: bool | None = None, image_only: bool = False
+    rgb: np.ndarray,
+    sector: np.ndarray,
+    doppler: bool | None = None,
+    image_only: bool = False,
+    lift: bool = True,
 ) -> Found:
     """The detector over an (H, W, 3) image (see ``find_text``), with its doubts.
     ``image_only``: the image view alone (a strip of screen furniture over the dark canvas,
-    where labels are not typed over tissue)."""
+    where labels are not typed over tissue). ``lift=False``: without the lift view (a clip's
+    frame between two that have it: a label it alone finds stays put on the screen)."""
     _session()  # a detector that cannot run refuses every image, seen before or not
     grey = np.ascontiguousarray(_view(rgb, sector, doppler), np.uint8)
     h, w = grey.shape
@@ -530,14 +541,14 @@ def look(
     if min(h, w) < 8:
         return Found([], [], mask)
     digest = hashlib.blake2b(grey.tobytes(), digest_size=16)
-    digest.update(np.packbits(sector).tobytes() + repr((grey.shape, image_only)).encode())
+    digest.update(np.packbits(sector).tobytes() + repr((grey.shape, image_only, lift)).encode())
     key = digest.digest()
     with _seen_lock:
         seen = _seen.get(key)
         if seen is not None:
             _seen.move_to_end(key)
     if seen is None:
-        seen = _boxes(grey, sector, image_only)
+        seen = _boxes(grey, sector, image_only, lift)
         with _seen_lock:
             _seen[key] = seen
             while len(_seen) > SEEN_MAX:
