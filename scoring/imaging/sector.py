@@ -25,6 +25,8 @@ FAINT_FILL = 0.3  # a cell of faint speckle, next to the sector, is sector too
 FAINT_MAX = 120  # faint speckle is dim; text strokes are bright
 PART_SHARE = 0.15  # pieces of the sector at least this share of the largest are kept
 MAX_FLAT_SHARE = 0.4  # a cell with this share of pixels at its median level is flat, not tissue
+GRAPHIC_LEVEL = 230  # drawn graphics (a Doppler box's outline) are near-white ...
+GRAPHIC_LENGTH = 40  # ... and straight for this many pixels
 
 
 def find_scan_area(img: np.ndarray) -> tuple[Box, np.ndarray]:
@@ -112,7 +114,9 @@ def mask_text(
     contrast = hi.astype(np.int16) - _rank(hi, 5, np.minimum) >= 100
     candidates = thin & contrast & sector
     if within is not None:
-        candidates &= within
+        # outside what the detector found or doubted, graphics only: a Doppler box's outline,
+        # a ruler, a long straight line no tissue draws
+        candidates &= within | _straight_lines(thin & contrast & sector & (lo >= GRAPHIC_LEVEL))
     text = candidates & (_box_sum(candidates, 3) >= 5)  # clustered in 7x7
     # Hysteresis: grow into the dimmer, antialiased parts of the same strokes.
     weak = (((lo >= 140) & (chroma <= 40)) | bright) & contrast & sector
@@ -122,6 +126,24 @@ def mask_text(
     if not text.any():
         return rgb, text
     return _inpaint(rgb, text, sector), text
+
+
+def _straight_lines(mask: np.ndarray, length: int = GRAPHIC_LENGTH) -> np.ndarray:
+    """The pixels of ``mask`` on a horizontal or vertical run at least ``length`` long (within a
+    pixel of straight): drawn graphics, which anatomy, curved and speckled, does not make."""
+    out = np.zeros_like(mask)
+    for axis in (0, 1):
+        m = mask if axis == 1 else mask.T
+        # a run along each row: the count of set pixels in a window of ``length`` along it
+        c = np.concatenate([np.zeros((m.shape[0], 1), np.int32), m.cumsum(axis=1)], axis=1)
+        full = (c[:, length:] - c[:, :-length]) >= length - 2  # a gap of 2 pixels allowed
+        hit = np.zeros_like(m)
+        for k in np.flatnonzero(full.any(axis=1)):
+            for start in np.flatnonzero(full[k]):
+                hit[k, start : start + length] = True
+        hit &= m
+        out |= hit if axis == 1 else hit.T
+    return out
 
 
 def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray:
