@@ -48,7 +48,7 @@ test -d "$RUN/final" || "$PY" -m trainer fit --config "$FIT_CONFIG" ${FIT_OVERRI
 #    evaluate on the fresh seed and on the test phantoms with the baselines beside it
 "$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/val/annotations.jsonl \
   --out $DEMO/eval-val
-"$PY" -m trainer.calibrate --model "$RUN/final" --predictions $DEMO/eval-val/predictions.jsonl \
+"$PY" -m trainer calibrate --model "$RUN/final" --predictions $DEMO/eval-val/predictions.jsonl \
   --truth $DEMO/val/annotations.jsonl
 "$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/test-fresh/annotations.jsonl \
   --out $DEMO/eval-fresh
@@ -64,6 +64,6 @@ done
   --baseline detector=$BASE/detector/predictions.jsonl --curve detector=$BASE/detector/curve.jsonl
 # 4. the committed model is whichever measures better: more targets met, then the mean of plane
 #    label accuracy, detection F1 and grade accuracy
-"$PY" -m trainer.promote --candidate "$RUN/final" --candidate-eval $DEMO/eval \
+"$PY" -m trainer promote --candidate "$RUN/final" --candidate-eval $DEMO/eval \
   --fresh-eval $DEMO/eval-fresh --current models/demo \
   --recipe "$FIT_CONFIG${FIT_OVERRIDES:+ $FIT_OVERRIDES}"

@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("trainer.ablate", "compare stage-1 recipes at an equal CPU budget"),
     "ood": ("trainer.ood", "fit or measure a checkpoint's abstention (OOD) statistics"),
     "baselines": ("trainer.baselines", "train the CNN baselines (plane classifier, detector)"),
+    "calibrate": ("trainer.calibrate", "fit a checkpoint's confidence calibration and review rule"),
+    "promote": ("trainer.promote", "commit a candidate model when it measures better"),
+    "state-size": ("trainer.state_size", "the training state's size for a recipe (LoRA vs full)"),
 }
 
 

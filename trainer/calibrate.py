@@ -1,5 +1,5 @@
 """Fit a checkpoint's confidence calibration from its predictions on held-out phantoms:
-``python -m trainer.calibrate --model models/demo --predictions P.jsonl --truth T.jsonl``.
+``python -m trainer calibrate --model models/demo --predictions P.jsonl --truth T.jsonl``.
 
 Writes ``"calibration"`` into the checkpoint's ``abvlmq.json`` (see :mod:`scoring.calibration`):
 
@@ -130,15 +130,16 @@ def fit(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from trainer.evaluate import read_jsonl
-
-    parser = argparse.ArgumentParser(prog="python -m trainer.calibrate", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="checkpoint folder")
     parser.add_argument("--predictions", required=True, type=Path)
     parser.add_argument("--truth", required=True, type=Path)
     parser.add_argument("--max-false-flag", type=float, default=0.25)
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainer.evaluate import read_jsonl
+
     result = fit(
         read_jsonl(args.predictions), read_jsonl(args.truth), max_false_flag=args.max_false_flag
     )
@@ -149,7 +150,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     info_path.write_text(json.dumps(info, indent=2) + "\n", "utf-8")
     print(json.dumps(result, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Commit the better model: ``python -m trainer.promote --candidate RUN/final --candidate-eval
+"""Commit the better model: ``python -m trainer promote --candidate RUN/final --candidate-eval
 EVAL --current models/demo``.
 
 The candidate replaces the current demo model only when it measures better on the same test
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +64,15 @@ def promote(
     return True
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.promote", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidate", required=True, type=Path)
     parser.add_argument("--candidate-eval", required=True, type=Path)
     parser.add_argument("--current", required=True, type=Path)
     parser.add_argument("--fresh-eval", type=Path)
     parser.add_argument("--recipe", default="trainer/configs/demo_tiny.yaml")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     promote(
         args.candidate,
         args.candidate_eval,
@@ -80,7 +81,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         recipe=args.recipe,
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

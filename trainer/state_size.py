@@ -1,5 +1,5 @@
 """How big a LoRA run's saved state is, for the paper's 2B recipe, measured on the CPU without
-its weights: ``python -m trainer.state_size --config trainer/configs/paper_lora_2b.yaml``.
+its weights: ``python -m trainer state-size --config trainer/configs/paper_lora_2b.yaml``.
 
 Qwen2-VL-2B-Instruct's architecture (its published sizes, below) is built on PyTorch's meta
 device (shapes, no memory) in the dtype the fit loads it in, wrapped with the config's LoRA
@@ -78,12 +78,13 @@ def measure(config) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
     from trainer.fit.settings import load_config
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True)
-    args = parser.parse_args(argv)
     figures = measure(load_config(args.config))
     print(json.dumps(figures, indent=1))
     mb = 1e6
@@ -93,7 +94,3 @@ def main(argv=None) -> int:
         f"adapter, {figures['optimizer_bytes'] / mb:,.0f} MB of optimizer moments)"
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

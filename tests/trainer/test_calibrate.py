@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from trainer.calibrate import fit, main
+from trainer.__main__ import main
+from trainer.calibrate import fit
 
 
 def _pair(k, *, right_plane, right_grade, conf, least, review, score=9.0):
@@ -39,7 +40,7 @@ def test_thresholds_are_chosen_when_they_separate_wrong_grades_from_right_ones(t
     (model / "abvlmq.json").write_text(json.dumps({"prompt_detail": "compact"}))
     for name, items in (("p.jsonl", preds), ("t.jsonl", truth)):
         (tmp_path / name).write_text("".join(json.dumps(x) + "\n" for x in items))
-    assert main(["--model", str(model), "--predictions", str(tmp_path / "p.jsonl"),
+    assert main(["calibrate", "--model", str(model), "--predictions", str(tmp_path / "p.jsonl"),
                  "--truth", str(tmp_path / "t.jsonl")]) == 0  # fmt: skip
     info = json.loads((model / "abvlmq.json").read_text())
     assert info["prompt_detail"] == "compact" and info["calibration"]["review"] is not None
