@@ -93,3 +93,24 @@ def pytest_collection_modifyitems(config, items):
             "these tests start real processes (they ask for log_dir) but are not marked e2e: "
             + ", ".join(unmarked)
         )
+
+
+# --------------------------------------------------------------------------- time per folder
+
+_FOLDER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add each test's setup, call and teardown to its folder's total."""
+    parts = report.nodeid.split("::", 1)[0].split("/")
+    folder = "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+    _FOLDER_SECONDS[folder] = _FOLDER_SECONDS.get(folder, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The time each folder of tests took (tests/README.md says what each folder holds)."""
+    if not _FOLDER_SECONDS:
+        return
+    terminalreporter.section("time per folder")
+    for folder, seconds in sorted(_FOLDER_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {folder}")

@@ -57,11 +57,6 @@ def rubric_diff(*, rubric_version: RubricVersion) -> RubricDiff:
     return RubricDiff(against=old.version, changes=rubric_changes(old, new), lines=lines)
 
 
-def path_problems(path: str) -> str | None:
-    """A warning (not an error: workers may run on other machines) when a folder is absent."""
-    return None if Path(path).is_dir() else f"{path} is not a folder on this machine"
-
-
 @dataclass(frozen=True)
 class SettingsModel:
     """The model the settings name (``ABVLMQ_MODEL_DIR``, models/demo by default): in use

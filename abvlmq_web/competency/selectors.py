@@ -155,12 +155,6 @@ def resident_competency(*, resident: User) -> list[RequirementStatus]:
     ]
 
 
-def competency_met(status: RequirementStatus) -> bool:
-    return status.qualifying >= status.requirement.min_count and (
-        status.verified >= status.requirement.verified_count
-    )
-
-
 def cohort_competency(*, cohort: Cohort) -> list[tuple[User, list[RequirementStatus]]]:
     residents = cohort.residents.order_by("last_name", "first_name", "username")
     return [(r, resident_competency(resident=r)) for r in residents]
