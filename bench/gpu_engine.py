@@ -48,7 +48,7 @@ def build_engine(tiny: bool, device: str, dtype: str | None, max_pixels: int):
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-    from scoring.engine import Engine, _pick_dtype, cap_pixels
+    from scoring.engine import Engine, cap_pixels, pick_dtype
     from trainer.tiny import SPECIAL_TOKENS, TinySpec, build_tiny, make_processor
 
     # A tokenizer with the Qwen special tokens (Qwen's own is not on disk); the 2B config keeps
@@ -68,7 +68,7 @@ def build_engine(tiny: bool, device: str, dtype: str | None, max_pixels: int):
     tok = processor.tokenizer
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     dev = torch.device(device)
-    torch_dtype = _pick_dtype(dtype, dev)
+    torch_dtype = pick_dtype(dtype, dev)
     if tiny:
         model = Qwen2VLForConditionalGeneration.from_pretrained(folder, dtype=torch_dtype)
     else:

@@ -25,7 +25,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bench.web import _environment, _images, _summary, _watch
+from bench.web import environment, images, summary, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "models" / "demo"
@@ -104,7 +104,7 @@ def _burst(application, tokens: list[str], pngs: list[bytes]) -> tuple[list, flo
     async def one(token: str, png: bytes):
         t0 = time.perf_counter()
         scan_id = await sync_to_async(post, thread_sensitive=False)(token, png)
-        return await _watch(application, scan_id, token, t0)
+        return await watch(application, scan_id, token, t0)
 
     async def everything():
         return await asyncio.gather(*(one(t, p) for t, p in zip(tokens, pngs, strict=True)))
@@ -131,7 +131,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--engines", nargs="+", default=["inprocess", "vllm"])
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="abvlmq-bench-serve-"))
-    os.environ.update(_environment(tmp, args.model))
+    os.environ.update(environment(tmp, args.model))
     import django
 
     django.setup()
@@ -148,7 +148,7 @@ def run(argv: list[str] | None = None) -> dict:
     for _ in range(most):
         user = user_create(username=f"r-{uuid.uuid4().hex[:8]}", password="bench-pass-1")
         tokens.append(Token.objects.create(user=user).key)
-    pngs = _images(most + 1, 224)
+    pngs = images(most + 1, 224)
     rows: dict[str, dict] = {}
     for engine in args.engines:
         server, port = (None, None)
@@ -165,8 +165,8 @@ def run(argv: list[str] | None = None) -> dict:
                 score = [r[1] for r in results]
                 row = {
                     "scans_per_min": round(60 * n / wall, 2),
-                    "upload_to_first_event_s": _summary(first),
-                    "upload_to_score_s": _summary(score),
+                    "upload_to_first_event_s": summary(first),
+                    "upload_to_score_s": summary(score),
                 }
                 rows[f"{engine}_{n}"] = row
                 print(

@@ -266,9 +266,9 @@ def run(argv: list[str] | None = None) -> dict:
         _setup_django(var)
         tokens = _residents(args.residents)
 
-        from bench.web import _images
+        from bench.web import images
 
-        pngs = _images(12, 256)
+        pngs = images(12, 256)
         tally = Tally()
         window = args.minutes * 60
         started = time.monotonic()

@@ -33,11 +33,11 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
-def _summary(values: list[float]) -> dict:
+def summary(values: list[float]) -> dict:
     return {"p50": round(_pct(values, 0.5), 4), "p95": round(_pct(values, 0.95), 4)}
 
 
-def _environment(tmp: Path, model: Path) -> dict[str, str]:
+def environment(tmp: Path, model: Path) -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
     env = {
         "DJANGO_SETTINGS_MODULE": "abvlmq_web.settings",
@@ -53,7 +53,7 @@ def _environment(tmp: Path, model: Path) -> dict[str, str]:
     return env
 
 
-def _images(count: int, size: int) -> list[bytes]:
+def images(count: int, size: int) -> list[bytes]:
     from trainer.phantoms import generate
 
     out = []
@@ -89,7 +89,7 @@ def _bare_engine(model: Path, pngs: list[bytes]) -> tuple[list[float], list[floa
     return first, score, engine.model_id
 
 
-async def _watch(application, scan_id: int, token: str, t0: float) -> tuple[float, float]:
+async def watch(application, scan_id: int, token: str, t0: float) -> tuple[float, float]:
     from channels.testing import WebsocketCommunicator
 
     ws = WebsocketCommunicator(
@@ -128,7 +128,7 @@ async def _one(application, client, token: str, png: bytes) -> tuple[float, floa
 
     t0 = time.perf_counter()
     scan_id = await sync_to_async(post, thread_sensitive=False)()
-    return await _watch(application, scan_id, token, t0)
+    return await watch(application, scan_id, token, t0)
 
 
 async def _run_all(application, client, token, pngs, parallel: int):
@@ -152,7 +152,7 @@ def run(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"bench.web: no model at {args.model} (make demo-model, or --model DIR)")
 
     tmp = Path(tempfile.mkdtemp(prefix="abvlmq-bench-"))
-    os.environ.update(_environment(tmp, args.model))
+    os.environ.update(environment(tmp, args.model))
     import django
 
     django.setup()
@@ -170,7 +170,7 @@ def run(argv: list[str] | None = None) -> dict:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
-    pngs = _images(args.uploads, args.size)
+    pngs = images(args.uploads, args.size)
     print(f"bare engine on {len(pngs)} images...", flush=True)
     bare_first, bare_score, model_id = _bare_engine(args.model, pngs)
 
@@ -193,8 +193,8 @@ def run(argv: list[str] | None = None) -> dict:
             first = [r[0] for r in results]
             score = [r[1] for r in results]
             rows[name] = {
-                "upload_to_first_event_s": _summary(first),
-                "upload_to_score_s": _summary(score),
+                "upload_to_first_event_s": summary(first),
+                "upload_to_score_s": summary(score),
                 "uploads_per_s": round(len(pngs) / wall, 3),
             }
             print(
@@ -222,7 +222,7 @@ def run(argv: list[str] | None = None) -> dict:
         f"assessed: {counts['done']}/{total} done ({counts['scored']} with a score, "
         f"{counts['failed']} failed)"
     )
-    bare = {"first_event_s": _summary(bare_first), "score_s": _summary(bare_score)}
+    bare = {"first_event_s": summary(bare_first), "score_s": summary(bare_score)}
     print(
         f"bare engine: first event p50 {bare['first_event_s']['p50']:.3f} s, score p50 "
         f"{bare['score_s']['p50']:.3f} s ({model_id})"

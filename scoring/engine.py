@@ -20,160 +20,37 @@ exceptions out of ``stream``. Torch and transformers are imported here only, so 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from scoring import ood
-from scoring.answer import AnswerParser, Assessment
+from scoring.answer import Assessment
 from scoring.calibration import Calibration
 from scoring.engine_errors import EngineUnavailable  # noqa: F401  (re-exported)
-from scoring.events import AbstainEvent, Event, abstain_event, error_event
+from scoring.events import error_event
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
+from scoring.stream import (  # noqa: F401  (ReviewThresholds, line_confidence: re-exported)
+    ABVLMQ_FILE,
+    Decoder,
+    ReviewThresholds,
+    Stream,
+    abstain,
+    line_confidence,
+    read_info,
+)
 
-ABVLMQ_FILE = "abvlmq.json"  # prompt form and rubric a checkpoint was trained with
 DEFAULT_MAX_PIXELS = 1280 * 28 * 28  # Qwen2-VL's own default cap
 MAX_INPUT_SIDE = 4096  # larger inputs are shrunk with PIL before the processor sees them
 
 
-@dataclass(frozen=True)
-class ReviewThresholds:
-    """When an assessment goes to a human: near a grade boundary, or not confident enough."""
-
-    # score within this of an inner grade boundary, inclusive: with half points a 7.5 is as
-    # much a Good as an Excellent, so a person decides
-    boundary_margin: float = 0.5
-    min_confidence: float = 0.5  # any structure/plane/deduction line below this
-
-
 # ------------------------------------------------------------------ confidence
-
-
-def line_confidence(pieces: Sequence[tuple[str, float]]) -> float | None:
-    """Geometric mean of the probabilities of a line's decision tokens.
-
-    ``pieces`` are (decoded text, probability) of the tokens of one line. Every token counts
-    except digits after the first of a number: the model's doubt between 412 and 413 is box
-    jitter, not doubt about what it sees, and would otherwise drown the signal.
-    """
-    logs: list[float] = []
-    prev_digit = False
-    for text, p in pieces:
-        digit = text.isdigit()
-        if not text.strip() or (digit and prev_digit):
-            prev_digit = digit
-            continue
-        prev_digit = digit
-        logs.append(math.log(max(p, 1e-12)))
-    if not logs:
-        return None
-    return round(math.exp(sum(logs) / len(logs)), 4)
-
-
-class _Decoder:
-    """Token ids (with probabilities) in, parser events with confidences out.
-
-    Used by both ``assess`` and ``stream`` so the two give the same assessment for the same
-    tokens. Each token is decoded as the difference between the decoded prefixes, which is
-    safe for byte-level tokens that split a character.
-    """
-
-    def __init__(
-        self,
-        tokenizer,
-        rubric: Rubric,
-        stop_ids: set[int],
-        plane_map: Callable[[float], float] | None = None,
-    ) -> None:
-        self.tokenizer = tokenizer
-        self.plane_map = plane_map  # the checkpoint's plane calibration, if it has one
-        self.parser = AnswerParser(rubric)
-        self.stop_ids = stop_ids
-        self.ids: list[int] = []
-        self.text = ""
-        self.lines: dict[int, list[tuple[str, float]]] = {}
-        self.stopped = False
-        self._n_structures = 0
-        self._n_deductions = 0
-
-    def add(self, token_id: int, prob: float) -> list[Event]:
-        if self.stopped:
-            return []
-        if token_id in self.stop_ids:
-            self.stopped = True
-            return []
-        self.ids.append(token_id)
-        full = self.tokenizer.decode(self.ids, skip_special_tokens=False)
-        if full.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
-            return []
-        piece, self.text = full[len(self.text) :], full
-        line = self.text.count("\n", 0, len(self.text) - len(piece)) + 1
-        for k, part in enumerate(piece.split("\n")):
-            if part:
-                self.lines.setdefault(line + k, []).append((part, prob))
-        return self._annotate(self.parser.feed(piece))
-
-    def finish(self, policy: ReviewThresholds, extra_errors: Sequence[Event] = ()) -> list[Event]:
-        events = self._annotate(self.parser.finish())
-        result = self.parser.assessment
-        # an engine failure explains whatever the parser then found missing: report it first
-        result.errors[:0] = list(extra_errors)  # type: ignore[list-item]
-        events = [*extra_errors, *events]
-        _review(result, policy, self.parser.rubric)
-        return events
-
-    @property
-    def assessment(self) -> Assessment:
-        return self.parser.assessment
-
-    def _annotate(self, events: list[Event]) -> list[Event]:
-        r = self.parser.assessment
-        for ev in events:
-            kind = ev["type"]
-            if kind not in ("structure", "plane", "deduction"):
-                continue
-            conf = line_confidence(self.lines.get(ev["line"], []))  # type: ignore[typeddict-item]
-            if conf is None:
-                continue
-            if kind == "plane" and self.plane_map is not None:
-                conf = round(self.plane_map(conf), 4)
-            ev["confidence"] = conf  # type: ignore[typeddict-unknown-key]
-            if kind == "structure":
-                i = self._n_structures
-                r.structures[i] = replace(r.structures[i], confidence=conf)
-                self._n_structures += 1
-            elif kind == "deduction":
-                i = self._n_deductions
-                r.deductions[i] = replace(r.deductions[i], confidence=conf)
-                self._n_deductions += 1
-            else:
-                r.plane_confidence = conf
-        return events
-
-
-def _review(result: Assessment, policy: ReviewThresholds, rubric: Rubric) -> None:
-    confidences = [s.confidence for s in result.structures] + [
-        d.confidence for d in result.deductions
-    ]
-    confidences.append(result.plane_confidence)
-    low = any(c is not None and c < policy.min_confidence for c in confidences)
-    near = False
-    if result.score is not None:
-        bounds = [g.min for g in rubric.grades[1:]]
-        near = any(abs(result.score - b) <= policy.boundary_margin for b in bounds)
-    result.needs_review = bool(result.needs_review or result.errors or low or near)
-    if not result.complete:
-        result.needs_review = True
 
 
 # ------------------------------------------------------------------ streaming plumbing
@@ -227,41 +104,15 @@ class _Cancelled:
         return torch.full((input_ids.shape[0],), self.flag.is_set(), device=input_ids.device)
 
 
-class AssessmentStream:
-    """Iterate to get the parser's events while the model generates; then ``.assessment``.
-
-    Leaving the loop early (``break``, an exception, closing the generator) stops generation.
-    """
+class AssessmentStream(Stream):
+    """:class:`scoring.stream.Stream` over this process's model: generation runs in a thread
+    that hands each token to the stream through a queue; leaving the loop early (``break``, an
+    exception, closing the generator) stops generation."""
 
     def __init__(self, engine: Engine, image: Image.Image, max_new_tokens: int) -> None:
-        self._engine = engine
-        self._image = image
-        self._max_new_tokens = max_new_tokens
-        self._decoder = _Decoder(
-            engine.processor.tokenizer, engine.rubric, engine.stop_ids, engine.calibration.plane
-        )
-        self._started = False
-        self._done = False
+        super().__init__(engine, image, max_new_tokens, engine.processor.tokenizer)
 
-    @property
-    def assessment(self) -> Assessment:
-        if not self._done:
-            for _ in self:
-                pass
-        return self._decoder.assessment
-
-    def __iter__(self) -> Iterator[Event]:
-        if self._started:
-            return
-        self._started = True
-        score = self._engine.ood_scores([self._image])[0]
-        result = self._decoder.assessment
-        result.ood_score = score
-        stats = self._engine.ood_stats
-        if score is not None and stats is not None and stats.abstains(score):
-            yield _abstain(result, score, stats)
-            self._done = True
-            return
+    def tokens(self) -> Iterator[tuple[int, float]]:
         recorder = _ProbRecorder()
         streamer = _QueueStreamer(recorder)
         cancel = _Cancelled()
@@ -283,16 +134,14 @@ class AssessmentStream:
                 item = streamer.queue.get()
                 if item is _QueueStreamer._END:
                     break
-                yield from self._decoder.add(*item)
+                yield item
         finally:
             cancel.flag.set()  # a no-op after a normal end; stops the model if we were left
-        thread.join()
-        extra = []
-        if failure:
-            exc = failure[0]
-            extra.append(error_event("engine", f"Generation failed: {type(exc).__name__}: {exc}"))
-        yield from self._decoder.finish(self._engine.review, extra)
-        self._done = True
+            thread.join()
+            if failure:
+                exc = failure[0]
+                message = f"Generation failed: {type(exc).__name__}: {exc}"
+                self.extra_errors.append(error_event("engine", message))
 
 
 # ------------------------------------------------------------------ the engine
@@ -373,7 +222,7 @@ class Engine:
 
         model_dir = Path(model_dir)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        torch_dtype = _pick_dtype(dtype, dev)
+        torch_dtype = pick_dtype(dtype, dev)
         processor = AutoProcessor.from_pretrained(model_dir)
         if max_pixels is not None:
             cap_pixels(processor, max_pixels)
@@ -383,10 +232,10 @@ class Engine:
 
             model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         model.to(dev).eval()
-        info = _read_info(model_dir)
+        info = read_info(model_dir)
         stats = ood.OodStats.load(model_dir)
         if adapter_dir is not None:
-            info.update(_read_info(Path(adapter_dir)))
+            info.update(read_info(Path(adapter_dir)))
             # an adapter changes the vision tower: only its own statistics describe it
             stats = ood.OodStats.load(adapter_dir)
         return cls(
@@ -529,7 +378,7 @@ class Engine:
         for score, d in zip(scores, declined, strict=True):
             if d:
                 result = Assessment(rubric_version=self.rubric.version)
-                _abstain(result, score, stats)  # type: ignore[arg-type]
+                abstain(result, score, stats)  # type: ignore[arg-type]
             else:
                 result = next(answered)
             result.ood_score = score
@@ -549,7 +398,7 @@ class Engine:
         probs = torch.stack(recorder.steps, dim=1) if recorder.steps else None  # (B, T)
         results: list[Assessment] = []
         for b in range(len(images)):
-            dec = _Decoder(
+            dec = Decoder(
                 self.processor.tokenizer, self.rubric, self.stop_ids, self.calibration.plane
             )
             for t in range(generated.shape[1]):
@@ -566,15 +415,6 @@ class Engine:
 # ------------------------------------------------------------------ helpers
 
 
-def _abstain(result: Assessment, score: float, stats: ood.OodStats) -> AbstainEvent:
-    """Turn ``result`` into the model's refusal: no findings, no grade, an instructor's look."""
-    result.ood_score = score
-    result.abstained = True
-    result.needs_review = True
-    result.complete = False
-    return abstain_event(score, stats.threshold)
-
-
 def cap_pixels(processor, max_pixels: int) -> None:
     """Resize images to at most ``max_pixels`` (and lower the minimum if it was above)."""
     ip = processor.image_processor
@@ -582,7 +422,7 @@ def cap_pixels(processor, max_pixels: int) -> None:
     ip.size = {"shortest_edge": min(int(low), int(max_pixels)), "longest_edge": int(max_pixels)}
 
 
-def _pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}
@@ -594,17 +434,6 @@ def _pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32  # CPU bf16 matmuls are slow on most CPUs, and tiny models gain nothing
-
-
-def _read_info(folder: Path) -> dict[str, Any]:
-    path = folder / ABVLMQ_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _digest(folder: Path, names: Sequence[str]) -> str:

@@ -8,7 +8,7 @@ The server batches every request it holds (continuous batching), so many analyse
 at once (a worker with a thread pool) keep it full. The worker sends the prompt the
 checkpoint was trained with and the image (a PNG data URL), and reads the answer as it is
 generated, token by token with its log-probability (``logprobs``, the token ids themselves with
-vLLM's ``return_tokens_as_token_ids``): the same :class:`scoring.engine._Decoder` turns them into
+vLLM's ``return_tokens_as_token_ids``): the same :class:`scoring.stream.Decoder` turns them into
 the same events, with the same confidences, calibration and review flags as the in-process
 engine (:class:`scoring.engine.Engine`, which this class extends).
 
@@ -43,20 +43,11 @@ from typing import Any
 from PIL import Image
 
 from scoring import ood
-from scoring.answer import Assessment
 from scoring.calibration import Calibration
-from scoring.engine import (
-    Engine,
-    EngineUnavailable,
-    ReviewThresholds,
-    _abstain,
-    _Decoder,
-    _read_info,
-    model_identity,
-)
-from scoring.events import Event
+from scoring.engine import Engine, EngineUnavailable, ReviewThresholds, model_identity
 from scoring.prompt import build_messages
 from scoring.rubric import Rubric
+from scoring.stream import Stream, read_info
 
 DEFAULT_URL = "http://127.0.0.1:8100/v1"
 SERVED_NAME = "abvlmq"  # --served-model-name of the server (the adapter's name with LoRA)
@@ -122,44 +113,14 @@ def _data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-class VllmStream:
-    """Iterate for the events while the server generates; then ``.assessment``."""
+class VllmStream(Stream):
+    """:class:`scoring.stream.Stream` over the server's streamed tokens."""
 
     def __init__(self, engine: VllmEngine, image: Image.Image, max_new_tokens: int) -> None:
-        self._engine = engine
-        self._image = image
-        self._max_new_tokens = max_new_tokens
-        tok = engine.tokenizer
-        self._decoder = _Decoder(tok, engine.rubric, engine.stop_ids, engine.calibration.plane)
-        self._started = False
-        self._done = False
+        super().__init__(engine, image, max_new_tokens, engine.tokenizer)
 
-    @property
-    def assessment(self) -> Assessment:
-        if not self._done:
-            for _ in self:
-                pass
-        return self._decoder.assessment
-
-    def __iter__(self) -> Iterator[Event]:
-        if self._started:
-            return
-        self._started = True
-        engine = self._engine
-        score = engine.ood_scores([self._image])[0]
-        result = self._decoder.assessment
-        result.ood_score = score
-        stats = engine.ood_stats
-        if score is not None and stats is not None and stats.abstains(score):
-            yield _abstain(result, score, stats)
-            self._done = True
-            return
-        for token_id, prob in engine.tokens(self._image, self._max_new_tokens):
-            yield from self._decoder.add(token_id, prob)
-            if self._decoder.stopped:
-                break
-        yield from self._decoder.finish(engine.review)
-        self._done = True
+    def tokens(self) -> Iterator[tuple[int, float]]:
+        return iter(self._engine.tokens(self._image, self._max_new_tokens))
 
 
 class VllmEngine(Engine):
@@ -209,10 +170,10 @@ class VllmEngine(Engine):
         processor = AutoProcessor.from_pretrained(model_dir)
         if max_pixels is not None:
             cap_pixels(processor, max_pixels)
-        info = _read_info(model_dir)
+        info = read_info(model_dir)
         stats = ood.OodStats.load(model_dir)
         if adapter_dir is not None:
-            info.update(_read_info(Path(adapter_dir)))
+            info.update(read_info(Path(adapter_dir)))
             stats = ood.OodStats.load(adapter_dir)
         return cls(
             vision_only(model_dir, Path(adapter_dir) if adapter_dir else None),

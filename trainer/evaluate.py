@@ -25,7 +25,7 @@ from typing import Any
 
 from scoring.rubric import Rubric, default_rubric
 from trainer import metrics
-from trainer.report import _num, _pct, render_markdown, write_report
+from trainer.report import num, pct, render_markdown, write_report
 
 __all__ = ["evaluate", "read_jsonl", "render_markdown", "write_report"]
 
@@ -452,9 +452,9 @@ def run(args: argparse.Namespace) -> int:
     d, p, g = report["detection"], report["planes"], report["grades"]
     print(
         f"{report['n_images']} images ({report['missing_predictions']} missing): "
-        f"detection P {_pct(d['precision'])} R {_pct(d['recall'])} IoU {_num(d['mean_iou'])}; "
-        f"planes label acc {_pct(p['label_accuracy'])} subset acc {_pct(p['subset_accuracy'])}; "
-        f"grade acc {_pct(g['accuracy'])}. Report: {paths['markdown']}"
+        f"detection P {pct(d['precision'])} R {pct(d['recall'])} IoU {num(d['mean_iou'])}; "
+        f"planes label acc {pct(p['label_accuracy'])} subset acc {pct(p['subset_accuracy'])}; "
+        f"grade acc {pct(g['accuracy'])}. Report: {paths['markdown']}"
     )
     return 0
 

@@ -81,17 +81,17 @@ def _plot_confusion(
     fig.savefig(path, dpi=120)
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f} %"
 
 
-def _ci(ci: Sequence[float] | None, pct: bool = True) -> str:
+def _ci(ci: Sequence[float] | None, percent: bool = True) -> str:
     if not ci:
         return ""
-    return f"{_pct(ci[0])} – {_pct(ci[1])}" if pct else f"{ci[0]:.3f} – {ci[1]:.3f}"
+    return f"{pct(ci[0])} – {pct(ci[1])}" if percent else f"{ci[0]:.3f} – {ci[1]:.3f}"
 
 
-def _num(v: float | None, digits: int = 3) -> str:
+def num(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
@@ -121,44 +121,44 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         [
             [
                 "detection precision",
-                _pct(d["precision"]),
+                pct(d["precision"]),
                 _ci(d["ci"]["precision"]),
-                _pct(paper["detection"]["precision"]),
+                pct(paper["detection"]["precision"]),
             ],
             [
                 "detection recall",
-                _pct(d["recall"]),
+                pct(d["recall"]),
                 _ci(d["ci"]["recall"]),
-                _pct(paper["detection"]["recall"]),
+                pct(paper["detection"]["recall"]),
             ],
             [
                 "mean IoU (TP)",
-                _num(d["mean_iou"]),
-                _ci(d["ci"]["mean_iou"], pct=False),
-                _num(paper["detection"]["mean_iou"]),
+                num(d["mean_iou"]),
+                _ci(d["ci"]["mean_iou"], percent=False),
+                num(paper["detection"]["mean_iou"]),
             ],
             [
                 "plane label accuracy",
-                _pct(p["label_accuracy"]),
+                pct(p["label_accuracy"]),
                 _ci(p["ci"]["label_accuracy"]),
-                _pct(paper["planes"]["label_accuracy"]),
+                pct(paper["planes"]["label_accuracy"]),
             ],
             [
                 "plane subset accuracy",
-                _pct(p["subset_accuracy"]),
+                pct(p["subset_accuracy"]),
                 _ci(p["ci"]["subset_accuracy"]),
-                _pct(paper["planes"]["subset_accuracy"]),
+                pct(paper["planes"]["subset_accuracy"]),
             ],
-            ["plane F1 (macro)", _pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
+            ["plane F1 (macro)", pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
             [
                 "Excellent-grade accuracy",
-                _pct(exc),
+                pct(exc),
                 _ci(exc_ci),
-                _pct(paper["grades"]["excellent_accuracy"]),
+                pct(paper["grades"]["excellent_accuracy"]),
             ],
-            ["grade accuracy", _pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
-            ["score MAE", _num(g["score"]["mae"], 2), "", ""],
-            ["deduction item F1 (micro)", _pct(x["micro"]["f1"]), "", ""],
+            ["grade accuracy", pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
+            ["score MAE", num(g["score"]["mae"], 2), "", ""],
+            ["deduction item F1 (micro)", pct(x["micro"]["f1"]), "", ""],
         ],
     )
     lines += _extras(report)
@@ -178,9 +178,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 r["tp"],
                 r["fp"],
                 r["fn"],
-                _pct(r["precision"]),
-                _pct(r["recall"]),
-                _num(r["mean_iou"]),
+                pct(r["precision"]),
+                pct(r["recall"]),
+                num(r["mean_iou"]),
             ]
             for s, r in d["per_structure"].items()
         ],
@@ -188,7 +188,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += [
         "## Standard planes",
         "",
-        f"Hamming accuracy {_pct(p['hamming_accuracy'])}, micro F1 {_pct(p['f1_micro'])}; "
+        f"Hamming accuracy {pct(p['hamming_accuracy'])}, micro F1 {pct(p['f1_micro'])}; "
         f"{p['n_multi_label_truth']} images carry two or more true labels.",
         "",
     ]
@@ -198,9 +198,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             [
                 c,
                 r["support"],
-                _pct(r["precision"]),
-                _pct(r["recall"]),
-                _pct(r["f1"]),
+                pct(r["precision"]),
+                pct(r["recall"]),
+                pct(r["f1"]),
                 _ci(r["f1_ci"]),
             ]
             for c, r in p["per_plane"].items()
@@ -211,14 +211,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(
         ["truth \\ predicted", *g["labels"], "(none)", "accuracy"],
         [
-            [name, *row, g["unscored"][k], _pct(g["per_grade_accuracy"][name])]
+            [name, *row, g["unscored"][k], pct(g["per_grade_accuracy"][name])]
             for k, (name, row) in enumerate(zip(g["labels"], g["confusion"], strict=True))
         ],
     )
     s = g["score"]
     lines += [
-        f"Score over {s['n']} scored pairs: MAE {_num(s['mae'], 2)}, RMSE {_num(s['rmse'], 2)}, "
-        f"bias (predicted - true) {_num(s['bias'], 2)}.",
+        f"Score over {s['n']} scored pairs: MAE {num(s['mae'], 2)}, RMSE {num(s['rmse'], 2)}, "
+        f"bias (predicted - true) {num(s['bias'], 2)}.",
         "",
         "## Deduction items",
         "",
@@ -232,17 +232,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 r["tp"],
                 r["fp"],
                 r["fn"],
-                _pct(r["precision"]),
-                _pct(r["recall"]),
-                _pct(r["f1"]),
+                pct(r["precision"]),
+                pct(r["recall"]),
+                pct(r["f1"]),
             ]
             for i, r in x["per_item"].items()
         ],
     )
     m = x["micro"]
     lines += [
-        f"Micro: precision {_pct(m['precision'])}, recall {_pct(m['recall'])}, "
-        f"F1 {_pct(m['f1'])}; macro F1 {_pct(x['f1_macro'])}.",
+        f"Micro: precision {pct(m['precision'])}, recall {pct(m['recall'])}, "
+        f"F1 {pct(m['f1'])}; macro F1 {pct(x['f1_macro'])}.",
         "",
         "## Definitions",
         "",
@@ -255,8 +255,8 @@ def _value(v: float | None, metric: str) -> str:
     if v is None:
         return "–"
     if "MAE" in metric:
-        return _num(v, 2)
-    return _num(v, 3) if "IoU" in metric else _pct(v)
+        return num(v, 2)
+    return num(v, 3) if "IoU" in metric else pct(v)
 
 
 def _extras(report: Mapping[str, Any]) -> list[str]:
@@ -294,7 +294,7 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
             [r["metric"], *(_value(r["values"][n], r["metric"]) for n in names)]
             for r in models["rows"]
         ]
-        rows.append(["plane confidence ECE", *(_num(models["ece"].get(n), 3) for n in names)])
+        rows.append(["plane confidence ECE", *(num(models["ece"].get(n), 3) for n in names)])
         lines += _table(["metric", *names], rows)
         if models["vlm_losses"]:
             lines += ["Where the VLM loses to a baseline:", ""]
@@ -307,9 +307,9 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
         lines += [
             "## Confidence and the review queue",
             "",
-            f"Plane confidence over {cal['n']} images: mean {_pct(cal['mean_confidence'])}, "
-            f"share of images whose plane set is right {_pct(cal['accuracy'])}, expected "
-            f"calibration error (10 equal bins) {_num(cal['ece'], 3)}.",
+            f"Plane confidence over {cal['n']} images: mean {pct(cal['mean_confidence'])}, "
+            f"share of images whose plane set is right {pct(cal['accuracy'])}, expected "
+            f"calibration error (10 equal bins) {num(cal['ece'], 3)}.",
             "",
         ]
         lines += _table(
@@ -318,8 +318,8 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
                 [
                     f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}",
                     b["n"],
-                    _pct(b["confidence"]),
-                    _pct(b["accuracy"]),
+                    pct(b["confidence"]),
+                    pct(b["accuracy"]),
                 ]
                 for b in cal["bins"]
             ],
@@ -327,8 +327,8 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
     if tri and (tri["wrong"] or tri["right"]):
         lines += [
             f"`needs_review` flags {tri['wrong_flagged']} of {tri['wrong']} wrong grades "
-            f"({_pct(tri['catch_rate'])}; goal >= 80 %) and {tri['right_flagged']} of "
-            f"{tri['right']} right ones ({_pct(tri['false_flag_rate'])}; goal <= 25 %).",
+            f"({pct(tri['catch_rate'])}; goal >= 80 %) and {tri['right_flagged']} of "
+            f"{tri['right']} right ones ({pct(tri['false_flag_rate'])}; goal <= 25 %).",
             "",
         ]
     fresh = report.get("fresh_seed")
@@ -375,8 +375,8 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
                     p["series"],
                     f"{p['elapsed_s'] / 60:.1f}",
                     p["images_seen"],
-                    _pct(p["plane"]),
-                    _pct(p["detection_f1"]),
+                    pct(p["plane"]),
+                    pct(p["detection_f1"]),
                     p.get("source", "curve set"),
                 ]
                 for p in report["curves"]

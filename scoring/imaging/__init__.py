@@ -34,8 +34,8 @@ from scoring.imaging.decoded import Decoded
 from scoring.imaging.dicom import decode_dicom
 from scoring.imaging.raster import decode_raster
 from scoring.imaging.screening import not_ultrasound_reason
-from scoring.imaging.sector import _inpaint as sector_inpaint
 from scoring.imaging.sector import find_scan_area, mask_text
+from scoring.imaging.sector import inpaint as sector_inpaint
 from scoring.imaging.sniff import require_accepted, sniff_type
 
 __all__ = [

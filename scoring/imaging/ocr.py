@@ -131,7 +131,7 @@ def _read_within(rgb: np.ndarray, within: np.ndarray) -> list:
 
 
 def _mask_once(rgb: np.ndarray, sector: np.ndarray, words, *, fill: bool) -> tuple:
-    from scoring.imaging.sector import _inpaint  # the same fill as the pixel rules use
+    from scoring.imaging.sector import inpaint  # the same fill as the pixel rules use
 
     if not words:
         return rgb, 0
@@ -140,7 +140,7 @@ def _mask_once(rgb: np.ndarray, sector: np.ndarray, words, *, fill: bool) -> tup
     for (x0, y0, x1, y1), _ in words:
         hole[max(y0 - PAD, 0) : min(y1 + PAD, h), max(x0 - PAD, 0) : min(x1 + PAD, w)] = True
     if fill and (hole & sector).any():
-        out = _inpaint(rgb, hole & sector, sector & ~hole)
+        out = inpaint(rgb, hole & sector, sector & ~hole)
     else:
         out = rgb.copy()
     out[hole & ~sector if fill else hole] = 0

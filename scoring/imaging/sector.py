@@ -125,7 +125,7 @@ def mask_text(
     text = _rank(text, 3, np.maximum) & sector  # and their soft edges
     if not text.any():
         return rgb, text
-    return _inpaint(rgb, text, sector), text
+    return inpaint(rgb, text, sector), text
 
 
 def _straight_lines(mask: np.ndarray, length: int = GRAPHIC_LENGTH) -> np.ndarray:
@@ -146,7 +146,7 @@ def _straight_lines(mask: np.ndarray, length: int = GRAPHIC_LENGTH) -> np.ndarra
     return out
 
 
-def _inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def inpaint(rgb: np.ndarray, hole: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Replace ``hole`` pixels by the mean of the valid pixels around them, widening the window
     where a hole is too large, and working inwards from what was filled where it is larger still
     (a box over two lines of text); what stays unreachable (no valid pixel at all) is black."""

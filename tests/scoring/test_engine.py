@@ -14,8 +14,9 @@ from PIL import Image
 
 from scoring.answer import Assessment
 from scoring.boxes import is_valid_norm
-from scoring.engine import Engine, ReviewThresholds, _review, line_confidence
+from scoring.engine import Engine, ReviewThresholds, line_confidence
 from scoring.rubric import default_rubric
+from scoring.stream import mark_for_review
 
 DEMO = Path(__file__).parents[2] / "models" / "demo"
 _demo_built = pytest.mark.skipif(
@@ -237,7 +238,7 @@ def test_near_a_grade_boundary_or_unsure_goes_to_review(score, confidence, expec
         plane_confidence=confidence,
         rubric_version=rubric.version,
     )
-    _review(result, ReviewThresholds(), rubric)
+    mark_for_review(result, ReviewThresholds(), rubric)
     assert result.needs_review is expected
 
 
