@@ -6,9 +6,10 @@ the answers differ today (the model was trained on phantoms as drawn: issue 31 r
 the upload path); the margins below sit a few phantoms above today's gap, so a later change to
 intake that moves the model's answers further fails here.
 
-Measured at the commit that added this test (60 phantoms of seed 515151): declined 2 as drawn,
-16 after intake; plane subset 75.0 % as drawn, 51.7 % after intake. Seed 626262: 2 and 12,
-76.7 % and 63.3 %.
+Measured after issue 30's intake (60 phantoms of seed 515151): declined 2 as drawn, 14 after
+intake; plane subset 75.0 % as drawn, 55.0 % after intake. Seed 626262: 2 and 13, 76.7 % and
+61.7 %. (At the commit that added this test, before the pixel rules were bounded: 16 and
+51.7 %, and 12 and 63.3 %.)
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from trainer.phantoms import generate
 
 DEMO = Path(__file__).parents[2] / "models" / "demo"
 COUNT, SEED, SIZE = 60, 515151, 512
-MAX_MORE_DECLINED = 0.30  # today 0.233 (14 of 60 more)
-MAX_PLANE_DROP = 0.30  # today 0.233
+MAX_MORE_DECLINED = 0.30  # today 0.20 (12 of 60 more)
+MAX_PLANE_DROP = 0.30  # today 0.20
 
 
 def _figures(engine: Engine, images, truths) -> tuple[float, float]:
