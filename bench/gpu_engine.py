@@ -49,7 +49,7 @@ def build_engine(tiny: bool, device: str, dtype: str | None, max_pixels: int):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     from scoring.engine import Engine, cap_pixels, pick_dtype
-    from trainer.tiny import SPECIAL_TOKENS, TinySpec, build_tiny, make_processor
+    from trainer.tiny_qwen import SPECIAL_TOKENS, TinySpec, build_tiny, make_processor
 
     # A tokenizer with the Qwen special tokens (Qwen's own is not on disk); the 2B config keeps
     # its 151936-row embedding, of which these ids use the first few thousand.

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("trainer.evaluate", "compare predictions with annotations; write a report"),
     "validate": ("trainer.data", "validate an annotation JSONL file against the rubric"),
-    "export-swift": ("trainer.swift", "write annotations as an ms-swift conversation data set"),
+    "export-swift": (
+        "trainer.export_swift",
+        "write annotations as an ms-swift conversation data set",
+    ),
     "import-coco": ("trainer.coco", "build annotations from COCO boxes and a CSV of labels"),
-    "tiny": ("trainer.tiny", "build a randomly initialised tiny Qwen2-VL checkpoint"),
+    "tiny": ("trainer.tiny_qwen", "build a randomly initialised tiny Qwen2-VL checkpoint"),
     "fit": ("trainer.fit", "fine-tune Qwen2-VL (LoRA or full) from a YAML config"),
     "phantoms": ("trainer.phantoms", "write a synthetic phantom data set (images + JSONL)"),
     "pool": ("trainer.pool", "draw a pool of phantoms stored at a model's input size"),

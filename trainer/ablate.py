@@ -62,7 +62,7 @@ def load_config(path: str | Path) -> AblationConfig:
 def _variant_model(spec_overrides: dict[str, Any], base_spec: dict[str, Any], out: Path):
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     spec = TinySpec(**(base_spec | spec_overrides))
     init = out / "init"
@@ -77,7 +77,7 @@ def run_variant(name: str, variant: Variant, config: AblationConfig, out: Path) 
     import torch
 
     from trainer.pool import MAP_GRID, Pool
-    from trainer.vision_stage import DenseHead, evaluate_head, merged_grid, pretrain_vision
+    from trainer.tower_pretrain import DenseHead, evaluate_head, merged_grid, pretrain_vision
 
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)

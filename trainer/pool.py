@@ -8,7 +8,7 @@ and the model's processor resizes a 224 px phantom to 112 px anyway, so a pool k
 phantom after the processor's own resize (``images.npy``, uint8, one grey channel), its
 annotation record (``records.jsonl``, the same record :func:`trainer.phantoms.render.generate`
 writes) and where each of the rubric's structures is displayed (``maps.npy``, uint8 shares of
-a 16 x 16 grid of cells: a dense target for stage 1, see :mod:`trainer.vision_stage`).
+a 16 x 16 grid of cells: a dense target for stage 1, see :mod:`trainer.tower_pretrain`).
 
 A training batch is then a slice of arrays: :func:`pixel_values` normalises and patchifies in
 torch as Qwen2-VL's image processor does, about 10x cheaper than the processor on PIL images
@@ -287,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
         size = AutoImageProcessor.from_pretrained(args.model).size
         lo, hi = size["shortest_edge"], size["longest_edge"]
     else:
-        from trainer.tiny import TOKEN_PIXELS
+        from trainer.tiny_qwen import TOKEN_PIXELS
 
         lo = hi = args.tokens * TOKEN_PIXELS
     write_pool(args.out, args.count, args.seed, min_pixels=lo, max_pixels=hi, workers=args.workers)

@@ -29,7 +29,6 @@ from PIL import Image
 
 from scoring.imaging import ocr as ocr_check
 from scoring.imaging import textfind
-from scoring.imaging.base import MAX_WORK_SIDE, Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded
 from scoring.imaging.dicom import decode_dicom
 from scoring.imaging.raster import decode_raster
@@ -37,6 +36,7 @@ from scoring.imaging.screening import not_ultrasound_reason
 from scoring.imaging.sector import find_scan_area, mask_text
 from scoring.imaging.sector import inpaint as sector_inpaint
 from scoring.imaging.sniff import require_accepted, sniff_type
+from scoring.imaging.types import MAX_WORK_SIDE, Box, IntakeError, IntakeLimits, IntakeResult
 
 __all__ = [
     "METADATA_KEYS",

@@ -26,9 +26,9 @@ import numpy as np
 from PIL import Image
 
 from scoring.imaging import SLOTS, Furniture, OcrMode, deidentify, fill_frame
-from scoring.imaging.base import Box, IntakeError, IntakeLimits, IntakeResult
 from scoring.imaging.decoded import Decoded, check_dimensions
 from scoring.imaging.dicom import decode_dicom
+from scoring.imaging.types import Box, IntakeError, IntakeLimits, IntakeResult
 
 VIDEO_KINDS = ("mp4", "mov", "avi")
 DEFAULT_FPS = 10.0  # a DICOM clip that gives no frame time

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scoring.imaging.base import Box, IntakeError, IntakeLimits
+from scoring.imaging.types import Box, IntakeError, IntakeLimits
 
 
 @dataclass

@@ -13,8 +13,8 @@ import pydicom
 from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from scoring.imaging.base import Box, IntakeError, IntakeLimits
 from scoring.imaging.decoded import Decoded, check_dimensions, choose_frame, gray_to_rgb, to_uint8
+from scoring.imaging.types import Box, IntakeError, IntakeLimits
 
 # Modalities that are certainly not ultrasound. "OT"/"SC" (secondary capture) may be a screen
 # grab of a scanner, so they are left to the pixel checks.

@@ -18,7 +18,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
-from scoring.imaging.base import IntakeError
+from scoring.imaging.types import IntakeError
 
 log = logging.getLogger(__name__)
 

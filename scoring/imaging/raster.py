@@ -7,8 +7,8 @@ from io import BytesIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from scoring.imaging.base import MAX_WORK_SIDE, IntakeError, IntakeLimits
 from scoring.imaging.decoded import Decoded, check_dimensions, choose_frame, gray_to_rgb, to_uint8
+from scoring.imaging.types import MAX_WORK_SIDE, IntakeError, IntakeLimits
 
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "bmp": "BMP"}
 _CORRUPT = "The {name} file is damaged or incomplete (was the upload cut short?). Export it again."

@@ -15,7 +15,7 @@ from functools import reduce
 import numpy as np
 from PIL import Image, ImageDraw
 
-from scoring.imaging.base import Box
+from scoring.imaging.types import Box
 
 SIGNAL_MARGIN = 10  # above the background level: clears JPEG ringing on a black canvas
 CELL_FILL = 0.5  # a cell is "tissue" when this share of its pixels carries signal

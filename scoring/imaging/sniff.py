@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from io import BytesIO
 
-from scoring.imaging.base import ACCEPTED_HINT, IntakeError
+from scoring.imaging.types import ACCEPTED_HINT, IntakeError
 
 ACCEPTED = ("png", "jpeg", "bmp", "dicom")
 

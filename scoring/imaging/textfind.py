@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scoring.imaging.base import Box, IntakeError
+from scoring.imaging.types import Box, IntakeError
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def phantoms():
 
 @pytest.fixture(scope="module")
 def random_engine(tmp_path_factory):
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     spec = TinySpec(
         vocab_size=512,

@@ -15,7 +15,7 @@ from trainer.evaluate import main as evaluate_main
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     return toy_dataset(tmp_path_factory.mktemp("toy"), 16, seed=3)
 

@@ -15,7 +15,7 @@ from scoring.records import check_record, record_from_assessment, record_to_answ
 from scoring.rubric import default_rubric
 from trainer.coco import import_coco
 from trainer.data import DatasetError, load_records, to_conversation, write_records
-from trainer.swift import export_swift
+from trainer.export_swift import export_swift
 
 RUBRIC = default_rubric()
 

@@ -61,7 +61,7 @@ def _micro_config(tmp_path: Path, data: Path, out: str = "run", **extra) -> Path
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     return toy_dataset(tmp_path_factory.mktemp("toy"), 8, seed=0)
 
@@ -135,7 +135,7 @@ def test_only_the_answer_and_its_end_token_are_labelled(toy, tmp_path):
     from scoring.rubric import default_rubric
     from trainer.data import load_records, to_conversation
     from trainer.fit import AnswerCollator
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
     processor = AutoProcessor.from_pretrained(base)
@@ -188,7 +188,7 @@ def test_a_stopped_run_resumes_where_it_left_off(toy, tmp_path):
 def test_lora_trains_an_adapter_that_the_engine_merges(toy, tmp_path):
     from scoring.engine import Engine
     from trainer.fit import fit
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     base = build_tiny(
         tmp_path / "base", spec=TinySpec(**MICRO_TINY, prompt_detail="compact"), n_random=50
@@ -213,7 +213,7 @@ def test_a_lora_runs_state_holds_the_adapter_only_and_resumes_bit_for_bit(toy, t
     from safetensors.torch import load_file
 
     from trainer.fit import fit
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
     settings = {"model": str(base), "mode": "lora", "vision": "lora", "max_steps": 6}
@@ -237,7 +237,7 @@ def test_the_warm_up_labels_only_the_first_answer_lines(toy, tmp_path):
     from scoring.rubric import default_rubric
     from trainer.data import load_records, to_conversation
     from trainer.fit import AnswerCollator
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
     processor = AutoProcessor.from_pretrained(base)

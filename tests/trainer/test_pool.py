@@ -15,8 +15,8 @@ from scoring.rubric import default_rubric
 from tests.trainer.test_fit import MICRO_TINY, _micro_config
 from trainer.phantoms.render import generate, generate_with_maps
 from trainer.pool import Pool, pixel_values, resized, write_pool
-from trainer.tiny import TOKEN_PIXELS
-from trainer.vision_stage import token_maps
+from trainer.tiny_qwen import TOKEN_PIXELS
+from trainer.tower_pretrain import token_maps
 
 TOKENS = 16  # 112 x 112 px
 
@@ -133,7 +133,7 @@ def test_the_answer_batch_of_a_pool_is_the_processors(pool_dir, tmp_path):
     from transformers import AutoProcessor
 
     from trainer.fit import AnswerCollator
-    from trainer.tiny import TinySpec, build_tiny
+    from trainer.tiny_qwen import TinySpec, build_tiny
 
     base = build_tiny(tmp_path / "b", spec=TinySpec(**MICRO_TINY | {"min_tokens": 16}), n_random=50)
     processor = AutoProcessor.from_pretrained(base)
@@ -177,7 +177,7 @@ def test_a_fit_on_a_pool_runs_both_stages_with_the_maps(pool_dir, tmp_path):
 
 def test_structure_maps_need_a_pool(tmp_path):
     from trainer.fit import ConfigError, load_config, setup
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     toy = toy_dataset(tmp_path / "toy", 4)
     path = _micro_config(tmp_path, toy, vision_stage_steps=2, vision_stage_maps=True)

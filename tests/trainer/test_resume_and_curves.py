@@ -16,7 +16,7 @@ from tests.trainer.test_fit import MICRO_TINY, _micro_config
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     return toy_dataset(tmp_path_factory.mktemp("toy"), 8, seed=0)
 
@@ -31,8 +31,8 @@ def test_stage_1_cut_short_resumes_at_its_saved_step_with_the_saved_weights(toy,
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
     from trainer.data import load_records
-    from trainer.tiny import TinySpec, build_tiny
-    from trainer.vision_stage import DenseHead, ImageBatches, pretrain_vision
+    from trainer.tiny_qwen import TinySpec, build_tiny
+    from trainer.tower_pretrain import DenseHead, ImageBatches, pretrain_vision
 
     torch.manual_seed(0)
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)

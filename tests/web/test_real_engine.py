@@ -22,7 +22,7 @@ DEMO = Path(__file__).resolve().parents[2] / "models" / "demo"
 def model_dir(tmp_path_factory) -> Path:
     if (DEMO / "config.json").exists():
         return DEMO
-    from trainer.tiny import build_tiny
+    from trainer.tiny_qwen import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny"), seed=0, n_random=200)
 

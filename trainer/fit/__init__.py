@@ -122,7 +122,7 @@ def setup(config: FitConfig) -> Run:
         images = training_images(config, processor, records, rubric)
     if config.vision_stage or config.aux_dense_weight > 0:
         from trainer.pool import MAP_GRID
-        from trainer.vision_stage import DenseHead, merged_grid
+        from trainer.tower_pretrain import DenseHead, merged_grid
 
         cells = 0
         if config.vision_stage_maps:
@@ -302,7 +302,7 @@ def train(run: Run) -> None:
 def save(run: Run) -> Path:
     """The final checkpoint (and its abstention statistics), or the state of a run stopped
     early on purpose; then the accelerator's cleanup."""
-    from trainer.tiny import write_model_info
+    from trainer.tiny_qwen import write_model_info
 
     config, accelerator, clock = run.config, run.accelerator, run.clock
     model, processor, rubric, base = run.model, run.processor, run.rubric, run.base

@@ -20,7 +20,7 @@ def setup_model(config: FitConfig, out: Path, rubric: Rubric, records, accelerat
     base = Path(config.model)
     if config.model == "tiny":
         from scoring.records import record_to_answer
-        from trainer.tiny import build_tiny
+        from trainer.tiny_qwen import build_tiny
 
         base = out / "init"
         if accelerator.is_main_process and not (base / "config.json").is_file():

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from scoring.prompt import Detail
 from trainer import config as config_io
 from trainer.config import FORBID_UNKNOWN, ConfigError
-from trainer.tiny import TinySpec
+from trainer.tiny_qwen import TinySpec
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 VISION_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # Qwen2-VL vision blocks' linear layers
@@ -53,11 +53,11 @@ class FitConfig:
     plane_warmup_steps: int = 0
     warmup_lines: int = 2
     vision_lr_mult: float = 1.0
-    # Stage 2 keeps stage 1's dense loss (trainer.vision_stage) on the vision tower, with this
+    # Stage 2 keeps stage 1's dense loss (trainer.tower_pretrain) on the vision tower, with this
     # weight, so what it learnt there is kept while the answer's loss reaches it. With no stage 1
     # the head starts from zero. The head is discarded after training.
     aux_dense_weight: float = 0.0
-    # Stage 1 (trainer.vision_stage): before the answer training, the vision tower and merger
+    # Stage 1 (trainer.tower_pretrain): before the answer training, the vision tower and merger
     # train alone for this many minutes (or ``vision_stage_steps`` steps) on dense per-token
     # targets (planes, structure cells and boxes, items) through a discarded linear head.
     # 0 and None: no stage 1. It does not count against ``time_budget_min``.
@@ -69,7 +69,7 @@ class FitConfig:
     # structure maps; data must be a pool)
     vision_stage_maps: bool = False
     # how stage 1 reads an image's plane, structures and items from its tokens: their "mean",
-    # or an "attention" weighted mean per part (trainer.vision_stage.DenseHead)
+    # or an "attention" weighted mean per part (trainer.tower_pretrain.DenseHead)
     vision_stage_readout: Literal["mean", "attention"] = "mean"
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
     warmup_steps: int = 0

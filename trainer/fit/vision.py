@@ -1,5 +1,5 @@
 """Stage 1 inside a fit: the vision tower and merger trained alone on dense targets
-(:mod:`trainer.vision_stage`) before the answers, measured on held-out images, and the visual
+(:mod:`trainer.tower_pretrain`) before the answers, measured on held-out images, and the visual
 tokens calibrated again to the text embeddings' norm for a fresh tiny model."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from trainer.fit.settings import (
 
 
 def vision_stage(config: FitConfig, model, processor, data, rubric, accelerator, out, head):
-    """Stage 1: the vision tower and merger alone on dense targets (trainer.vision_stage); then,
+    """Stage 1: the vision tower and merger alone on dense targets (trainer.tower_pretrain); then,
     for a fresh tiny model, the visual tokens are calibrated again to the text-embedding norm.
     ``data``: the training images (:func:`training_images`). The last ``VISION_HOLDOUT`` of
     them (a tenth of a small set) are kept out of it and measure it (plane top-1, box IoU) in
     ``vision_stage.json``. Every process runs it on the same seeded batches; DDP then starts
     from rank 0's weights."""
-    from trainer.tiny import calibrate_visual_tokens
-    from trainer.vision_stage import ImageBatches, Subset, evaluate_head, pretrain_vision
+    from trainer.tiny_qwen import calibrate_visual_tokens
+    from trainer.tower_pretrain import ImageBatches, Subset, evaluate_head, pretrain_vision
 
     model.to(accelerator.device)
     visual = model.model.visual
@@ -110,7 +110,7 @@ def training_images(config: FitConfig, processor, records, rubric):
     from pathlib import Path
 
     from trainer.pool import Pool
-    from trainer.vision_stage import ImageBatches
+    from trainer.tower_pretrain import ImageBatches
 
     if config.pool:
         pool = Pool(config.data, processor.image_processor, rubric)

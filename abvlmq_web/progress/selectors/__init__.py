@@ -1,7 +1,7 @@
 """Reads on progress, one module per sub-domain:
 
 - ``planes``: a resident's planes, levels, trends, learning-curve estimates and skill decay
-  (the curve and decay methods themselves: scoring.learning);
+  (the curve and decay methods themselves: scoring.learning_curves);
 - ``assignments``: how far a resident has got on an assignment, and an assignment's completion;
 - ``practice``: practice assignments an instructor set;
 - ``self_assessment``: self-assessment accuracy, and whether a score stays concealed;

@@ -1,7 +1,7 @@
 """A resident's standard planes: scans, best, median, level, trend, learning curve, decay.
 
 Level on a plane: the mean of the last 3 scores (fewer when fewer exist), graded by the active
-rubric's bands. The learning curve and skill decay: scoring.learning.
+rubric's bands. The learning curve and skill decay: scoring.learning_curves.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from abvlmq_web.accounts.models import User
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.review.selectors import resident_results
 from abvlmq_web.scans.models import Analysis
-from scoring.learning import (
+from scoring.learning_curves import (
     LEVEL_WINDOW,
     LearningEstimate,
     learning_curve_estimate,

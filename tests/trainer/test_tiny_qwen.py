@@ -12,7 +12,7 @@ pytest.importorskip("torchvision")
 from scoring.answer import parse, render
 from scoring.prompt import build_messages
 from scoring.rubric import default_rubric
-from trainer.tiny import (
+from trainer.tiny_qwen import (
     SPECIAL_TOKENS,
     TinySpec,
     build_tiny,
@@ -142,7 +142,7 @@ def test_the_informative_init_centres_and_scales_the_visual_tokens(tmp_path):
     from PIL import Image
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
-    from trainer.tiny import visual_tokens
+    from trainer.tiny_qwen import visual_tokens
 
     rng = np.random.default_rng(0)
     images = []

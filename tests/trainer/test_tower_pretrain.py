@@ -14,12 +14,12 @@ from scoring.records import AppliedItem, BoxedStructure, Record
 from scoring.rubric import default_rubric
 from tests.trainer.test_fit import MICRO_TINY, _log, _micro_config
 from trainer.fit import ConfigError, load_config
-from trainer.vision_stage import dense_targets, layout_for
+from trainer.tower_pretrain import dense_targets, layout_for
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     return toy_dataset(tmp_path_factory.mktemp("toy"), 8, seed=0)
 
@@ -46,8 +46,8 @@ def test_the_head_follows_a_recalibrated_merger(toy, tmp_path):
     from PIL import Image
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
-    from trainer.tiny import TinySpec, build_tiny, calibrate_visual_tokens
-    from trainer.vision_stage import DenseHead
+    from trainer.tiny_qwen import TinySpec, build_tiny, calibrate_visual_tokens
+    from trainer.tower_pretrain import DenseHead
 
     torch.manual_seed(0)
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
@@ -75,8 +75,8 @@ def test_the_attention_readout_starts_as_the_mean_and_then_weighs_the_tokens(toy
     from PIL import Image
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
-    from trainer.tiny import TinySpec, build_tiny
-    from trainer.vision_stage import DenseHead
+    from trainer.tiny_qwen import TinySpec, build_tiny
+    from trainer.tower_pretrain import DenseHead
 
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
     processor = AutoProcessor.from_pretrained(base)
@@ -130,8 +130,8 @@ def test_the_stage_lowers_its_loss_and_leaves_the_language_model_alone(toy, tmp_
     from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 
     from trainer.data import load_records
-    from trainer.tiny import TinySpec, build_tiny
-    from trainer.vision_stage import DenseHead, ImageBatches, evaluate_head, pretrain_vision
+    from trainer.tiny_qwen import TinySpec, build_tiny
+    from trainer.tower_pretrain import DenseHead, ImageBatches, evaluate_head, pretrain_vision
 
     torch.manual_seed(0)
     base = build_tiny(tmp_path / "base", spec=TinySpec(**MICRO_TINY), n_random=50)
@@ -195,7 +195,7 @@ def test_fit_runs_stage_one_first_and_a_resumed_run_does_not_redo_it(toy, tmp_pa
 @pytest.mark.slow
 def test_stage_one_is_measured_on_records_it_did_not_train_on(tmp_path):
     from trainer.fit import VISION_HOLDOUT, fit
-    from trainer.tiny import toy_dataset
+    from trainer.tiny_qwen import toy_dataset
 
     data = toy_dataset(tmp_path / "toy40", 40, seed=1)
     cfg = _micro_config(

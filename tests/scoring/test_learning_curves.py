@@ -1,4 +1,4 @@
-"""Learning curves and skill decay (scoring.learning): pure, so they test in milliseconds."""
+"""Learning curves and skill decay (scoring.learning_curves): pure, so they test in milliseconds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import math
 
 import pytest
 
-from scoring.learning import fit_log_curve, learning_curve_estimate, rolling_levels, skill_decay
+from scoring.learning_curves import (
+    fit_log_curve,
+    learning_curve_estimate,
+    rolling_levels,
+    skill_decay,
+)
 
 EXCELLENT = 8.0  # the default rubric's top band starts here
 
