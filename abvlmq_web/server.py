@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     install_body_cap(int(settings.ABVLMQ_MAX_REQUEST_BYTES))
     if not settings.DEBUG and not settings.ABVLMQ_METRICS_TOKEN:
         print(
-            "warning: ABVLMQ_METRICS_TOKEN is not set: /metrics answers callers on this machine "
-            "only, and /readyz tells anyone else only whether the service is ready",
+            "warning: ABVLMQ_METRICS_TOKEN is not set: /metrics is off (403) and /readyz gives "
+            "its details to callers on this machine only; set it to scrape metrics",
             file=sys.stderr,
             flush=True,
         )

@@ -125,15 +125,16 @@ def readyz(request):
 
 
 def metrics(request):
-    """Prometheus text for the operator: with ABVLMQ_METRICS_TOKEN set, "Bearer <token>" only;
-    without one, a caller on this machine only (with DEBUG, anyone)."""
+    """Prometheus text for the operator: "Bearer <token>" of ABVLMQ_METRICS_TOKEN only. Without
+    a token set nobody gets them (403 saying so; the web server warns at start), unless DEBUG
+    is on (a developer's machine)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     if settings.ABVLMQ_METRICS_TOKEN:
         if not _bearer(request):
             return JsonResponse({"detail": "a metrics token is required"}, status=401)
-    elif not (settings.DEBUG or _on_this_machine(request)):
-        detail = "metrics are for this machine only: set ABVLMQ_METRICS_TOKEN to scrape them"
+    elif not settings.DEBUG:
+        detail = "metrics are off: set ABVLMQ_METRICS_TOKEN and scrape with it as a bearer token"
         return JsonResponse({"detail": detail}, status=403)
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
 

@@ -61,7 +61,7 @@ def test_metrics_count_analyses_the_queue_requests_and_refusals(resident, settin
     )
     assert refused.status_code == 429
     health.beat_once(name="w2:1", model_loaded=True)
-    text = Client().get("/metrics").content.decode()
+    text = _scrape(settings)
     assert 'abvlmq_analyses{state="queued"} 2.0' in text
     assert 'abvlmq_queue_depth{where="database"} 2.0' in text
     assert 'abvlmq_workers{kind="model_loaded"} 1.0' in text
@@ -80,7 +80,7 @@ def test_metrics_ask_for_the_token_when_one_is_set(db, settings):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_real_worker_makes_the_service_ready_and_its_scans_show_in_the_metrics(
-    worker_factory, resident, no_beats
+    worker_factory, resident, no_beats, settings
 ):
     assert Client().get("/readyz").status_code == 503
     worker_factory()
@@ -92,7 +92,7 @@ def test_a_real_worker_makes_the_service_ready_and_its_scans_show_in_the_metrics
         lambda: Analysis.objects.filter(scan_id=scan.json()["id"], status="done").exists(),
         timeout=60,
     )
-    text = Client().get("/metrics").content.decode()
+    text = _scrape(settings)
     assert 'abvlmq_analyses{state="done"} 1.0' in text
     assert "abvlmq_analyses_finished_recently 1.0" in text
     score = next(
@@ -106,17 +106,24 @@ def test_a_real_worker_makes_the_service_ready_and_its_scans_show_in_the_metrics
 OUTSIDER = {"REMOTE_ADDR": "203.0.113.7"}  # TEST-NET-3: a caller that is not this machine
 
 
-def test_metrics_are_not_public_without_a_token(db, settings):
+def _scrape(settings) -> str:
+    """/metrics as Prometheus asks for them: with the token."""
+    settings.ABVLMQ_METRICS_TOKEN = "scrape-token"
+    response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_without_a_token_metrics_are_off_even_on_this_machine(db, settings):
     settings.ABVLMQ_METRICS_TOKEN = ""
     settings.DEBUG = False
-    refused = Client().get("/metrics", **OUTSIDER)
-    assert refused.status_code == 403
-    assert "ABVLMQ_METRICS_TOKEN" in refused.json()["detail"]
-    assert b"abvlmq_" not in refused.content
-    # a proxy on this machine passing a caller on is not this machine
-    forwarded = Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.7")
-    assert forwarded.status_code == 403
-    assert Client().get("/metrics").status_code == 200  # Prometheus beside the app
+    for caller in (OUTSIDER, {}, {"HTTP_X_FORWARDED_FOR": "203.0.113.7"}):
+        refused = Client().get("/metrics", **caller)
+        assert refused.status_code == 403
+        assert "ABVLMQ_METRICS_TOKEN" in refused.json()["detail"]
+        assert b"abvlmq_" not in refused.content
+    settings.DEBUG = True  # a developer's machine
+    assert Client().get("/metrics").status_code == 200
 
 
 def test_with_a_token_metrics_ask_for_it_even_on_this_machine(db, settings):
