@@ -1,4 +1,4 @@
-"""The arrows point one way: abvlmq_web -> scoring <- trainer (see shared/DESIGN.md)."""
+"""The arrows point one way: abvlmq_web -> scoring <- trainer (see docs/architecture.md)."""
 
 from __future__ import annotations
 
