@@ -74,12 +74,12 @@ METADATA_KEYS = frozenset(
 )
 # Intakes at once in one process (ABVLMQ_INTAKE_CONCURRENCY, default 2: the cores of a small
 # machine); more wait their turn. A burst of 32 uploads ran 32 at once in the web process's
-# threads and took it from 0.5 to 3.4 GB (bench.memory); each intake uses both cores anyway.
+# threads and took it from 0.5 to 3.2 GB (bench.memory); each intake uses both cores anyway.
 SLOTS = threading.BoundedSemaphore(max(1, int(os.environ.get("ABVLMQ_INTAKE_CONCURRENCY", "2"))))
-_MIN_TRUSTED_MASK = 0.2
+_MIN_TRUSTED_MASK = 0.2  # inside a DICOM region, use a pixel-found mask only when this large
 # A clip's frames have the lift view (textfind: a grey label over bright tissue) one in this
 # many; what it finds is masked in the frames since the last that had it (fill_frame)
-LIFT_EVERY = 5  # inside a DICOM region, use a pixel-found mask only when this large
+LIFT_EVERY = 5
 
 
 OcrMode = Literal["required", "optional", "off"]
@@ -250,10 +250,7 @@ def deidentify(
         if ocr == "required" or (ocr == "optional" and ocr_check.available()):
             # with the detector, Tesseract verifies what is left: the lines of what was masked
             # and of what the detector was unsure of; without it, Tesseract reads everything
-            within = near
-            out, ocr_words = ocr_check.mask_words(
-                np.ascontiguousarray(out, np.uint8), inside, within
-            )
+            out, ocr_words = ocr_check.mask_words(np.ascontiguousarray(out, np.uint8), inside, near)
     metadata: dict[str, str | int] = {
         **d.metadata,
         "kind": kind,
@@ -287,9 +284,9 @@ def _find_text_in_run(
     with the same furniture, the sector every frame, and what was found before kept."""
     x0, y0, x1, y1 = box
     inside = sector[y0:y1, x0:x1]
+    crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
     if not reuse:
         run.close()  # the run before ends
-        crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
         run.shape, run.box, run.sector = rgb.shape, box, sector
         run.outside = _outside(rgb, sector)
         run.doppler = textfind.is_doppler(crop, inside)
@@ -298,7 +295,6 @@ def _find_text_in_run(
         run.frames = 0
         run.runs += 1
     run.frames += 1
-    crop = rgb[y0:y1, x0:x1] * inside[:, :, None]
     run.last = crop
     seen = textfind.look(crop, inside, run.doppler, lift=run.lifted)
     edge_found, edge_count, edge_doubt = run.edges  # type: ignore[misc]
