@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +195,9 @@ class AnswerParser:
     def __init__(self, rubric: Rubric | None = None) -> None:
         self.rubric = rubric or default_rubric()
         self.result = Assessment(rubric_version=self.rubric.version)
+        # where the answer's boxes go once read: the model's square -> the scan (see
+        # scoring.model_input); None leaves them on the grid the answer used
+        self.box_map: Callable[[NormBox], NormBox] | None = None
         self._buffer = ""
         self._line_no = 0
         self._state = _START
@@ -311,7 +315,8 @@ class AnswerParser:
                 "bad_box",
                 f"The box of {what} {tuple(values)} is outside 0-1000 or has no area",
             )
-        return tuple(int(v) for v in values), None  # type: ignore[return-value]
+        box: NormBox = tuple(int(v) for v in values)  # type: ignore[assignment]
+        return (self.box_map(box) if self.box_map else box), None
 
     def _structure(self, text: str) -> list[Event]:
         m = _STRUCT_RE.match(text)

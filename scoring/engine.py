@@ -34,6 +34,7 @@ from scoring.answer import Assessment
 from scoring.calibration import Calibration
 from scoring.engine_errors import EngineUnavailable  # noqa: F401  (re-exported)
 from scoring.events import error_event
+from scoring.model_input import Placement, model_view
 from scoring.prompt import Detail, build_messages
 from scoring.rubric import Rubric, default_rubric
 from scoring.stream import (  # noqa: F401  (ReviewThresholds, line_confidence: re-exported)
@@ -335,11 +336,13 @@ class Engine:
     # -------------------------------------------------------------- internals
 
     def _prepare(self, image: Image.Image) -> Image.Image:
-        img = image.convert("RGB") if image.mode != "RGB" else image
+        """What the model reads: ``image`` in RGB, shrunk when huge, on its black square
+        (:mod:`scoring.model_input`; the answer's boxes are moved back by the decoder)."""
+        img = image
         if max(img.size) > MAX_INPUT_SIDE:  # bound the processor's work on huge inputs
             img = img.copy()
             img.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE), Image.Resampling.BILINEAR)
-        return img
+        return model_view(img, *pixel_range(self.processor))
 
     def _inputs(self, images: Sequence[Image.Image]):
         batch = self.processor(
@@ -399,7 +402,11 @@ class Engine:
         results: list[Assessment] = []
         for b in range(len(images)):
             dec = Decoder(
-                self.processor.tokenizer, self.rubric, self.stop_ids, self.calibration.plane
+                self.processor.tokenizer,
+                self.rubric,
+                self.stop_ids,
+                self.calibration.plane,
+                Placement.of(images[b].size),
             )
             for t in range(generated.shape[1]):
                 p = float(probs[b, t]) if probs is not None and t < probs.shape[1] else 1.0
@@ -413,6 +420,15 @@ class Engine:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def pixel_range(processor) -> tuple[int, int, int]:
+    """(factor, min_pixels, max_pixels) of ``processor``'s image resize."""
+    ip = processor.image_processor
+    size = ip.size or {}
+    low = size.get("shortest_edge", size.get("min_pixels", getattr(ip, "min_pixels", None)))
+    high = size.get("longest_edge", size.get("max_pixels", getattr(ip, "max_pixels", None)))
+    return int(ip.patch_size) * int(ip.merge_size), int(low), int(high)
 
 
 def cap_pixels(processor, max_pixels: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from scoring import ood
 from scoring.answer import AnswerParser, Assessment
 from scoring.events import AbstainEvent, Event, abstain_event
+from scoring.model_input import Placement
 from scoring.rubric import Rubric
 
 ABVLMQ_FILE = "abvlmq.json"  # prompt form and rubric a checkpoint was trained with
@@ -72,10 +73,13 @@ class Decoder:
         rubric: Rubric,
         stop_ids: set[int],
         plane_map: Callable[[float], float] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.plane_map = plane_map  # the checkpoint's plane calibration, if it has one
         self.parser = AnswerParser(rubric)
+        if placement is not None and not placement.square:  # boxes back onto the scan
+            self.parser.box_map = placement.to_image
         self.stop_ids = stop_ids
         self.ids: list[int] = []
         self.text = ""
@@ -187,7 +191,13 @@ class Stream:
         self._engine = engine
         self._image = image
         self._max_new_tokens = max_new_tokens
-        self._decoder = Decoder(tokenizer, engine.rubric, engine.stop_ids, engine.calibration.plane)
+        self._decoder = Decoder(
+            tokenizer,
+            engine.rubric,
+            engine.stop_ids,
+            engine.calibration.plane,
+            Placement.of(image.size),
+        )
         self._started = False
         self._done = False
         self.extra_errors: list[Event] = []

@@ -54,12 +54,20 @@ def through_intake(img: Image.Image, ocr: str = "off") -> tuple[Image.Image, boo
 
 
 def phantoms(count: int, seed: int, size: int = 224) -> Iterator[Image.Image]:
-    """Fresh phantoms, every other one as the engine sees it after an upload's intake (cropped
-    to the sector, masked) and the rest as drawn (screen furniture and all, as in training):
-    both are images the model was made to read."""
+    """Fresh phantoms as the model meets them: two in three drawn on a scanner's screen
+    (640 x 480 and 1024 x 768 in turn) and taken through intake as an upload is
+    (:func:`trainer.upload_path.intake_pixels`, the training pool's path), the third drawn at
+    ``size`` px and fed straight in (the report's second column): all images the model was made
+    to read."""
+    from trainer.upload_path import SIZES, intake_pixels, on_screen, phantom_side
+
     for i in range(count):
-        img, _ = generate(index=i, seed=seed, size=size)
-        yield through_intake(img)[0] if i % 2 == 0 else img.convert("RGB")
+        if i % 3 == 2:
+            yield generate(index=i, seed=seed, size=size)[0].convert("RGB")
+            continue
+        screen = SIZES[(i // 3 + i) % 2]
+        img, _ = generate(index=i, seed=seed, size=phantom_side(screen))
+        yield intake_pixels(on_screen(img, screen)[0])[0]
 
 
 # ------------------------------------------------------------------ negatives
@@ -224,7 +232,7 @@ def fit_stats(engine, model_dir: str | Path, *, count: int = 2000, seed: int = 7
     stats = ood.fit(_features(engine, images), bounds=engine.feature_bounds())
     stats.save(model_dir)
     ood.write_info(
-        model_dir, stats, reference=f"{count} phantoms, seed {seed}, half through intake"
+        model_dir, stats, reference=f"{count} phantoms, seed {seed}: 2 in 3 on scanner screens through intake"
     )
     engine.ood_stats = stats
     return stats
@@ -248,12 +256,17 @@ def measure(engine, *, count: int = 400, seed: int = 99) -> dict:
     }
     # as a resident's upload is stored and reaches the model: every one through the upload's
     # intake, OCR masking included (the 2 in 3 declines of the issue were seen this way)
+    from trainer.upload_path import SIZES, screen
+    from trainer.upload_path import through_intake as upload
+
     n_up, up_seed = min(count, UPLOADS), UPLOAD_SEED
-    uploads = [
-        through_intake(generate(index=i, seed=up_seed, size=224)[0], ocr="optional")
-        for i in range(n_up)
-    ]
-    kept = [img for img, ok in uploads if ok]
+    kept = []
+    for i in range(n_up):  # scanner screens in turn, with and without their furniture
+        data, record = screen(i, up_seed, SIZES[i % 2], chrome=(i // 2) % 2 == 0)
+        try:
+            kept.append(upload(data, record)[0])
+        except (IntakeError, ValueError):
+            pass
     up_scores = stats.score(_features(engine, kept)) if kept else np.zeros(0)
     report["after_intake"] = {
         "count": n_up,

@@ -98,6 +98,13 @@ class PoolSpec:
     size: int = PHANTOM_SIZE
     grid: int = MAP_GRID
     chunk: int = CHUNK
+    # "640x480,1024x768": each phantom drawn on one of these scanner screens in turn and taken
+    # through intake onto the model's square (trainer.upload_path.pool_item), as an upload is;
+    # empty: drawn at ``size`` and fed straight in (the pools before issue 31)
+    screens: str = ""
+
+    def screen_sizes(self) -> list[tuple[int, int]]:
+        return [tuple(int(v) for v in s.lower().split("x")) for s in self.screens.split(",") if s]  # type: ignore[misc]
 
 
 def _image_processor(spec: PoolSpec):
@@ -121,8 +128,24 @@ def _draw_chunk(args: tuple[PoolSpec, int, str]) -> int:
     maps = np.load(root / "maps.npy", mmap_mode="r+")
     rubric = default_rubric()
     records, pil = [], []
+    screens = spec.screen_sizes()
+    if screens:
+        from scoring.engine import pixel_range
+        from scoring.model_input import model_view
+        from trainer.upload_path import pool_item
+
+        class _Proc:  # pixel_range reads a processor's image_processor
+            image_processor = processor
+
+        factor, low, high = pixel_range(_Proc)
     for i in range(lo, hi):
-        img, record, m = generate_with_maps(i, spec.seed, spec.size, spec.grid, rubric)
+        if screens:
+            img, record, m = pool_item(
+                i, spec.seed, screens[i % len(screens)], spec.grid, rubric,
+                lambda im: model_view(im, factor, low, high),
+            )  # fmt: skip
+        else:
+            img, record, m = generate_with_maps(i, spec.seed, spec.size, spec.grid, rubric)
         records.append(record)
         pil.append(img)
         maps[i] = np.rint(m * 255).astype(np.uint8)
@@ -147,12 +170,13 @@ def write_pool(
     max_pixels: int,
     workers: int = 2,
     chunk: int = CHUNK,
+    screens: str = "",
     log=print,
 ) -> Path:
     """Draw ``count`` phantoms of ``seed`` into ``out`` (resumable, ``chunk`` phantoms at a
     time); returns ``out``."""
     root = Path(out)
-    spec = PoolSpec(count, seed, min_pixels, max_pixels, chunk=chunk)
+    spec = PoolSpec(count, seed, min_pixels, max_pixels, chunk=chunk, screens=screens)
     info = root / INFO_FILE
     if info.is_file():
         done = json.loads(info.read_text())
@@ -278,6 +302,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokens", type=int, help="or: visual tokens per image (112 px for 16, as the demo's)"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--screens",
+        default="",
+        help="e.g. 640x480,1024x768: phantoms on these scanner screens through intake, as "
+        "uploads reach the model (default: drawn at 224 px and fed straight in)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -290,6 +320,9 @@ def run(args: argparse.Namespace) -> int:
         from trainer.tiny_qwen import TOKEN_PIXELS
 
         lo = hi = args.tokens * TOKEN_PIXELS
-    write_pool(args.out, args.count, args.seed, min_pixels=lo, max_pixels=hi, workers=args.workers)
+    write_pool(
+        args.out, args.count, args.seed, min_pixels=lo, max_pixels=hi, workers=args.workers,
+        screens=args.screens,
+    )  # fmt: skip
     print(f"ok: {args.out}")
     return 0

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from scoring.imaging import load_scan
+from scoring.model_input import Placement
 from trainer.phantoms import generate
 
 SIZES = ((640, 480), (1024, 768))
@@ -38,18 +39,80 @@ NAMES = ("DOE^JANE", "SMITH, JOHN", "MULLER ANNA", "GARCIA^LUIS", "O'BRIEN K")
 def screen(index: int, seed: int, size: tuple[int, int], chrome: bool) -> tuple[bytes, dict]:
     """A scanner's screen of ``size`` (PNG bytes) and its record, boxes in the screen's pixels."""
     w, h = size
-    side = int(0.8 * h) // 16 * 16
-    phantom, record = generate(index=index, seed=seed, size=side)
-    canvas = Image.new("RGB", (w, h), (0, 0, 0))
-    ox, oy = (w - side) // 2, int(0.12 * h)
-    canvas.paste(phantom.convert("RGB"), (ox, oy))
+    phantom, record = generate(index=index, seed=seed, size=phantom_side(size))
+    canvas, (ox, oy) = on_screen(phantom, size)
     if chrome:
+        side = phantom.width
         _furniture(canvas, index, seed, (ox, oy, ox + side, oy + side))
     buf = BytesIO()
     canvas.save(buf, format="PNG")
     moved = _moved(record, dx=ox, dy=oy, scale=1, width=w, height=h)
     moved["meta"] = {**record.get("meta", {}), "screen": f"{w}x{h}", "screen_chrome": chrome}
     return buf.getvalue(), moved
+
+
+def phantom_side(size: tuple[int, int]) -> int:
+    """The side a phantom is drawn at on a ``size`` screen: 80 % of its height."""
+    return int(0.8 * size[1]) // 16 * 16
+
+
+def on_screen(phantom: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
+    """``phantom`` on a dark ``size`` screen, and where its top-left corner is."""
+    w, h = size
+    canvas = Image.new("RGB", (w, h), (0, 0, 0))
+    ox, oy = (w - phantom.width) // 2, int(0.12 * h)
+    canvas.paste(phantom.convert("RGB"), (ox, oy))
+    return canvas, (ox, oy)
+
+
+def intake_pixels(canvas: Image.Image) -> tuple[Image.Image, tuple[int, ...]]:
+    """What intake stores of a screen holding one phantom (``load_scan`` on its PNG, exactly
+    as an upload), and its crop box. There is no cheaper equivalent, even for a phantom with
+    no screen text of its own: the pixel rules sometimes take bright anatomy for text and fill
+    it (2,806 pixels of one such phantom of seed 31 on a 1024 x 768 screen), and the model
+    must learn those fills too (``tests/trainer/test_upload_pool.py``)."""
+    buf = BytesIO()
+    canvas.save(buf, format="PNG")
+    result = load_scan(buf.getvalue())
+    if not result.is_ultrasound:
+        raise ValueError(f"intake did not take the screen for a scan: {result.message}")
+    return result.image, tuple(result.crop_box)
+
+
+def pool_item(
+    index: int, seed: int, size: tuple[int, int], grid: int, rubric, view
+) -> tuple[Image.Image, dict, np.ndarray]:
+    """One training phantom as the model meets it after an upload: drawn on a ``size``
+    screen, through intake (:func:`intake_pixels`), placed on the model's square
+    (``view``: :func:`scoring.model_input.model_view` with the model's pixel range). Returns
+    that image, the record with its boxes on the square (``width`` = ``height`` = the
+    square's side before ``view`` resizes it) and the rubric's structure maps, ``(S, grid,
+    grid)`` shares of the square's cells."""
+    from trainer.phantoms.render import generate_with_maps
+
+    side = phantom_side(size)
+    phantom, record, full = generate_with_maps(index, seed, side, side, rubric)
+    canvas, (ox, oy) = on_screen(phantom, size)
+    image, box = intake_pixels(canvas)
+    x0, y0, x1, y1 = box
+    place = Placement.of(image.size)
+    q = place.side
+    moved = _moved(record, dx=ox - x0 + place.left, dy=oy - y0 + place.top, scale=1,
+                   width=q, height=q)  # fmt: skip
+    moved["meta"] = {**record["meta"], "screen": f"{size[0]}x{size[1]}", "crop_box": list(box)}
+    # the maps, per pixel of the phantom, onto the square's cells
+    square = np.zeros((full.shape[0], q, q), np.float32)
+    sx0, sy0 = max(x0, ox), max(y0, oy)
+    sx1, sy1 = min(x1, ox + side), min(y1, oy + side)
+    if sx1 > sx0 and sy1 > sy0:
+        square[:, sy0 - y0 + place.top : sy1 - y0 + place.top,
+               sx0 - x0 + place.left : sx1 - x0 + place.left] = full[
+            :, sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]  # fmt: skip
+    cells = np.zeros((grid, q), np.float32)  # which cell each pixel row / column falls in
+    cells[np.arange(q) * grid // q, np.arange(q)] = 1.0
+    per = cells.sum(axis=1)
+    maps = np.einsum("gq,sqr,hr->sgh", cells, square, cells) / np.outer(per, per)
+    return view(image), moved, maps
 
 
 def _furniture(canvas: Image.Image, index: int, seed: int, sector: tuple[int, ...]) -> None:
@@ -110,13 +173,24 @@ def through_intake(data: bytes, record: dict) -> tuple[Image.Image, dict]:
     return result.image, moved
 
 
-def write_set(out: Path, *, count: int, seed: int, size: tuple[int, int], chrome: bool) -> Path:
-    """``count`` screens through intake: ``out``/images/*.png and ``out``/annotations.jsonl."""
+def write_set(
+    out: Path,
+    *,
+    count: int,
+    seed: int,
+    size: tuple[int, int] | list[tuple[int, int]],
+    chrome: bool | None,
+) -> Path:
+    """``count`` screens through intake: ``out``/images/*.png and ``out``/annotations.jsonl.
+    ``size``: one screen, or several taken in turn; ``chrome`` None: every other pair of
+    screens with the scanner's furniture."""
+    sizes = [size] if isinstance(size, tuple) else list(size)
     (out / "images").mkdir(parents=True, exist_ok=True)
     path = out / "annotations.jsonl"
     with path.open("w", encoding="utf-8") as fh:
         for index in range(count):
-            data, record = screen(index, seed, size, chrome)
+            furniture = (index // 2) % 2 == 0 if chrome is None else chrome
+            data, record = screen(index, seed, sizes[index % len(sizes)], furniture)
             image, moved = through_intake(data, record)
             name = f"images/{index:06d}.png"
             image.save(out / name)
@@ -128,13 +202,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, default=120)
     parser.add_argument("--seed", type=int, default=515151)
-    parser.add_argument("--size", default="1024x768", help="the screen, WIDTHxHEIGHT")
-    parser.add_argument("--no-chrome", action="store_true", help="no furniture around the sector")
+    parser.add_argument(
+        "--size", default="1024x768", help="the screen, WIDTHxHEIGHT, or several in turn: A,B"
+    )
+    furniture = parser.add_mutually_exclusive_group()
+    furniture.add_argument("--no-chrome", action="store_true", help="no furniture around the sector")
+    furniture.add_argument(
+        "--mixed-chrome", action="store_true", help="every other pair of screens with furniture"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    size = tuple(int(v) for v in args.size.lower().split("x"))
-    path = write_set(args.out, count=args.count, seed=args.seed, size=size,  # type: ignore[arg-type]
-                     chrome=not args.no_chrome)  # fmt: skip
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.size.split(",")]
+    chrome = None if args.mixed_chrome else not args.no_chrome
+    path = write_set(args.out, count=args.count, seed=args.seed,
+                     size=sizes if len(sizes) > 1 else sizes[0], chrome=chrome)  # type: ignore[arg-type]  # fmt: skip
     print(f"wrote {args.count} screens through intake: {path}")
     return 0
