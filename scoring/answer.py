@@ -94,6 +94,11 @@ class Assessment:
     # statistics) and whether the model declined to assess it because of that score.
     ood_score: float | None = None
     abstained: bool = False
+    # why an instructor should look, in words (scoring.stream.mark_for_review); empty if not
+    review_reasons: list[str] = field(default_factory=list)
+    grade_trust: float | None = None  # the probability the grade is right, when fitted
+    # boxes less sure than the checkpoint's threshold: kept, but not drawn as found
+    unsure_structures: list[Structure] = field(default_factory=list)
 
     @property
     def answer(self) -> Answer:
@@ -125,6 +130,12 @@ class Assessment:
             "errors": list(self.errors),
             "ood_score": self.ood_score,
             "abstained": self.abstained,
+            "review_reasons": list(self.review_reasons),
+            "grade_trust": self.grade_trust,
+            "unsure_structures": [
+                {"id": s.id, "box": list(s.box), "confidence": s.confidence}
+                for s in self.unsure_structures
+            ],
         }
 
 

@@ -13,6 +13,7 @@ the default thresholds. Pure Python.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ class Calibration:
     plane: PlaneCalibration | None = None
     min_confidence: float | None = None  # review threshold on the least confident line
     boundary_margin: float | None = None  # review margin around inner grade boundaries
+    grade_trust: GradeTrust | None = None  # when fitted, it decides the grade's flag
+    box_threshold: float | None = None  # a box less confident than this is not drawn as found
 
     @classmethod
     def from_info(cls, info: Mapping[str, Any] | None) -> Calibration:
@@ -108,4 +111,90 @@ class Calibration:
             plane=PlaneCalibration(tuple(plane["x"]), tuple(plane["y"])) if plane else None,
             min_confidence=review.get("min_confidence"),
             boundary_margin=review.get("boundary_margin"),
+            grade_trust=GradeTrust.from_dict(raw["grade_trust"])
+            if raw.get("grade_trust")
+            else None,
+            box_threshold=raw.get("box_threshold"),
         )
+
+
+# ------------------------------------------------------------------ the grade's trust
+
+TRUST_FEATURES = (
+    "plane_confidence",  # the plane line, calibrated
+    "least_line",  # the least confident structure or deduction line (1 without any)
+    "mean_deduction",  # the deductions' mean confidence (1 without any)
+    "boundary_distance",  # the score's distance to the nearest inner grade boundary, up to 3
+    "ood_ratio",  # the out-of-distribution score over the abstention threshold (0 unknown)
+    "deductions",  # how many deductions the answer made
+    "structures",  # how many structures it boxed
+)
+
+# what each feature says when it is the one pulling the grade's trust down
+_WHY = {
+    "plane_confidence": "the model is unsure which plane this is ({value:.0%} sure)",
+    "least_line": "one of its findings is uncertain ({value:.0%} sure)",
+    "mean_deduction": "its deductions are uncertain (on average {value:.0%} sure)",
+    "boundary_distance": "the score is within {value:g} point(s) of a grade boundary",
+    "ood_ratio": "the image is less like the scans it was trained on than most",
+    "deductions": "it found {value:g} deduction(s), and the grade gets harder to call with more",
+    "structures": "it boxed {value:g} structure(s), an unusual number for this plane",
+}
+
+
+@dataclass(frozen=True)
+class GradeTrust:
+    """The probability that a grade is right, from what the answer itself carries: a logistic
+    model over :data:`TRUST_FEATURES` (standardised by ``mean`` and ``scale``), fitted on the
+    calibration set only (``trainer/calibrate.py``). A grade whose probability is below
+    ``threshold`` is flagged for an instructor, with the features that pulled it down in words.
+    """
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float
+
+    def __post_init__(self) -> None:
+        n = len(TRUST_FEATURES)
+        if not (len(self.weights) == len(self.mean) == len(self.scale) == n):
+            raise ValueError(f"grade trust: weights, mean and scale need {n} values each")
+        if any(s <= 0 for s in self.scale) or not 0.0 <= self.threshold <= 1.0:
+            raise ValueError("grade trust: scales must be positive and the threshold in [0, 1]")
+
+    def _terms(self, features: Mapping[str, float]) -> list[float]:
+        return [
+            w * (float(features[k]) - m) / s
+            for k, w, m, s in zip(TRUST_FEATURES, self.weights, self.mean, self.scale, strict=True)
+        ]
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        z = self.bias + sum(self._terms(features))
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+    def why(self, features: Mapping[str, float], most: int = 2) -> list[str]:
+        """In words, the features that pulled this grade's trust down the most."""
+        terms = sorted(zip(self._terms(features), TRUST_FEATURES, strict=True))
+        return [
+            _WHY[k].format(value=round(float(features[k]), 2)) for t, k in terms[:most] if t < 0
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(TRUST_FEATURES),
+            "weights": [round(v, 6) for v in self.weights],
+            "bias": round(self.bias, 6),
+            "mean": [round(v, 6) for v in self.mean],
+            "scale": [round(v, 6) for v in self.scale],
+            "threshold": round(self.threshold, 6),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> GradeTrust:
+        if list(raw.get("features", [])) != list(TRUST_FEATURES):
+            raise ValueError("grade trust: fitted on other features; calibrate again")
+        return cls(
+            tuple(raw["weights"]), float(raw["bias"]), tuple(raw["mean"]), tuple(raw["scale"]),
+            float(raw["threshold"]),
+        )  # fmt: skip

@@ -173,14 +173,25 @@ class Engine:
         self.rubric = rubric or default_rubric()
         self.prompt_detail: Detail = prompt_detail
         self.max_new_tokens = max_new_tokens
-        if review is None and self.calibration.min_confidence is not None:
+        cal = self.calibration
+        if review is None and (
+            cal.min_confidence is not None or cal.grade_trust is not None
+            or cal.box_threshold is not None
+        ):  # fmt: skip
             review = ReviewThresholds(
                 boundary_margin=(
-                    self.calibration.boundary_margin
-                    if self.calibration.boundary_margin is not None
+                    cal.boundary_margin
+                    if cal.boundary_margin is not None
                     else ReviewThresholds.boundary_margin
                 ),
-                min_confidence=self.calibration.min_confidence,
+                min_confidence=(
+                    cal.min_confidence
+                    if cal.min_confidence is not None
+                    else ReviewThresholds.min_confidence
+                ),
+                grade_trust=cal.grade_trust,
+                box_threshold=cal.box_threshold,
+                ood_threshold=ood_stats.threshold if ood_stats is not None else None,
             )
         self.review = review or ReviewThresholds()
         tok = processor.tokenizer
@@ -376,7 +387,8 @@ class Engine:
         stats = self.ood_stats
         declined = [s is not None and stats is not None and stats.abstains(s) for s in scores]
         keep = [im for im, d in zip(images, declined, strict=True) if not d]
-        answered = iter(self._generate_batch(keep, max_new_tokens) if keep else [])
+        kept_scores = [s for s, d in zip(scores, declined, strict=True) if not d]
+        answered = iter(self._generate_batch(keep, max_new_tokens, kept_scores) if keep else [])
         results: list[Assessment] = []
         for score, d in zip(scores, declined, strict=True):
             if d:
@@ -388,7 +400,12 @@ class Engine:
             results.append(result)
         return results
 
-    def _generate_batch(self, images: list[Image.Image], max_new_tokens: int) -> list[Assessment]:
+    def _generate_batch(
+        self,
+        images: list[Image.Image],
+        max_new_tokens: int,
+        ood_scores: Sequence[float | None] | None = None,
+    ) -> list[Assessment]:
         recorder = _ProbRecorder()
         failure: str | None = None
         try:
@@ -407,6 +424,7 @@ class Engine:
                 self.stop_ids,
                 self.calibration.plane,
                 Placement.of(images[b].size),
+                self.review.box_threshold,
             )
             for t in range(generated.shape[1]):
                 p = float(probs[b, t]) if probs is not None and t < probs.shape[1] else 1.0
@@ -414,6 +432,8 @@ class Engine:
                 if dec.stopped:
                     break
             extra = [error_event("engine", failure)] if failure else []
+            if ood_scores is not None:  # before finish: the grade's trust reads it, as a stream's
+                dec.assessment.ood_score = ood_scores[b]
             dec.finish(self.review, extra)
             results.append(dec.assessment)
         return results

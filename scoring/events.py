@@ -95,6 +95,7 @@ class DoneEvent(TypedDict):
     type: Literal["done"]
     status: Literal["done", "failed"]
     needs_review: bool
+    review_reasons: NotRequired[list[str]]  # why an instructor should look, in words
 
 
 Event = (

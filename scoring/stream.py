@@ -21,6 +21,7 @@ from typing import Any
 
 from scoring import ood
 from scoring.answer import AnswerParser, Assessment
+from scoring.calibration import GradeTrust
 from scoring.events import AbstainEvent, Event, abstain_event
 from scoring.model_input import Placement
 from scoring.rubric import Rubric
@@ -36,6 +37,11 @@ class ReviewThresholds:
     # much a Good as an Excellent, so a person decides
     boundary_margin: float = 0.5
     min_confidence: float = 0.5  # any structure/plane/deduction line below this
+    # fitted on the checkpoint's calibration set (scoring.calibration): when present, the
+    # grade's flag is the trust model's, not the two thresholds above
+    grade_trust: GradeTrust | None = None
+    box_threshold: float | None = None  # a box less confident than this is not drawn as found
+    ood_threshold: float | None = None  # the checkpoint's abstention threshold (a feature)
 
 
 def line_confidence(pieces: Sequence[tuple[str, float]]) -> float | None:
@@ -74,6 +80,7 @@ class Decoder:
         stop_ids: set[int],
         plane_map: Callable[[float], float] | None = None,
         placement: Placement | None = None,
+        box_threshold: float | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.plane_map = plane_map  # the checkpoint's plane calibration, if it has one
@@ -87,6 +94,7 @@ class Decoder:
         self.stopped = False
         self._n_structures = 0
         self._n_deductions = 0
+        self.box_threshold = box_threshold  # the engine's: boxes under it are marked unsure
 
     def add(self, token_id: int, prob: float) -> list[Event]:
         if self.stopped:
@@ -111,6 +119,13 @@ class Decoder:
         # an engine failure explains whatever the parser then found missing: report it first
         result.errors[:0] = list(extra_errors)  # type: ignore[list-item]
         events = [*extra_errors, *events]
+        if policy.box_threshold is not None:  # the grade is scored already: only the drawing
+            keep = [
+                s for s in result.structures
+                if s.confidence is None or s.confidence >= policy.box_threshold
+            ]  # fmt: skip
+            result.unsure_structures = [s for s in result.structures if s not in keep]
+            result.structures = keep
         mark_for_review(result, policy, self.parser.rubric)
         return events
 
@@ -130,6 +145,10 @@ class Decoder:
             if kind == "plane" and self.plane_map is not None:
                 conf = round(self.plane_map(conf), 4)
             ev["confidence"] = conf  # type: ignore[typeddict-unknown-key]
+            if kind == "structure" and self.box_threshold is not None:
+                # drawn as a guess, not as found: the box is less sure than the checkpoint's
+                # threshold (the browser draws it dashed, the record leaves it out)
+                ev["unsure"] = conf < self.box_threshold  # type: ignore[typeddict-unknown-key]
             if kind == "structure":
                 i = self._n_structures
                 r.structures[i] = replace(r.structures[i], confidence=conf)
@@ -143,19 +162,65 @@ class Decoder:
         return events
 
 
+def trust_features(
+    result: Assessment, rubric: Rubric, ood_threshold: float | None = None
+) -> dict[str, float]:
+    """What the answer carries about its own grade (:data:`scoring.calibration.TRUST_FEATURES`):
+    the same numbers at calibration (``trainer calibrate``) and in use."""
+    lines = [s.confidence for s in (*result.structures, *result.unsure_structures)]
+    deductions = [d.confidence for d in result.deductions if d.confidence is not None]
+    lines = [c for c in (*lines, *deductions) if c is not None]
+    bounds = [g.min for g in rubric.grades[1:]]
+    distance = 3.0
+    if result.score is not None and bounds:
+        distance = min(3.0, min(abs(result.score - b) for b in bounds))
+    ood_ratio = 0.0
+    if result.ood_score is not None and ood_threshold:
+        ood_ratio = min(5.0, max(0.0, result.ood_score / ood_threshold))
+    return {
+        "plane_confidence": float(result.plane_confidence or 0.0),
+        "least_line": float(min(lines, default=1.0)),
+        "mean_deduction": float(sum(deductions) / len(deductions)) if deductions else 1.0,
+        "boundary_distance": float(distance),
+        "ood_ratio": float(ood_ratio),
+        "deductions": float(len(result.deductions)),
+        "structures": float(len(result.structures) + len(result.unsure_structures)),
+    }
+
+
 def mark_for_review(result: Assessment, policy: ReviewThresholds, rubric: Rubric) -> None:
-    confidences = [s.confidence for s in result.structures] + [
-        d.confidence for d in result.deductions
-    ]
-    confidences.append(result.plane_confidence)
-    low = any(c is not None and c < policy.min_confidence for c in confidences)
-    near = False
-    if result.score is not None:
+    """Flag the assessment for an instructor, and say why in words (``review_reasons``): an
+    answer the model could not finish or read back, or a grade it is unsure of. With a fitted
+    grade trust (``policy.grade_trust``) the grade is unsure below its threshold; without, a
+    line below ``min_confidence`` or a score near a grade boundary makes it so."""
+    reasons: list[str] = []
+    if result.errors:
+        reasons.append("the AI's answer could not be read in full")
+    elif not result.complete:
+        reasons.append("the AI did not finish its answer")
+    if policy.grade_trust is not None and result.score is not None:
+        features = trust_features(result, rubric, policy.ood_threshold)
+        result.grade_trust = round(policy.grade_trust.probability(features), 4)
+        if result.grade_trust < policy.grade_trust.threshold:
+            why = policy.grade_trust.why(features)
+            reasons.append("the AI is unsure of the grade" + (": " + "; ".join(why) if why else ""))
+    elif result.score is not None:
+        confidences = [s.confidence for s in result.structures] + [
+            d.confidence for d in result.deductions
+        ]
+        confidences.append(result.plane_confidence)
+        low = [c for c in confidences if c is not None and c < policy.min_confidence]
         bounds = [g.min for g in rubric.grades[1:]]
-        near = any(abs(result.score - b) <= policy.boundary_margin for b in bounds)
-    result.needs_review = bool(result.needs_review or result.errors or low or near)
-    if not result.complete:
-        result.needs_review = True
+        near = [b for b in bounds if abs(result.score - b) <= policy.boundary_margin]
+        why = []
+        if low:
+            why.append(f"one of its findings is uncertain ({min(low):.0%} sure)")
+        if near:
+            why.append(f"the score {result.score:g} is at the {near[0]:g}-point grade boundary")
+        if why:
+            reasons.append("the AI is unsure of the grade: " + "; ".join(why))
+    result.review_reasons = reasons
+    result.needs_review = bool(result.needs_review or reasons)
 
 
 def abstain(result: Assessment, score: float, stats: ood.OodStats) -> AbstainEvent:
@@ -164,6 +229,9 @@ def abstain(result: Assessment, score: float, stats: ood.OodStats) -> AbstainEve
     result.abstained = True
     result.needs_review = True
     result.complete = False
+    result.review_reasons = [
+        "the AI did not assess it: the image is unlike the scans it was trained on"
+    ]
     return abstain_event(score, stats.threshold)
 
 
@@ -197,6 +265,7 @@ class Stream:
             engine.stop_ids,
             engine.calibration.plane,
             Placement.of(image.size),
+            engine.review.box_threshold,
         )
         self._started = False
         self._done = False

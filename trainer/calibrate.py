@@ -4,6 +4,13 @@
 Writes ``"calibration"`` into the checkpoint's ``abvlmq.json`` (see :mod:`scoring.calibration`):
 
 - ``plane``: the monotone map from raw plane confidence to the share of answers that were right;
+- ``grade_trust``: the probability that a grade is right, from what the answer carries (a
+  logistic model over :data:`scoring.calibration.TRUST_FEATURES`), and the threshold under
+  which the grade is flagged: the lowest at which the unflagged grades here are right at least
+  93 % of the time (the product's bar is 90 % on a fresh seed; the rest is margin), with its
+  risk-coverage curve under ``grade_trust_fit``;
+- ``box_threshold``: the box confidence under which a box is not drawn as found (the best
+  detection F1 here), with precision and recall at each candidate under ``box_threshold_fit``;
 - ``review``: the engine's two review thresholds (least line confidence, with the plane line
   calibrated; margin around inner grade boundaries) that flag the most wrong grades while
   flagging at most ``max_false_flag`` of the right ones (when no pair can, the pair with the
@@ -18,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scoring.calibration import PlaneCalibration, fit_plane_calibration
+import numpy as np
+
+from scoring.calibration import TRUST_FEATURES, GradeTrust, PlaneCalibration, fit_plane_calibration
 from scoring.rubric import Rubric, default_rubric
 
 DEFAULT_MARGIN, DEFAULT_MIN_CONFIDENCE = 0.5, 0.5  # the engine's thresholds without calibration
@@ -114,12 +124,18 @@ def fit(
             f"kept (the best pair, min_confidence {t} and margin {m}, would catch "
             f"{catch:.0%} of wrong grades and flag {false:.0%} of right ones)"
         )
+    trust = fit_grade_trust(preds, truth)
+    boxes = fit_box_threshold(preds, truth)
     # what the engine will do with this calibration: the chosen pair, or the defaults
     used = review or {"min_confidence": DEFAULT_MIN_CONFIDENCE, "boundary_margin": DEFAULT_MARGIN}
     catch, false = rates(rows, used["min_confidence"], used["boundary_margin"], rubric)
     return {
         "plane": plane.to_dict(),
         "review": review,
+        "grade_trust": trust["model"] if trust else None,
+        "box_threshold": boxes["threshold"] if boxes else None,
+        "grade_trust_fit": {k: v for k, v in trust.items() if k != "model"} if trust else None,
+        "box_threshold_fit": boxes,
         "fitted": {
             "n_images": len(pairs),
             "n_graded": len(rows),
@@ -128,6 +144,149 @@ def fit(
             "rule": rule,
         },
     }
+
+
+TRUST_TARGET = 0.93  # unflagged grades right on the calibration set: 0.90 with a margin
+MIN_COVERAGE = 0.5  # the issue's floor: at least half of all scans shown unflagged
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
+    """Weights (bias last) of an L2-penalised logistic regression, by Newton's method."""
+    a = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(a.shape[1])
+    pen = np.full(a.shape[1], l2)
+    pen[-1] = 0.0  # the bias is not penalised
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -40, 40)))
+        grad = a.T @ (p - y) + pen * w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(pen) + 1e-9 * np.eye(a.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def trust_rows(preds, truth) -> list[dict[str, Any]]:
+    """Per image with a true grade: its trust features (None when it has no grade to trust),
+    whether its grade is right, and whether it is flagged whatever the trust (declined, an
+    answer not finished or not read in full)."""
+    by_image = {t["image"]: t for t in truth}
+    rows = []
+    for p in preds:
+        t, meta = by_image.get(p["image"]), p.get("meta") or {}
+        if t is None or t.get("grade") is None:
+            continue
+        forced = (
+            bool(meta.get("abstained"))
+            or not meta.get("complete", True)
+            or bool(meta.get("errors"))
+        )
+        rows.append(
+            {
+                "features": meta.get("trust") if p.get("score") is not None else None,
+                "right": p.get("grade") == t["grade"],
+                "forced": forced or p.get("score") is None,
+            }
+        )
+    return rows
+
+
+def risk_coverage(probs: Sequence[float | None], rows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Unflagged share of all images and the grade accuracy among them, at each threshold."""
+    n = len(rows)
+    cands = sorted({p for p in probs if p is not None})
+    out = []
+    for t in cands:
+        shown = [r for r, p in zip(rows, probs, strict=True)
+                 if p is not None and not r["forced"] and p >= t]  # fmt: skip
+        if not shown:
+            continue
+        out.append({
+            "threshold": math.floor(t * 1e6) / 1e6,  # rounded down: the same images pass it
+            "coverage": round(len(shown) / n, 4),
+            "accuracy": round(sum(r["right"] for r in shown) / len(shown), 4),
+        })  # fmt: skip
+    return out
+
+
+def fit_grade_trust(preds, truth, *, target: float = TRUST_TARGET) -> dict[str, Any] | None:
+    """The grade's trust (:class:`scoring.calibration.GradeTrust`), fitted on these predictions:
+    the logistic model, and the lowest threshold at which the grades shown unflagged are right
+    at least ``target`` of the time (None when too few images carry features)."""
+    rows = trust_rows(preds, truth)
+    usable = [r for r in rows if r["features"] is not None and not r["forced"]]
+    if len(usable) < 30 or len({r["right"] for r in usable}) < 2:
+        return None
+    x = np.array([[float(r["features"][k]) for k in TRUST_FEATURES] for r in usable])
+    y = np.array([float(r["right"]) for r in usable])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    w = _logistic((x - mean) / scale, y)
+    model = GradeTrust(tuple(w[:-1]), float(w[-1]), tuple(mean), tuple(scale), 1.0)
+    probs = [model.probability(r["features"]) if r["features"] is not None else None for r in rows]
+    curve = risk_coverage(probs, rows)
+    good = [c for c in curve if c["accuracy"] >= target]
+    if good:
+        chosen = max(good, key=lambda c: (c["coverage"], -c["threshold"]))
+        rule = f"the most coverage with unflagged grades right >= {target:.0%} here"
+    else:
+        chosen = max(curve, key=lambda c: c["accuracy"])
+        rule = f"no threshold reaches {target:.0%} here; the most accurate one"
+    model = GradeTrust(model.weights, model.bias, model.mean, model.scale, chosen["threshold"])
+    return {
+        "model": model.to_dict(),
+        "chosen": {
+            **chosen,
+            "rule": rule,
+            "meets_coverage_floor": chosen["coverage"] >= MIN_COVERAGE,
+        },
+        "curve": _thin(curve),
+    }
+
+
+def _thin(curve: list[dict], points: int = 25) -> list[dict]:
+    if len(curve) <= points:
+        return curve
+    step = len(curve) / points
+    return [curve[int(k * step)] for k in range(points)] + [curve[-1]]
+
+
+BOX_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(0, 20))
+
+
+def box_rates(preds, truth, threshold: float) -> tuple[float, float]:
+    """Detection precision and recall (IoU >= 0.5) keeping boxes at least ``threshold`` sure."""
+    from trainer.metrics import match_structures
+
+    by_image = {t["image"]: t for t in truth}
+    tp = n_pred = n_true = 0
+    for p in preds:
+        t = by_image.get(p["image"])
+        boxes = (p.get("meta") or {}).get("boxes")
+        if t is None or boxes is None:
+            continue
+        pred = [(b["id"], b["box"]) for b in boxes
+                if b.get("confidence") is None or b["confidence"] >= threshold]  # fmt: skip
+        true = [(s["id"], s["box"]) for s in t.get("structures", [])]
+        tp += len(match_structures(pred, true))
+        n_pred += len(pred)
+        n_true += len(true)
+    return (tp / n_pred if n_pred else 0.0), (tp / n_true if n_true else 0.0)
+
+
+def fit_box_threshold(preds, truth) -> dict[str, Any] | None:
+    """The box confidence threshold with the best F1 on these predictions (ties: the higher)."""
+    if not any((p.get("meta") or {}).get("boxes") for p in preds):
+        return None
+    table = []
+    for t in BOX_THRESHOLDS:
+        precision, recall = box_rates(preds, truth, t)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        table.append({"threshold": t, "precision": round(precision, 4),
+                      "recall": round(recall, 4), "f1": round(f1, 4)})  # fmt: skip
+    best = max(table, key=lambda r: (r["f1"], r["threshold"]))
+    return {"threshold": best["threshold"], "chosen": best, "table": table}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -261,8 +261,10 @@ def predict(
     """
     from PIL import Image
 
+    from scoring.boxes import from_norm
     from scoring.engine import Engine
     from scoring.records import record_from_assessment
+    from scoring.stream import trust_features
 
     truth = data
     if data.is_dir():
@@ -271,6 +273,7 @@ def predict(
         )
     records = read_jsonl(truth)
     engine = Engine.load(model, adapter)
+    ood_threshold = engine.ood_stats.threshold if engine.ood_stats is not None else None
     out.mkdir(parents=True, exist_ok=True)
     path = out / "predictions.jsonl"
     with path.open("w", encoding="utf-8") as fh:
@@ -284,9 +287,26 @@ def predict(
                 rec = record_from_assessment(
                     a, image=r["image"], width=r["width"], height=r["height"]
                 )
+                every = [*a.structures, *a.unsure_structures]
                 rec["meta"] = {
                     "model_id": engine.model_id,
                     "needs_review": a.needs_review,
+                    "review_reasons": list(a.review_reasons),
+                    "abstained": a.abstained,
+                    "complete": a.complete,
+                    "errors": len(a.errors),
+                    "grade_trust": a.grade_trust,
+                    # what the grade's trust reads, and every box with its confidence (those
+                    # under the box threshold too): what `trainer calibrate` fits on
+                    "trust": trust_features(a, engine.rubric, ood_threshold),
+                    "boxes": [
+                        {
+                            "id": x.id,
+                            "box": [round(v) for v in from_norm(x.box, r["width"], r["height"])],
+                            "confidence": x.confidence,
+                        }
+                        for x in every
+                    ],
                     "plane_confidence": a.plane_confidence,
                     # the least confident line: what the review thresholds look at
                     "min_confidence": min(

@@ -19,6 +19,7 @@ the AUROC per kind and overall, and the share of each set that abstains at the s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from io import BytesIO
@@ -232,7 +233,9 @@ def fit_stats(engine, model_dir: str | Path, *, count: int = 2000, seed: int = 7
     stats = ood.fit(_features(engine, images), bounds=engine.feature_bounds())
     stats.save(model_dir)
     ood.write_info(
-        model_dir, stats, reference=f"{count} phantoms, seed {seed}: 2 in 3 on scanner screens through intake"
+        model_dir,
+        stats,
+        reference=f"{count} phantoms, seed {seed}: 2 in 3 on scanner screens through intake",
     )
     engine.ood_stats = stats
     return stats
@@ -263,10 +266,8 @@ def measure(engine, *, count: int = 400, seed: int = 99) -> dict:
     kept = []
     for i in range(n_up):  # scanner screens in turn, with and without their furniture
         data, record = screen(i, up_seed, SIZES[i % 2], chrome=(i // 2) % 2 == 0)
-        try:
+        with contextlib.suppress(IntakeError, ValueError):  # refused by intake: not counted
             kept.append(upload(data, record)[0])
-        except (IntakeError, ValueError):
-            pass
     up_scores = stats.score(_features(engine, kept)) if kept else np.zeros(0)
     report["after_intake"] = {
         "count": n_up,

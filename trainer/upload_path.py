@@ -206,7 +206,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size", default="1024x768", help="the screen, WIDTHxHEIGHT, or several in turn: A,B"
     )
     furniture = parser.add_mutually_exclusive_group()
-    furniture.add_argument("--no-chrome", action="store_true", help="no furniture around the sector")
+    furniture.add_argument(
+        "--no-chrome", action="store_true", help="no furniture around the sector"
+    )
     furniture.add_argument(
         "--mixed-chrome", action="store_true", help="every other pair of screens with furniture"
     )

@@ -169,7 +169,8 @@ def review_queue(*, user: User, cohort: Cohort | None = None) -> list[QueueItem]
         if a.abstained:
             reasons.append("the model could not assess it")
         elif a.needs_review:
-            reasons.append("flagged by the model")
+            why = (a.result or {}).get("review_reasons") or []
+            reasons.append("flagged by the model" + (f": {why[0]}" if why else ""))
         if is_sampled(a.pk, rate):
             reasons.append("sampled")
         if reasons:

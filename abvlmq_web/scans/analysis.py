@@ -432,6 +432,7 @@ def analysis_finish(*, analysis: Analysis, assessment: Assessment, next_seq: int
         "type": "done",
         "status": "done",
         "needs_review": bool(assessment.needs_review),
+        "review_reasons": list(getattr(assessment, "review_reasons", [])),
     }
     with transaction.atomic():
         analysis = Analysis.objects.select_for_update().get(pk=analysis.pk)

@@ -55,6 +55,14 @@ def queue_position(*, analysis: Analysis) -> int | None:
     )
 
 
+def review_reasons(analysis: Analysis) -> list[str]:
+    """Why the AI sent this scan to an instructor, in words (empty when it did not)."""
+    if analysis.status != Analysis.Status.DONE or not analysis.needs_review:
+        return []
+    reasons = (analysis.result or {}).get("review_reasons") or []
+    return [str(r) for r in reasons if isinstance(r, str)][:4]
+
+
 def status_text(analysis: Analysis, reviewed: dict | None = None) -> str:
     """The status pill of the scan page, the same on a reload as after a live finish."""
     if reviewed is not None:

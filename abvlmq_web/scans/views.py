@@ -20,7 +20,7 @@ from abvlmq_web.review.selectors import reviewed_answer, with_reviewed
 from abvlmq_web.scans.filters import ScanFilterForm, filtered_scans, page_of
 from abvlmq_web.scans.health import readiness, registry
 from abvlmq_web.scans.models import Analysis
-from abvlmq_web.scans.selectors import queue_position, scans_for, status_text
+from abvlmq_web.scans.selectors import queue_position, review_reasons, scans_for, status_text
 
 
 @login_required
@@ -54,6 +54,8 @@ def scan_page(request, scan_id: int):
         "reviewed": reviewed,
         "reviewed_json": json.dumps(reviewed) if reviewed else "",
         "status_text": status_text(analysis, reviewed) if analysis else "",
+        # why the AI sent it to an instructor, in words (scoring.stream.mark_for_review)
+        "review_reasons": review_reasons(analysis) if analysis and not reviewed else [],
         "queue_position": queue_position(analysis=analysis) if analysis else None,
         "teaching": scan_teaching(user=request.user, scan=scan),
     }

@@ -50,9 +50,12 @@ function draw() {
     ctx.strokeStyle = COLORS[i % COLORS.length];
     ctx.lineWidth = lw;
     ctx.globalAlpha = state.highlight ? 0.35 : 1;
+    // a box the AI is less sure of than its threshold: a dashed guess, not a finding
+    ctx.setLineDash(s.unsure ? [6 * scale, 4 * scale] : []);
     ctx.strokeRect(x, y, w, h);
+    ctx.setLineDash([]);
     ctx.fillStyle = COLORS[i % COLORS.length];
-    ctx.fillText(s.name, x + 3, Math.max(fontPx, y - 4));
+    ctx.fillText(s.unsure ? `${s.name}?` : s.name, x + 3, Math.max(fontPx, y - 4));
     ctx.globalAlpha = 1;
   });
   if (state.highlight) {
@@ -90,7 +93,7 @@ const handlers = {
     const sw = document.createElement("span");
     sw.className = "swatch";
     sw.style.background = COLORS[(state.structures.length - 1) % COLORS.length];
-    li.append(sw, document.createTextNode(ev.name));
+    li.append(sw, document.createTextNode(ev.unsure ? `${ev.name} (unsure: not counted as found)` : ev.name));
     el("structures").append(li);
     draw();
   },
@@ -183,6 +186,15 @@ const handlers = {
       : state.abstained ? "not assessed · sent to an instructor"
       : (ev.needs_review ? "done · needs instructor review" : "done");
     status.className = "status status-" + (state.abstained && ev.status !== "failed" ? "abstained" : ev.status);
+    const why = el("review-reasons");
+    if (why && ev.needs_review && Array.isArray(ev.review_reasons) && ev.review_reasons.length) {
+      why.replaceChildren(...ev.review_reasons.map((r) => {
+        const li = document.createElement("li");
+        li.textContent = r.charAt(0).toUpperCase() + r.slice(1) + ".";
+        return li;
+      }));
+      why.hidden = false;
+    }
     if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
     getJSON(root.dataset.apiUrl)
       .then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })

@@ -128,4 +128,3 @@ def test_boxes_come_back_from_the_square_onto_the_scan():
     assert tall.to_image((0, 0, 50, 50)) == (0, 0, 1, 50)
     assert tall.to_image((950, 0, 1000, 50)) == (999, 0, 1000, 50)
     assert Placement(200, 200).to_image((1, 2, 3, 4)) == (1, 2, 3, 4)
-
