@@ -54,10 +54,16 @@ class Placement:
     def of(cls, size: tuple[int, int]) -> Placement:
         return cls(int(size[0]), int(size[1]))
 
-    def to_square_pixels(self, box: Sequence[float]) -> list[int]:
+    def to_square_pixels(self, box: Sequence[float]) -> list[float]:
         """A pixel box on the scan -> the same pixels on the square."""
         x0, y0, x1, y1 = box
-        return [int(x0) + self.left, int(y0) + self.top, int(x1) + self.left, int(y1) + self.top]
+        return [x0 + self.left, y0 + self.top, x1 + self.left, y1 + self.top]
+
+    def unit_box(self, box: Sequence[float]) -> tuple[float, float, float, float]:
+        """A pixel box on the scan -> the square's [0, 1] coordinates."""
+        x0, y0, x1, y1 = self.to_square_pixels(box)
+        s = float(self.side)
+        return (x0 / s, y0 / s, x1 / s, y1 / s)
 
     def to_image(self, box: Sequence[float]) -> NormBox:
         """A box on the square's 0-1000 grid -> the scan's own 0-1000 grid, clamped to the

@@ -24,6 +24,7 @@ from typing import Any
 
 from scoring.answer import Answer, Assessment, Deduction, Structure
 from scoring.boxes import from_norm, to_norm
+from scoring.model_input import Placement
 from scoring.rubric import Rubric
 
 PixelBox = tuple[int, int, int, int]
@@ -193,17 +194,24 @@ def check_record(data: Any, rubric: Rubric) -> tuple[Record | None, list[str]]:
 
 
 def record_to_answer(record: Record, rubric: Rubric) -> Answer:
-    """The answer the model should give for ``record`` (boxes on the 0-1000 grid)."""
-    w, h = record.width, record.height
+    """The answer the model should give for ``record``: boxes on the 0-1000 grid of the square
+    the model reads the image on (:mod:`scoring.model_input`; a square image's own grid)."""
+    place = Placement(record.width, record.height)
+
+    def norm(box):
+        if place.square:
+            return to_norm(box, place.width, place.height)
+        return to_norm(place.to_square_pixels(box), place.side, place.side)
+
     return Answer(
-        structures=tuple(Structure(s.id, to_norm(s.box, w, h)) for s in record.structures),
+        structures=tuple(Structure(s.id, norm(s.box)) for s in record.structures),
         planes=record.planes,
         deductions=tuple(
             Deduction(
                 d.item,
                 rubric.items[d.item].points,
                 d.reason or rubric.items[d.item].condition,
-                to_norm(d.box, w, h) if d.box else None,
+                norm(d.box) if d.box else None,
             )
             for d in record.deductions
         ),

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring.boxes import iou
+from scoring.model_input import Placement
 from scoring.records import Record
 from scoring.rubric import Rubric
 from trainer.resume import load_state, measured, optimizer_step, save_state
@@ -129,10 +130,8 @@ def dense_targets(
         for s in record.structures:
             k = s_index[s.id]
             present[k] = 1.0
-            x1, y1, x2, y2 = s.box
-            boxes[k] = torch.tensor(
-                [x1 / record.width, y1 / record.height, x2 / record.width, y2 / record.height]
-            )
+            # on the square the tower sees the image on (scoring.model_input)
+            boxes[k] = torch.tensor(Placement(record.width, record.height).unit_box(s.box))
         # cell centres of the merged grid, in normalised image coordinates
         cy = (torch.arange(gh) + 0.5) / gh
         cx = (torch.arange(gw) + 0.5) / gw
@@ -304,7 +303,11 @@ class ImageBatches:
 
     def batch(self, indices: Sequence[int]):
         """(``pixel_values``, ``image_grid_thw``, records, None: no structure maps)."""
-        images = [self.images[i] for i in indices]
+        from scoring.engine import pixel_range
+        from scoring.model_input import model_view
+
+        span = pixel_range(self.processor)  # as the engine shows them: on the model's square
+        images = [model_view(self.images[i], *span) for i in indices]
         out = self.processor.image_processor(images=images, return_tensors="pt")
         return out["pixel_values"], out["image_grid_thw"], [self.records[i] for i in indices], None
 
@@ -465,13 +468,7 @@ def evaluate_head(head: DenseHead, data, device=None, indices: Sequence[int] | N
                 mean_box = b.float().reshape(-1, 4).tolist()
                 for s in record.structures:
                     k = head.layout.structures.index(s.id)
-                    x1, y1, x2, y2 = s.box
-                    truth = (
-                        x1 / record.width,
-                        y1 / record.height,
-                        x2 / record.width,
-                        y2 / record.height,
-                    )
+                    truth = Placement(record.width, record.height).unit_box(s.box)
                     ious.append(iou(mean_box[k], truth))
     return {
         "plane_top1": hits / max(1, len(chosen)),

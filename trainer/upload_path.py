@@ -100,18 +100,22 @@ def pool_item(
     moved = _moved(record, dx=ox - x0 + place.left, dy=oy - y0 + place.top, scale=1,
                    width=q, height=q)  # fmt: skip
     moved["meta"] = {**record["meta"], "screen": f"{size[0]}x{size[1]}", "crop_box": list(box)}
-    # the maps, per pixel of the phantom, onto the square's cells
-    square = np.zeros((full.shape[0], q, q), np.float32)
-    sx0, sy0 = max(x0, ox), max(y0, oy)
-    sx1, sy1 = min(x1, ox + side), min(y1, oy + side)
-    if sx1 > sx0 and sy1 > sy0:
-        square[:, sy0 - y0 + place.top : sy1 - y0 + place.top,
-               sx0 - x0 + place.left : sx1 - x0 + place.left] = full[
-            :, sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]  # fmt: skip
-    cells = np.zeros((grid, q), np.float32)  # which cell each pixel row / column falls in
-    cells[np.arange(q) * grid // q, np.arange(q)] = 1.0
-    per = cells.sum(axis=1)
-    maps = np.einsum("gq,sqr,hr->sgh", cells, square, cells) / np.outer(per, per)
+
+    # the maps, per pixel of the phantom, summed into the square's cells: a one-hot of each
+    # phantom row's (column's) cell, zero where intake's crop cut it off
+    def onto_cells(offset: int, lo: int, hi: int, pad: int) -> np.ndarray:
+        at = np.arange(side) + offset  # screen row (column) of each phantom row (column)
+        inside = (at >= lo) & (at < hi)
+        cells = np.zeros((grid, side), np.float32)
+        cells[(at[inside] - lo + pad) * grid // q, np.nonzero(inside)[0]] = 1.0
+        return cells
+
+    rows, cols = onto_cells(oy, y0, y1, place.top), onto_cells(ox, x0, x1, place.left)
+    per = np.bincount(np.arange(q) * grid // q, minlength=grid).astype(np.float32)
+    maps = np.zeros((full.shape[0], grid, grid), np.float32)
+    for k in np.nonzero(full.reshape(full.shape[0], -1).any(axis=1))[0]:
+        maps[k] = rows @ full[k] @ cols.T
+    maps /= np.outer(per, per)
     return view(image), moved, maps
 
 

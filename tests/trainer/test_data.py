@@ -111,14 +111,21 @@ def test_a_conversation_is_the_prompt_and_the_rendered_answer(tmp_path):
     assert assessment.errors == []
     assert assessment.answer == record_to_answer(record, RUBRIC)
     assert assessment.score == record.score
-    # boxes went to the 0-1000 grid: x 100/512 -> 195, y 120/400 -> 300
-    assert assessment.structures[0].box == (195, 300, 586, 650)
+    # boxes went to the 0-1000 grid of the 512 px square the model reads a 512 x 400 image on
+    # (scoring.model_input: centred across, at the top): x 100/512 -> 195, y 120/512 -> 234
+    assert assessment.structures[0].box == (195, 234, 586, 508)
 
 
 def test_an_assessment_goes_back_to_a_pixel_record():
+    from scoring.answer import AnswerParser
+    from scoring.model_input import Placement
+
     record, _ = check_record(good(), RUBRIC)
-    assessment = parse(to_conversation(record, ".", RUBRIC).answer, RUBRIC)
-    back = record_from_assessment(assessment, image=record.image, width=512, height=400)
+    parser = AnswerParser(RUBRIC)  # as the engine reads an answer: boxes off the square
+    parser.box_map = Placement(512, 400).to_image
+    parser.feed(to_conversation(record, ".", RUBRIC).answer)
+    parser.finish()
+    back = record_from_assessment(parser.assessment, image=record.image, width=512, height=400)
     again, problems = check_record(back, RUBRIC)
     assert problems == []
     for a, b in zip(again.structures, record.structures, strict=True):

@@ -50,10 +50,13 @@ class AnswerCollator:
     def texts_images(self, records):
         from PIL import Image
 
+        from scoring.engine import pixel_range
+        from scoring.model_input import model_view
+
         images = []
-        for record in records:
+        for record in records:  # as the engine shows them: on the model's square
             with Image.open(self.root / record.image) as im:
-                images.append(im.convert("RGB"))
+                images.append(model_view(im, *pixel_range(self.processor)))
         return self.texts(records), images
 
     def __call__(self, records, pixels=None):
