@@ -92,7 +92,41 @@ class Comparison:
 
     @property
     def confirmed(self) -> bool:
-        return self.planes_agree and not self.removed and not self.added and not self.dropped
+        """Nothing changed: the plane, every deduction and every box as the AI gave them. Any
+        change at all is a correction (issue 32: a moved box is not a confirmation)."""
+        return self.planes_agree and not any(
+            (
+                self.removed, self.added, self.dropped, self.boxes_added, self.boxes_moved,
+                self.boxes_removed, self.boxes_dropped,
+            )
+        )  # fmt: skip
+
+    def summary(self, rubric: Rubric) -> str:
+        """What the reviewer changed, in one line of words ("moved 2 boxes, added 'Splenic vein
+        not displayed'"); "kept the AI's answer" when nothing changed."""
+
+        def said(item: str) -> str:
+            it = rubric.items.get(item)
+            return f"“{it.condition if it else item}”"
+
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}{'' if n == 1 else 'es' if what.endswith('x') else 's'}"
+
+        parts = []
+        if not self.planes_agree:
+            parts.append("changed the plane")
+        for n, verb in (
+            (len(self.boxes_moved), "moved"),
+            (len(self.boxes_added), "added"),
+            (len(self.boxes_removed), "deleted"),
+        ):
+            if n:
+                parts.append(f"{verb} {count(n, 'box')}")
+        parts += [f"added {said(i)}" for i in self.added]
+        parts += [f"struck out {said(i)}" for i in self.removed]
+        if self.dropped:
+            parts.append(f"took out {count(len(self.dropped), 'deduction')} the new plane has not")
+        return ", ".join(parts) if parts else "kept the AI's answer"
 
 
 MOVED = 5  # a box counts as moved when a corner moves more than this on the 0-1000 grid

@@ -28,7 +28,8 @@ class Correction(models.Model):
     grade = models.CharField(max_length=40)
     rubric_version = models.CharField(max_length=100, help_text="The rubric that scored it")
     confirmed = models.BooleanField(
-        help_text="Same planes and deduction items as the AI: the reviewer confirms it"
+        help_text="Nothing changed from the AI's answer (planes, deductions and boxes): the "
+        "reviewer confirms it; any change is a correction"
     )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

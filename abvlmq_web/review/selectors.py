@@ -243,7 +243,13 @@ def agreement_of(corrections: Iterable[Correction]) -> Agreement:
     for c in corrections:
         ai = ai_assessment(c.analysis)
         cmp = compare(
-            ai.planes, [d.item for d in ai.deductions], c.planes, [d["item"] for d in c.deductions]
+            ai.planes,
+            [d.item for d in ai.deductions],
+            c.planes,
+            [d["item"] for d in c.deductions],
+            rubric=rubric_for_version(c.rubric_version),
+            ai_boxes={s.id: s.box for s in ai.structures},
+            boxes={s["id"]: s["box"] for s in c.structures},
         )
         diff = abs((ai.score or 0.0) - c.score)
         grade_agree = (ai.grade or "") == c.grade
@@ -339,7 +345,10 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
     names = {sid: s.name for sid, s in rubric.structures.items()}
     return {
         "reviewer": c.reviewer.display_name,
-        "confirmed": c.confirmed,
+        # from what changed, not the stored flag: a correction saved before boxes counted
+        # (issue 32) reads as the correction it was
+        "confirmed": cmp.confirmed,
+        "summary": cmp.summary(rubric),
         "at": c.created_at.isoformat(),
         "note": c.note,
         "rubric_version": c.rubric_version,

@@ -101,7 +101,13 @@ def correction_create(
         raise ValidationError(problems)
     ai = ai_assessment(analysis)
     cmp = compare(
-        ai.planes, [d.item for d in ai.deductions], planes, [d["item"] for d in clean_deductions]
+        ai.planes,
+        [d.item for d in ai.deductions],
+        planes,
+        [d["item"] for d in clean_deductions],
+        rubric=rubric,
+        ai_boxes={s.id: s.box for s in ai.structures},
+        boxes={s["id"]: s["box"] for s in clean_structures},
     )
     correction = Correction.objects.create(
         analysis=analysis,
@@ -121,7 +127,7 @@ def correction_create(
     answered = Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
         status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
     )
-    verb = "confirmed" if correction.confirmed else "corrected"
+    verb = "confirmed" if correction.confirmed else f"corrected ({cmp.summary(rubric)})"
     result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
     notify(
         user=scan.owner,

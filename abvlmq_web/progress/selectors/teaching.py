@@ -82,6 +82,7 @@ def scan_teaching(*, user: User, scan: Scan) -> dict:
         "correction": correction,
         "history": history[1:],
         "diff": diff,
+        "diff_summary": diff.summary(rubric) if diff else "",
         "correction_rows": rows,
         "ai_rows": ai_rows,
         "removed": _conditions(rubric, diff.removed if diff else ()),

@@ -1,0 +1,65 @@
+"""Review outcomes named by what happened (issue 32, item 1): a correction that moves, adds or
+deletes a box is a correction, with a one-line summary in words; "confirmed" only when nothing
+changed; rubric items in their wording where a person reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from abvlmq_web.notifications.models import Notification
+from abvlmq_web.review.models import Correction
+from abvlmq_web.review.selectors import reviewed_answer
+from tests.teaching.conftest import correct
+
+pytestmark = pytest.mark.django_db
+
+
+def _moved(analysis, dx=80):
+    return [
+        {"id": s["id"], "box": [s["box"][0] + dx, s["box"][1], s["box"][2] + dx, s["box"][3]]}
+        if n == 0 else {"id": s["id"], "box": s["box"]}
+        for n, s in enumerate(analysis.result["structures"])
+    ]  # fmt: skip
+
+
+def test_moving_a_box_is_a_correction_and_says_so_in_words(analysis, instructor):
+    c = correct(analysis, instructor, structures=_moved(analysis))
+    assert not c.confirmed
+    shown = reviewed_answer(analysis=analysis)
+    assert shown["confirmed"] is False
+    assert shown["summary"] == "moved 1 box"
+    note = Notification.objects.filter(user=analysis.scan.owner).latest("id")
+    assert "corrected (moved 1 box)" in note.text and "confirmed" not in note.text
+
+
+def test_nothing_changed_is_a_confirmation(analysis, instructor):
+    c = correct(analysis, instructor)
+    assert c.confirmed
+    assert reviewed_answer(analysis=analysis)["summary"] == "kept the AI's answer"
+
+
+def test_the_summary_names_added_and_struck_items_in_the_rubrics_words(analysis, instructor):
+    correct(analysis, instructor, items=["GB.gallbladder.incomplete", "GAIN.low"])
+    summary = reviewed_answer(analysis=analysis)["summary"]
+    assert "added “" in summary and "struck out “" in summary
+    assert "GAIN.low" not in summary and "ATT.mild" not in summary
+
+
+def test_a_saved_confirmation_that_moved_a_box_reads_as_a_correction(analysis, instructor):
+    """A correction stored as confirmed before boxes counted is shown for what it was."""
+    c = correct(analysis, instructor, structures=_moved(analysis))
+    Correction.objects.filter(pk=c.pk).update(confirmed=True)
+    assert reviewed_answer(analysis=analysis)["confirmed"] is False
+
+
+def test_the_scan_page_says_corrected_with_the_summary_and_no_item_codes(
+    client, analysis, instructor
+):
+    correct(analysis, instructor, structures=_moved(analysis), items=["GB.gallbladder.incomplete"])
+    client.force_login(analysis.scan.owner)
+    html = client.get(f"/scans/{analysis.scan_id}/").content.decode()
+    assert "corrected the AI's answer: moved 1 box, struck out" in html
+    assert "confirmed the AI" not in html
+    panel = html[html.index('id="changes"') :]
+    panel = panel[: panel.index("</ul>")]
+    assert "ATT.mild" not in panel and "In short: moved 1 box" in panel
