@@ -21,10 +21,15 @@ from abvlmq_web.competency.selectors import RequirementStatus
 
 COLUMNS = [
     "cohort", "resident", "resident_name", "requirement_set", "plane", "plane_name",
-    "required_scans", "min_grade", "required_verified", "qualifying_scans", "verified_scans",
-    "scans_of_plane", "status", "first_scan", "last_scan", "met_on", "signed_off_by",
-    "signed_off_at",
+    "required_scans", "min_grade", "required_verified", "evidence", "qualifying_scans",
+    "verified_scans", "awaiting_verification", "scans_of_plane", "status", "first_scan",
+    "last_scan", "met_on", "signed_off_by", "signed_off_at",
 ]  # fmt: skip
+
+
+def evidence(s: RequirementStatus) -> str:
+    """What counts toward the requirement, in words every export row carries."""
+    return "AI-only scans count" if s.ai_evidence else "instructor-verified scans only"
 
 
 def _date(value) -> str:
@@ -42,9 +47,11 @@ def status_row(cohort_name: str, resident: User, s: RequirementStatus) -> dict:
         "plane_name": s.plane_name,
         "required_scans": r.min_count,
         "min_grade": r.min_grade,
-        "required_verified": r.verified_count,
+        "required_verified": s.needed_verified,
+        "evidence": evidence(s),
         "qualifying_scans": s.qualifying,
         "verified_scans": s.verified,
+        "awaiting_verification": s.awaiting,
         "scans_of_plane": s.scans,
         "status": s.status,
         "first_scan": _date(s.first_at),
@@ -94,9 +101,11 @@ def status_json(s: RequirementStatus) -> dict:
         "plane_name": s.plane_name,
         "required_scans": r.min_count,
         "min_grade": r.min_grade,
-        "required_verified": r.verified_count,
+        "required_verified": s.needed_verified,
+        "evidence": evidence(s),
         "qualifying_scans": s.qualifying,
         "verified_scans": s.verified,
+        "awaiting_verification": s.awaiting,
         "scans_of_plane": s.scans,
         "status": s.status,
         "first_scan": s.first_at.isoformat() if s.first_at else None,
@@ -210,8 +219,9 @@ def resident_pdf(resident: User, statuses: list[RequirementStatus], *, exported_
             0,
             5,
             _latin(
-                f"Status: {s.status}. Qualifying scans: {s.qualifying} of {r.min_count} "
-                f"at {r.min_grade} or better; verified: {s.verified} of {r.verified_count}; "
+                f"Status: {s.status}. Evidence: {evidence(s)}. Qualifying scans: {s.qualifying} "
+                f"of {r.min_count} at {r.min_grade} or better; verified: {s.verified} of "
+                f"{s.needed_verified}; awaiting verification: {s.awaiting}; "
                 f"scans of this plane: {s.scans}. First {_date(s.first_at) or '-'}, "
                 f"last {_date(s.last_at) or '-'}, met {_date(s.met_on) or '-'}; {signed}."
             ),

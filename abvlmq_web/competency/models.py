@@ -14,6 +14,11 @@ from django.db import models
 class RequirementSet(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True, help_text="e.g. the guideline it mirrors")
+    allow_ai_evidence = models.BooleanField(
+        default=False,
+        help_text="Scans only the AI assessed count toward N (by default only scans an "
+        "instructor confirmed or corrected do); pages and exports say so on every row",
+    )
     cohorts = models.ManyToManyField("accounts.Cohort", related_name="requirement_sets", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -3,7 +3,9 @@ reviewed (a correction in force counts over the AI's answer), and the audit log.
 
 Status of one requirement "plane P: N scans at or above grade G, M of them verified":
 - signed off: an instructor or admin signed it off (whatever the counts say since);
-- met: at least N finished scans of P at or above G, at least M of those reviewed by a person;
+- met: at least N finished scans of P at or above G, each reviewed by a person (an instructor
+  confirmed or corrected it); a set that allows AI-only evidence counts scans the AI alone
+  assessed toward N and asks M of them to be reviewed;
 - in progress: at least one finished scan of P, not met;
 - not started: no finished scan of P.
 """
@@ -52,8 +54,12 @@ class RequirementStatus:
     plane_name: str
     status: str
     scans: int  # finished scans of the plane
-    qualifying: int  # of them at or above the grade
+    qualifying: int  # of them at or above the grade, as evidence counts (verified only, unless
+    # the set allows AI-only evidence)
     verified: int  # of the qualifying, reviewed by a person
+    needed_verified: int  # how many must be reviewed: N, or M where AI-only evidence counts
+    awaiting: int  # at or above the grade by the AI alone, waiting for an instructor's review
+    ai_evidence: bool  # the set counts AI-only scans toward N
     first_at: dt.datetime | None
     last_at: dt.datetime | None
     met_on: dt.datetime | None
@@ -102,14 +108,17 @@ def _status(req: Requirement, scans: list[CountedScan], signoff, plane_name) -> 
         CountedScan(**{**s.__dict__, "qualifies": rubric.grade_at_least(s.grade, req.min_grade)})
         for s in scans
     ]
-    qualifying = [s for s in counted if s.qualifies]
-    verified = [s for s in qualifying if s.verified_by]
-    met = len(qualifying) >= req.min_count and len(verified) >= req.verified_count
+    above = [s for s in counted if s.qualifies]
+    verified = [s for s in above if s.verified_by]
+    ai_evidence = bool(req.requirement_set.allow_ai_evidence)
+    qualifying = above if ai_evidence else verified
+    needed = req.verified_count if ai_evidence else req.min_count
+    met = len(qualifying) >= req.min_count and len(verified) >= needed
     met_on = None
     if met:
         moments = [qualifying[req.min_count - 1].at] if req.min_count else []
-        if req.verified_count:
-            moments.append(sorted(s.verified_at for s in verified)[req.verified_count - 1])
+        if needed:
+            moments.append(sorted(s.verified_at for s in verified)[needed - 1])
         met_on = max(moments) if moments else None
     if signoff is not None:
         status = SIGNED_OFF
@@ -126,6 +135,9 @@ def _status(req: Requirement, scans: list[CountedScan], signoff, plane_name) -> 
         scans=len(counted),
         qualifying=len(qualifying),
         verified=len(verified),
+        needed_verified=needed,
+        awaiting=len(above) - len(verified),
+        ai_evidence=ai_evidence,
         first_at=counted[0].at if counted else None,
         last_at=counted[-1].at if counted else None,
         met_on=met_on,

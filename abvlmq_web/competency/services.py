@@ -72,6 +72,7 @@ def requirement_set_save(
     description: str = "",
     cohorts: list[Cohort] | None = None,
     requirement_set: RequirementSet | None = None,
+    allow_ai_evidence: bool | None = None,
 ) -> RequirementSet:
     """Create or edit a set. Rows are matched by plane: edited in place (so sign-offs stay
     attached); a plane dropped from the set is refused while it carries sign-offs."""
@@ -91,6 +92,9 @@ def requirement_set_save(
     else:
         requirement_set.name, requirement_set.description = name.strip(), description
         requirement_set.save()
+    if allow_ai_evidence is not None and allow_ai_evidence != requirement_set.allow_ai_evidence:
+        requirement_set.allow_ai_evidence = allow_ai_evidence
+        requirement_set.save(update_fields=["allow_ai_evidence"])
     keep = {r["plane"] for r in rows}
     dropped = requirement_set.requirements.exclude(plane__in=keep)
     if SignOff.objects.filter(requirement__in=dropped).exists():
@@ -105,7 +109,11 @@ def requirement_set_save(
     audit_record(
         actor=user,
         action="requirements.save",
-        details={"set": requirement_set.name, "requirements": rows},
+        details={
+            "set": requirement_set.name,
+            "requirements": rows,
+            "allow_ai_evidence": requirement_set.allow_ai_evidence,
+        },
     )
     return requirement_set
 

@@ -255,6 +255,7 @@ def requirement_set_edit(request, set_id: int | None = None):
                 user=request.user, name=request.POST.get("name", ""),
                 description=request.POST.get("description", ""), requirements=rows,
                 cohorts=cohorts, requirement_set=instance,
+                allow_ai_evidence=bool(request.POST.get("allow_ai_evidence")),
             )  # fmt: skip
             messages.success(request, "Requirement set saved.")
             return redirect("competency-set", set_id=saved.pk)

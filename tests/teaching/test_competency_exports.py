@@ -18,7 +18,7 @@ from tests.teaching.conftest import api, correct, days, make_analysis
 @pytest.fixture
 def records(resident, other_resident, instructor, program_admin, cohort):
     req_set = requirement_set_save(
-        user=program_admin, name="Core", cohorts=[cohort],
+        user=program_admin, name="Core", cohorts=[cohort], allow_ai_evidence=True,
         requirements=[{"plane": "GB", "min_count": 2, "min_grade": "Good", "verified_count": 1}],
     )  # fmt: skip
     make_analysis(resident, score=7, at=days(1))

@@ -1,5 +1,7 @@
 """Requirement status at its boundaries. The set asks, for GB, 2 scans at Good or better of
-which 1 instructor verified; Good starts at 6."""
+which 1 instructor verified, and counts scans the AI alone assessed (allow_ai_evidence: the
+M-of-N rule is only meaningful then); Good starts at 6. A set's default, verified evidence
+only, is at the end (issue 32)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ def gb_set(program_admin, cohort):
         user=program_admin,
         name="Core",
         cohorts=[cohort],
+        allow_ai_evidence=True,
         requirements=[
             {"plane": "GB", "min_count": 2, "min_grade": "Good", "verified_count": 1},
             {"plane": "SPL", "min_count": 1, "min_grade": "Excellent", "verified_count": 0},
@@ -154,3 +157,48 @@ def test_the_template_is_applied_to_the_cohort_chosen_and_says_its_numbers(
     assert "25 scans at Good or better per plane, 5 of them instructor verified" in text
     assert "10 at Good or better, 2 verified" in text
     assert "25 scans per plane" not in text  # the old description's wrong claim
+
+
+@pytest.fixture
+def verified_set(program_admin, cohort):
+    """A set as an admin makes one by default: only reviewed scans count."""
+    return requirement_set_save(
+        user=program_admin,
+        name="Strict",
+        cohorts=[cohort],
+        requirements=[{"plane": "RKL", "min_count": 2, "min_grade": "Good", "verified_count": 0}],
+    )
+
+
+def test_by_default_ai_only_grades_await_verification_and_do_not_meet(resident, verified_set):
+    """Two phantoms the AI named RKL and graded Good do not make RKL met (issue 32, item 2)."""
+    for score in (7, 9):
+        make_analysis(resident, planes=("RKL",), structures=[], score=score)
+    s = status(resident, "RKL")
+    assert (s.status, s.qualifying, s.verified, s.awaiting) == ("in progress", 0, 0, 2)
+    assert s.needed_verified == 2 and not s.ai_evidence  # "Verified 0 / 2", not "0 / 0"
+
+
+def test_by_default_reviewed_scans_meet_it(resident, instructor, verified_set):
+    a = make_analysis(resident, planes=("RKL",), score=7, at=days(1))
+    b = make_analysis(resident, planes=("RKL",), score=9, at=days(2))
+    correct(a, instructor)
+    assert status(resident, "RKL").status == "in progress"
+    c = correct(b, instructor)
+    s = status(resident, "RKL")
+    assert (s.status, s.qualifying, s.verified, s.awaiting) == ("met", 2, 2, 0)
+    assert s.met_on == max(days(2), c.created_at)
+
+
+def test_the_page_and_exports_say_what_counts(client, resident, program_admin, verified_set):
+    make_analysis(resident, planes=("RKL",), structures=[], score=9)
+    client.force_login(program_admin)
+    html = client.get(f"/competency/residents/{resident.pk}/").content.decode()
+    assert "0 / 2" in html and "1 awaiting verification" in html
+    assert "AI-only scans count" not in html.split('id="requirements"')[1]
+    requirement_set_save(
+        user=program_admin, name="Strict", requirement_set=verified_set, allow_ai_evidence=True,
+        requirements=[{"plane": "RKL", "min_count": 2, "min_grade": "Good", "verified_count": 0}],
+    )  # fmt: skip
+    html = client.get(f"/competency/residents/{resident.pk}/").content.decode()
+    assert "AI-only scans count" in html.split('id="requirements"')[1]

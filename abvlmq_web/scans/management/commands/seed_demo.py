@@ -90,8 +90,8 @@ class Command(BaseCommand):
                 user=users["admin"],
                 name="Demo cohort: first month",
                 description="The demo cohort's first month: GB and PAN, 3 scans each at Good "
-                "or better, 1 of them instructor verified; RKL, 2 at Good or better, none "
-                "verified.",
+                "or better; RKL, 2 at Good or better; each confirmed or corrected by an "
+                "instructor (the AI's own grades wait for verification).",
                 requirements=[
                     {"plane": "GB", "min_count": 3, "min_grade": "Good", "verified_count": 1},
                     {"plane": "PAN", "min_count": 3, "min_grade": "Good", "verified_count": 1},
