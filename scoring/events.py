@@ -111,9 +111,11 @@ Event = (
 EVENT_TYPES = ("structure", "plane", "deduction", "score", "error", "abstain", "done")
 
 ABSTAIN_REASON = (
-    "This model cannot assess this image: it does not look like the scans the model was "
-    "trained on (another organ or modality, an unusual view, or a screen it cannot read). "
-    "No grade is given; an instructor will look at it."
+    "The AI did not assess this image: it is unlike the scans this model was trained on (a "
+    "model trained on phantoms declines real patients' scans, as it should; so does any model "
+    "shown an organ, a view or a screen it was not taught). No grade is given. Next: your "
+    "instructor can assess it, and it is in their queue already; a program can train a model "
+    "on its own scans so that the AI reads them."
 )
 
 

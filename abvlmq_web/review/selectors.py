@@ -347,8 +347,10 @@ def reviewed_answer(*, analysis: Analysis) -> dict | None:
         "reviewer": c.reviewer.display_name,
         # from what changed, not the stored flag: a correction saved before boxes counted
         # (issue 32) reads as the correction it was
-        "confirmed": cmp.confirmed,
-        "summary": cmp.summary(rubric),
+        "confirmed": cmp.confirmed and not analysis.abstained,
+        "summary": "assessed it from scratch (the AI declined it)"
+        if analysis.abstained
+        else cmp.summary(rubric),
         "at": c.created_at.isoformat(),
         "note": c.note,
         "rubric_version": c.rubric_version,

@@ -128,6 +128,8 @@ def correction_create(
         status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
     )
     verb = "confirmed" if correction.confirmed else f"corrected ({cmp.summary(rubric)})"
+    if analysis.abstained:  # the AI declined it: the instructor's is the scan's assessment
+        verb = "assessed"
     result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
     notify(
         user=scan.owner,

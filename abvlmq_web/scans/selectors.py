@@ -67,6 +67,8 @@ def status_text(analysis: Analysis, reviewed: dict | None = None) -> str:
     """The status pill of the scan page, the same on a reload as after a live finish."""
     if reviewed is not None:
         verb = "confirmed" if reviewed["confirmed"] else "corrected"
+        if getattr(analysis, "abstained", False):
+            verb = "assessed"  # the AI declined it: the instructor's is the only assessment
         return f"{verb} by {reviewed['reviewer']}"
     if analysis.status == Analysis.Status.DONE and getattr(analysis, "abstained", False):
         return "not assessed · sent to an instructor"

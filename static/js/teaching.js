@@ -87,7 +87,8 @@ let rubric = null, edit = null, selected = -1, drag = null, drawing = false, can
 const STEP = 10;  // grid units per arrow key (the grid is 0-1000)
 
 function reviewer() {
-  $("review-confirm").addEventListener("click", () => {
+  // a declined scan has no AI answer to confirm: only "Assess this scan" is offered
+  $("review-confirm")?.addEventListener("click", () => {
     postJSON(panel.dataset.confirmUrl).then(reload, (err) => showErrors($("review-errors"), err.messages));
   });
   $("review-start").addEventListener("click", () => {
@@ -122,6 +123,8 @@ function start(data) {
   };
   const p1 = $("edit-plane"), p2 = $("edit-plane2");
   p1.innerHTML = "";
+  // no plane yet (the AI declined the scan): the reviewer picks one first
+  if (!edit.planes.length) p1.append(new Option("choose the plane…", ""));
   rubric.planes.forEach((p) => {
     p1.append(new Option(`${p.code} · ${p.name}`, p.code));
     p2.append(new Option(`${p.code} · ${p.name}`, p.code));
@@ -138,7 +141,7 @@ function start(data) {
   if (aside) { aside.append(editor); aside.classList.add("editing"); }
   editor.hidden = false;
   $("review-start").hidden = true;
-  $("review-confirm").hidden = true;
+  if ($("review-confirm")) $("review-confirm").hidden = true;
   const canvas = $("canvas");
   canvas.classList.add("editing");
   canvas.tabIndex = 0;

@@ -63,3 +63,46 @@ def test_the_scan_page_says_corrected_with_the_summary_and_no_item_codes(
     panel = html[html.index('id="changes"') :]
     panel = panel[: panel.index("</ul>")]
     assert "ATT.mild" not in panel and "In short: moved 1 box" in panel
+
+
+# --------------------------------------------------------------- declined scans (item 3)
+
+
+@pytest.fixture
+def declined(resident, cohort):
+    from abvlmq_web.scans.models import Analysis
+    from scoring.answer import Assessment
+    from tests.teaching.conftest import make_analysis
+
+    a = make_analysis(resident, score=10)
+    result = Assessment(abstained=True, needs_review=True, ood_score=9.0)
+    Analysis.objects.filter(pk=a.pk).update(
+        abstained=True, planes=[], score=None, grade="", needs_review=True,
+        result=result.to_dict(),
+    )  # fmt: skip
+    a.refresh_from_db()
+    return a
+
+
+def test_a_declined_scan_says_what_next_and_offers_no_dispute_and_no_sr(client, declined):
+    client.force_login(declined.scan.owner)
+    page = client.get(f"/scans/{declined.scan_id}/").content.decode()
+    panel = client.get(f"/scans/{declined.scan_id}/panel/").content.decode()
+    assert 'id="dicom-export"' not in page
+    assert 'id="declined-next"' in panel and "nothing to dispute" in panel
+    assert 'id="dispute-form"' not in panel and "Disagree with this assessment" not in panel
+
+
+def test_an_instructor_assesses_a_declined_scan_from_scratch(client, declined, instructor):
+    client.force_login(instructor)
+    panel = client.get(f"/scans/{declined.scan_id}/panel/").content.decode()
+    assert "Assess this scan" in panel and 'id="review-confirm"' not in panel
+    c = correct(declined, instructor, planes=["GB"], items=["ATT.mild"])
+    assert not c.confirmed and c.planes == ["GB"] and c.score == 8
+    shown = reviewed_answer(analysis=declined)
+    assert shown["confirmed"] is False and "from scratch" in shown["summary"]
+    note = Notification.objects.filter(user=declined.scan.owner).latest("id")
+    assert "assessed scan" in note.text
+    client.force_login(declined.scan.owner)
+    page = client.get(f"/scans/{declined.scan_id}/").content.decode()
+    assert "assessed by Ian" in page and 'id="dicom-export"' in page
