@@ -108,6 +108,7 @@ def review_triage(
         else:
             wrong += 1
             wrong_flagged += flagged
+    shown = (right - right_flagged) + (wrong - wrong_flagged)
     return {
         "wrong": wrong,
         "right": right,
@@ -115,8 +116,47 @@ def review_triage(
         "right_flagged": right_flagged,
         "catch_rate": wrong_flagged / wrong if wrong else None,
         "false_flag_rate": right_flagged / right if right else None,
-        "goal": {"catch_rate": 0.80, "false_flag_rate": 0.25},
+        # what a resident meets: the share of all graded images shown without a flag, and how
+        # often the grade shown so is right (issue 31: >= 90 % at >= 50 % coverage)
+        "unflagged_share": shown / (right + wrong) if right + wrong else None,
+        "unflagged_accuracy": (right - right_flagged) / shown if shown else None,
+        "risk_coverage": _risk_coverage(predictions, by_image),
+        "goal": {
+            "catch_rate": 0.80,
+            "false_flag_rate": 0.25,
+            "unflagged_accuracy": 0.90,
+            "unflagged_share": 0.50,
+        },
     }
+
+
+def _risk_coverage(predictions, by_image) -> list[dict[str, float]]:
+    """From each prediction's grade trust (``meta.grade_trust``; none when the checkpoint has
+    no fitted trust): coverage and unflagged grade accuracy at each tenth of coverage, as if
+    the threshold were moved there (declined and unfinished answers stay flagged)."""
+    rows = []
+    for p in predictions:
+        t, meta = by_image.get(p["image"]), p.get("meta") or {}
+        if t is None or t.get("grade") is None:
+            continue
+        trust = meta.get("grade_trust")
+        forced = bool(meta.get("abstained")) or meta.get("complete") is False or meta.get("errors")
+        rows.append((None if forced else trust, p.get("grade") == t["grade"]))
+    ranked = sorted((r for r in rows if r[0] is not None), key=lambda r: -r[0])
+    if not ranked:
+        return []
+    out = []
+    for k in range(1, 11):
+        n = round(len(rows) * k / 10)
+        top = ranked[: min(n, len(ranked))]
+        if not top:
+            continue
+        out.append({
+            "coverage": round(len(top) / len(rows), 4),
+            "accuracy": round(sum(ok for _, ok in top) / len(top), 4),
+            "threshold": round(top[-1][0], 4),
+        })  # fmt: skip
+    return out
 
 
 def targets(report: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -331,6 +331,24 @@ def _extras(report: Mapping[str, Any]) -> list[str]:
             f"{tri['right']} right ones ({pct(tri['false_flag_rate'])}; goal <= 25 %).",
             "",
         ]
+        if tri.get("unflagged_share") is not None:
+            lines += [
+                f"What a resident meets: {pct(tri['unflagged_share'])} of graded images are "
+                f"shown without a flag (goal >= 50 %), and their grade is right "
+                f"{pct(tri['unflagged_accuracy'])} of the time (goal >= 90 %).",
+                "",
+            ]
+        if tri.get("risk_coverage"):
+            lines += ["Risk-coverage of the grade's trust (declined and unfinished answers "
+                      "stay flagged):", ""]  # fmt: skip
+            lines += _table(
+                ["coverage", "unflagged grade right", "trust threshold"],
+                [
+                    [pct(r["coverage"]), pct(r["accuracy"]), f"{r['threshold']:.3f}"]
+                    for r in tri["risk_coverage"]
+                ],
+            )
+            lines.append("")
     fresh = report.get("fresh_seed")
     if fresh:
         agree = [r for r in fresh["rows"] if r["agree"] is not None]
