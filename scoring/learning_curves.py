@@ -8,7 +8,8 @@ Methods, stated once:
   mean of the last 3 scores at or above the Excellent band. With a fitted curve rising (b > 0),
   the estimate is the number of further scans until the fitted score reaches the band, plus 2
   so that three scans in a row are there; none when it does not rise or needs more than 500;
-  at least 3 scans are needed for a fit;
+  at least 3 scans are needed for a fit and 5 for a projection (three scans fit any curve:
+  "more than 500 scans at this rate" after 3 scans said more than it knew, issue 32);
 - skill decay: at least 6 scans on a plane, and the mean of the last 3 is at least 1.5 points
   below the mean of the (up to 5) scans before them.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 LEVEL_WINDOW = 3
 DECAY_MIN_SCANS, DECAY_RECENT, DECAY_BEFORE, DECAY_DROP = 6, 3, 5, 1.5
 MAX_ESTIMATE = 500
+MIN_PROJECT = 5  # scans before a number of further scans is projected
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ def learning_curve_estimate(scores: list[float], *, target: float) -> LearningEs
     a, b = fit
     if b <= 0:
         return LearningEstimate(a, b, None, False, "not improving yet")
+    if len(scores) < MIN_PROJECT:
+        return LearningEstimate(
+            a, b, None, False, f"improving; a projection needs {MIN_PROJECT} scans"
+        )
     exponent = (target - a) / b
     if exponent > math.log(10 * MAX_ESTIMATE):  # far beyond the horizon: no number to give
         return LearningEstimate(a, b, None, False, f"more than {MAX_ESTIMATE} scans at this rate")

@@ -232,8 +232,8 @@ def resident_pdf(resident: User, statuses: list[RequirementStatus], *, exported_
 
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, "Scores and what produced them", new_x="LMARGIN", new_y="NEXT")
-    widths = (12, 32, 14, 20, 30, 44, 38)
-    head = ("Plane", "Date", "Score", "Grade", "Verified by", "Model", "Rubric")
+    widths = (14, 12, 28, 12, 18, 28, 40, 38)
+    head = ("Scan", "Plane", "Date", "Score", "Grade", "Verified by", "Model", "Rubric")
     pdf.set_font("Helvetica", "B", 8)
     for w, h in zip(widths, head, strict=True):
         pdf.cell(w, 6, h, border=1)
@@ -242,7 +242,8 @@ def resident_pdf(resident: User, statuses: list[RequirementStatus], *, exported_
     for s in statuses:
         for c in s.counted:
             cells = (
-                s.requirement.plane, _date(c.at), "" if c.score is None else f"{c.score:g}",
+                f"#{c.scan_id}", s.requirement.plane, _date(c.at),
+                "" if c.score is None else f"{c.score:g}",
                 c.grade, c.verified_by or "-", c.model_id[:30], c.rubric_version[:26],
             )  # fmt: skip
             for w, text in zip(widths, cells, strict=True):

@@ -54,8 +54,13 @@ function draw() {
     ctx.setLineDash(s.unsure ? [6 * scale, 4 * scale] : []);
     ctx.strokeRect(x, y, w, h);
     ctx.setLineDash([]);
+    // the label on a dark plate: coloured text straight on speckle is hard to read
+    const label = s.unsure ? `${s.name}?` : s.name;
+    const ty = Math.max(fontPx, y - 4);
+    ctx.fillStyle = "rgba(0, 0, 0, 0.7)";
+    ctx.fillRect(x + 1, ty - fontPx + 2 * scale, ctx.measureText(label).width + 4 * scale, fontPx + 2 * scale);
     ctx.fillStyle = COLORS[i % COLORS.length];
-    ctx.fillText(s.unsure ? `${s.name}?` : s.name, x + 3, Math.max(fontPx, y - 4));
+    ctx.fillText(label, x + 3, ty);
     ctx.globalAlpha = 1;
   });
   if (state.highlight) {

@@ -48,7 +48,8 @@ def test_the_target_is_the_callers():
     [
         ([7, 6], "needs at least 3 scans"),
         ([7, 6, 5, 5], "not improving yet"),
-        ([2, 2.01, 2.02], "more than 500 scans at this rate"),
+        ([2, 2.01, 2.02], "improving; a projection needs 5 scans"),
+        ([2, 2.01, 2.02, 2.03, 2.04], "more than 500 scans at this rate"),
     ],
 )
 def test_the_estimate_says_why_it_has_no_number(scores, note):

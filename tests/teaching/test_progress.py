@@ -44,7 +44,8 @@ def test_the_learning_curve_estimate_follows_a_log_linear_fit(db):
         ([9, 8, 8.5], 0, "consistently Excellent"),
         ([7, 6], None, "needs at least 3 scans"),
         ([7, 6, 5, 5], None, "not improving yet"),
-        ([2, 2.01, 2.02], None, "more than 500 scans at this rate"),
+        ([2, 2.01, 2.02], None, "improving; a projection needs 5 scans"),
+        ([2, 2.01, 2.02, 2.03, 2.04], None, "more than 500 scans at this rate"),
     ],
 )
 def test_the_learning_curve_estimate_at_its_edges(db, scores, expected, note):
