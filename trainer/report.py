@@ -102,10 +102,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
-    d, p, g, x = (report[k] for k in ("detection", "planes", "grades", "deductions"))
-    paper = report["paper"]
-    exc = g["per_grade_accuracy"].get("Excellent")
-    exc_ci = g["ci"]["per_grade_accuracy"].get("Excellent")
+    """The evaluation report as Markdown: the summary against the paper, what the run adds
+    (:func:`_extras`), then one section per task and the definitions."""
     lines = [
         "# AbVLM-Q evaluation",
         "",
@@ -116,98 +114,87 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "## Summary against the paper",
         "",
     ]
-    lines += _table(
+    lines += _summary(report)
+    lines += _extras(report)
+    lines += _detection_section(report["detection"])
+    lines += _planes_section(report["planes"])
+    lines += _grades_section(report["grades"])
+    lines += _items_section(report["deductions"])
+    lines += ["## Definitions", ""]
+    lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(report: Mapping[str, Any]) -> list[str]:
+    d, p, g, x = (report[k] for k in ("detection", "planes", "grades", "deductions"))
+    paper = report["paper"]
+
+    def row(name: str, value: str, ci: str, theirs: str = "") -> list[str]:
+        return [name, value, ci, theirs]
+
+    return _table(
         ["metric", "ours", "95 % CI", "paper"],
         [
-            [
-                "detection precision",
-                pct(d["precision"]),
-                _ci(d["ci"]["precision"]),
-                pct(paper["detection"]["precision"]),
-            ],
-            [
-                "detection recall",
-                pct(d["recall"]),
-                _ci(d["ci"]["recall"]),
-                pct(paper["detection"]["recall"]),
-            ],
-            [
-                "mean IoU (TP)",
-                num(d["mean_iou"]),
-                _ci(d["ci"]["mean_iou"], percent=False),
-                num(paper["detection"]["mean_iou"]),
-            ],
-            [
-                "plane label accuracy",
-                pct(p["label_accuracy"]),
-                _ci(p["ci"]["label_accuracy"]),
-                pct(paper["planes"]["label_accuracy"]),
-            ],
-            [
-                "plane subset accuracy",
-                pct(p["subset_accuracy"]),
-                _ci(p["ci"]["subset_accuracy"]),
-                pct(paper["planes"]["subset_accuracy"]),
-            ],
-            ["plane F1 (macro)", pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"]), ""],
-            [
-                "Excellent-grade accuracy",
-                pct(exc),
-                _ci(exc_ci),
-                pct(paper["grades"]["excellent_accuracy"]),
-            ],
-            ["grade accuracy", pct(g["accuracy"]), _ci(g["ci"]["accuracy"]), ""],
-            ["score MAE", num(g["score"]["mae"], 2), "", ""],
-            ["deduction item F1 (micro)", pct(x["micro"]["f1"]), "", ""],
+            row("detection precision", pct(d["precision"]), _ci(d["ci"]["precision"]),
+                pct(paper["detection"]["precision"])),
+            row("detection recall", pct(d["recall"]), _ci(d["ci"]["recall"]),
+                pct(paper["detection"]["recall"])),
+            row("mean IoU (TP)", num(d["mean_iou"]), _ci(d["ci"]["mean_iou"], percent=False),
+                num(paper["detection"]["mean_iou"])),
+            row("plane label accuracy", pct(p["label_accuracy"]),
+                _ci(p["ci"]["label_accuracy"]), pct(paper["planes"]["label_accuracy"])),
+            row("plane subset accuracy", pct(p["subset_accuracy"]),
+                _ci(p["ci"]["subset_accuracy"]), pct(paper["planes"]["subset_accuracy"])),
+            row("plane F1 (macro)", pct(p["f1_macro"]), _ci(p["ci"]["f1_macro"])),
+            row("Excellent-grade accuracy", pct(g["per_grade_accuracy"].get("Excellent")),
+                _ci(g["ci"]["per_grade_accuracy"].get("Excellent")),
+                pct(paper["grades"]["excellent_accuracy"])),
+            row("grade accuracy", pct(g["accuracy"]), _ci(g["ci"]["accuracy"])),
+            row("score MAE", num(g["score"]["mae"], 2), ""),
+            row("deduction item F1 (micro)", pct(x["micro"]["f1"]), ""),
         ],
-    )
-    lines += _extras(report)
-    lines += [
+    )  # fmt: skip
+
+
+def _detection_section(d: Mapping[str, Any]) -> list[str]:
+    lines = [
         "## Key structure detection",
         "",
         f"TP {d['tp']}, false positives {d['false_positives']}, false negatives "
         f"{d['false_negatives']}.",
         "",
     ]
-    lines += _table(
+    return lines + _table(
         ["structure", "support", "TP", "FP", "FN", "precision", "recall", "mean IoU"],
         [
-            [
-                s,
-                r["support"],
-                r["tp"],
-                r["fp"],
-                r["fn"],
-                pct(r["precision"]),
-                pct(r["recall"]),
-                num(r["mean_iou"]),
-            ]
+            [s, r["support"], r["tp"], r["fp"], r["fn"], pct(r["precision"]),
+             pct(r["recall"]), num(r["mean_iou"])]
             for s, r in d["per_structure"].items()
         ],
-    )
-    lines += [
+    )  # fmt: skip
+
+
+def _planes_section(p: Mapping[str, Any]) -> list[str]:
+    lines = [
         "## Standard planes",
         "",
         f"Hamming accuracy {pct(p['hamming_accuracy'])}, micro F1 {pct(p['f1_micro'])}; "
         f"{p['n_multi_label_truth']} images carry two or more true labels.",
         "",
     ]
-    lines += _table(
+    return lines + _table(
         ["plane", "support", "precision", "recall", "F1", "F1 95 % CI"],
         [
-            [
-                c,
-                r["support"],
-                pct(r["precision"]),
-                pct(r["recall"]),
-                pct(r["f1"]),
-                _ci(r["f1_ci"]),
-            ]
+            [c, r["support"], pct(r["precision"]), pct(r["recall"]), pct(r["f1"]),
+             _ci(r["f1_ci"])]
             for c, r in p["per_plane"].items()
             if r["support"] or r["fp"]
         ],
-    )
-    lines += ["## Grades", "", "Rows truth, columns predicted.", ""]
+    )  # fmt: skip
+
+
+def _grades_section(g: Mapping[str, Any]) -> list[str]:
+    lines = ["## Grades", "", "Rows truth, columns predicted.", ""]
     lines += _table(
         ["truth \\ predicted", *g["labels"], "(none)", "accuracy"],
         [
@@ -216,39 +203,31 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         ],
     )
     s = g["score"]
-    lines += [
+    return [
+        *lines,
         f"Score over {s['n']} scored pairs: MAE {num(s['mae'], 2)}, RMSE {num(s['rmse'], 2)}, "
         f"bias (predicted - true) {num(s['bias'], 2)}.",
         "",
-        "## Deduction items",
-        "",
     ]
+
+
+def _items_section(x: Mapping[str, Any]) -> list[str]:
+    lines = ["## Deduction items", ""]
     lines += _table(
         ["item", "support", "TP", "FP", "FN", "precision", "recall", "F1"],
         [
-            [
-                i,
-                r["support"],
-                r["tp"],
-                r["fp"],
-                r["fn"],
-                pct(r["precision"]),
-                pct(r["recall"]),
-                pct(r["f1"]),
-            ]
+            [i, r["support"], r["tp"], r["fp"], r["fn"], pct(r["precision"]),
+             pct(r["recall"]), pct(r["f1"])]
             for i, r in x["per_item"].items()
         ],
-    )
+    )  # fmt: skip
     m = x["micro"]
-    lines += [
+    return [
+        *lines,
         f"Micro: precision {pct(m['precision'])}, recall {pct(m['recall'])}, "
         f"F1 {pct(m['f1'])}; macro F1 {pct(x['f1_macro'])}.",
         "",
-        "## Definitions",
-        "",
     ]
-    lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
-    return "\n".join(lines) + "\n"
 
 
 def _value(v: float | None, metric: str) -> str:
@@ -260,144 +239,139 @@ def _value(v: float | None, metric: str) -> str:
 
 
 def _extras(report: Mapping[str, Any]) -> list[str]:
-    """Targets, the models side by side, confidence and learning curves, when measured
-    (:func:`trainer.evaluate.extend_report`)."""
+    """Targets, the models side by side, confidence and the review queue, a new seed and
+    learning curves, when measured (:func:`trainer.evaluate.extend_report`)."""
     lines: list[str] = []
     if report.get("targets"):
-        met = sum(t["met"] for t in report["targets"])
-        lines += ["## Targets", "", f"{met} of {len(report['targets'])} met.", ""]
-        lines += _table(
-            ["metric", "ours", "target", "met"],
-            [
-                [
-                    t["metric"],
-                    _value(t["value"], t["metric"]),
-                    ("<= " if "MAE" in t["metric"] or "flags right" in t["metric"] else ">= ")
-                    + _value(t["target"], t["metric"]),
-                    "yes" if t["met"] else "**no**",
-                ]
-                for t in report["targets"]
-            ],
-        )
-    models = report.get("models")
-    if models:
-        names = models["names"]
-        lines += [
-            "## Models side by side",
-            "",
-            "The same test phantoms, the same metrics. `vlm` is the demo model; the baselines "
-            "are CNNs from scratch on the same training phantoms and cores "
-            "(`python -m trainer baselines`). – : the model does not do that task.",
-            "",
-        ]
-        rows = [
-            [r["metric"], *(_value(r["values"][n], r["metric"]) for n in names)]
-            for r in models["rows"]
-        ]
-        rows.append(["plane confidence ECE", *(num(models["ece"].get(n), 3) for n in names)])
-        lines += _table(["metric", *names], rows)
-        if models["vlm_losses"]:
-            lines += ["Where the VLM loses to a baseline:", ""]
-            lines += [f"- {s}" for s in models["vlm_losses"]]
-            lines += [""]
-        else:
-            lines += ["The VLM is at least as good as every baseline on every metric.", ""]
-    cal, tri = report.get("calibration"), report.get("review_triage")
-    if cal:
-        lines += [
-            "## Confidence and the review queue",
-            "",
-            f"Plane confidence over {cal['n']} images: mean {pct(cal['mean_confidence'])}, "
-            f"share of images whose plane set is right {pct(cal['accuracy'])}, expected "
-            f"calibration error (10 equal bins) {num(cal['ece'], 3)}.",
-            "",
-        ]
-        lines += _table(
-            ["confidence bin", "images", "mean confidence", "right"],
-            [
-                [
-                    f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}",
-                    b["n"],
-                    pct(b["confidence"]),
-                    pct(b["accuracy"]),
-                ]
-                for b in cal["bins"]
-            ],
-        )
+        lines += _targets_section(report["targets"])
+    if report.get("models"):
+        lines += _models_section(report["models"])
+    if report.get("calibration"):
+        lines += _calibration_section(report["calibration"])
+    tri = report.get("review_triage")
     if tri and (tri["wrong"] or tri["right"]):
-        lines += [
-            f"`needs_review` flags {tri['wrong_flagged']} of {tri['wrong']} wrong grades "
-            f"({pct(tri['catch_rate'])}; goal >= 80 %) and {tri['right_flagged']} of "
-            f"{tri['right']} right ones ({pct(tri['false_flag_rate'])}; goal <= 25 %).",
-            "",
-        ]
-        if tri.get("unflagged_share") is not None:
-            lines += [
-                f"What a resident meets: {pct(tri['unflagged_share'])} of graded images are "
-                f"shown without a flag (goal >= 50 %), and their grade is right "
-                f"{pct(tri['unflagged_accuracy'])} of the time (goal >= 90 %).",
-                "",
-            ]
-        if tri.get("risk_coverage"):
-            lines += ["Risk-coverage of the grade's trust (declined and unfinished answers "
-                      "stay flagged):", ""]  # fmt: skip
-            lines += _table(
-                ["coverage", "unflagged grade right", "trust threshold"],
-                [
-                    [pct(r["coverage"]), pct(r["accuracy"]), f"{r['threshold']:.3f}"]
-                    for r in tri["risk_coverage"]
-                ],
-            )
-            lines.append("")
-    fresh = report.get("fresh_seed")
-    if fresh:
-        agree = [r for r in fresh["rows"] if r["agree"] is not None]
-        lines += [
-            "## A new seed",
-            "",
-            f"The same model on {fresh['n_images']} phantoms of a seed never used before "
-            f"(`{fresh['report']}`): {sum(r['agree'] for r in agree)} of {len(agree)} headline "
-            "figures agree within their 95 % intervals (the intervals overlap).",
-            "",
-        ]
-        lines += _table(
-            ["metric", "test", "95 % CI", "new seed", "95 % CI", "agree"],
-            [
-                [
-                    r["metric"],
-                    _value(r["test"], r["metric"]),
-                    _ci(r["test_ci"], "IoU" not in r["metric"]),
-                    _value(r["fresh"], r["metric"]),
-                    _ci(r["fresh_ci"], "IoU" not in r["metric"]),
-                    {True: "yes", False: "**no**", None: "n/a"}[r["agree"]],
-                ]
-                for r in fresh["rows"]
-            ],
-        )
+        lines += _triage_section(tri)
+    if report.get("fresh_seed"):
+        lines += _fresh_section(report["fresh_seed"])
     if report.get("curves"):
+        lines += _curves_section(report["curves"])
+    return lines
+
+
+def _targets_section(targets: list[Mapping[str, Any]]) -> list[str]:
+    met = sum(t["met"] for t in targets)
+    lines = ["## Targets", "", f"{met} of {len(targets)} met.", ""]
+
+    def bound(t: Mapping[str, Any]) -> str:
+        lower = "MAE" in t["metric"] or "flags right" in t["metric"]
+        return ("<= " if lower else ">= ") + _value(t["target"], t["metric"])
+
+    return lines + _table(
+        ["metric", "ours", "target", "met"],
+        [[t["metric"], _value(t["value"], t["metric"]), bound(t), "yes" if t["met"] else "**no**"]
+         for t in targets],
+    )  # fmt: skip
+
+
+def _models_section(models: Mapping[str, Any]) -> list[str]:
+    names = models["names"]
+    lines = [
+        "## Models side by side",
+        "",
+        "The same test phantoms, the same metrics. `vlm` is the demo model; the baselines "
+        "are CNNs from scratch on the same training phantoms and cores "
+        "(`python -m trainer baselines`). – : the model does not do that task.",
+        "",
+    ]
+    rows = [
+        [r["metric"], *(_value(r["values"][n], r["metric"]) for n in names)] for r in models["rows"]
+    ]
+    rows.append(["plane confidence ECE", *(num(models["ece"].get(n), 3) for n in names)])
+    lines += _table(["metric", *names], rows)
+    if models["vlm_losses"]:
+        return [*lines, "Where the VLM loses to a baseline:", "",
+                *(f"- {s}" for s in models["vlm_losses"]), ""]  # fmt: skip
+    return [*lines, "The VLM is at least as good as every baseline on every metric.", ""]
+
+
+def _calibration_section(cal: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "## Confidence and the review queue",
+        "",
+        f"Plane confidence over {cal['n']} images: mean {pct(cal['mean_confidence'])}, "
+        f"share of images whose plane set is right {pct(cal['accuracy'])}, expected "
+        f"calibration error (10 equal bins) {num(cal['ece'], 3)}.",
+        "",
+    ]
+    return lines + _table(
+        ["confidence bin", "images", "mean confidence", "right"],
+        [[f"{b['bin'][0]:.1f}–{b['bin'][1]:.1f}", b["n"], pct(b["confidence"]),
+          pct(b["accuracy"])] for b in cal["bins"]],
+    )  # fmt: skip
+
+
+def _triage_section(tri: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"`needs_review` flags {tri['wrong_flagged']} of {tri['wrong']} wrong grades "
+        f"({pct(tri['catch_rate'])}; goal >= 80 %) and {tri['right_flagged']} of "
+        f"{tri['right']} right ones ({pct(tri['false_flag_rate'])}; goal <= 25 %).",
+        "",
+    ]
+    if tri.get("unflagged_share") is not None:
         lines += [
-            "## Learning curves",
-            "",
-            "Held-out phantoms measured during training (the curve set: seed 4, never trained "
-            "or tested on, unless the table says otherwise): "
-            "`learning_curves.png`. The VLM's stage 1 points read the vision tower through its "
-            "throwaway linear head; its answer points are generated as the engine would.",
-            "",
-            "![learning curves](learning_curves.png)",
+            f"What a resident meets: {pct(tri['unflagged_share'])} of graded images are "
+            f"shown without a flag (goal >= 50 %), and their grade is right "
+            f"{pct(tri['unflagged_accuracy'])} of the time (goal >= 90 %).",
             "",
         ]
+    if tri.get("risk_coverage"):
+        lines += ["Risk-coverage of the grade's trust (declined and unfinished answers "
+                  "stay flagged):", ""]  # fmt: skip
         lines += _table(
-            ["series", "minutes", "images seen", "plane accuracy", "detection F1", "measured on"],
-            [
-                [
-                    p["series"],
-                    f"{p['elapsed_s'] / 60:.1f}",
-                    p["images_seen"],
-                    pct(p["plane"]),
-                    pct(p["detection_f1"]),
-                    p.get("source", "curve set"),
-                ]
-                for p in report["curves"]
-            ],
-        )
+            ["coverage", "unflagged grade right", "trust threshold"],
+            [[pct(r["coverage"]), pct(r["accuracy"]), f"{r['threshold']:.3f}"]
+             for r in tri["risk_coverage"]],
+        )  # fmt: skip
+        lines.append("")
     return lines
+
+
+def _fresh_section(fresh: Mapping[str, Any]) -> list[str]:
+    agree = [r for r in fresh["rows"] if r["agree"] is not None]
+    lines = [
+        "## A new seed",
+        "",
+        f"The same model on {fresh['n_images']} phantoms of a seed never used before "
+        f"(`{fresh['report']}`): {sum(r['agree'] for r in agree)} of {len(agree)} headline "
+        "figures agree within their 95 % intervals (the intervals overlap).",
+        "",
+    ]
+    return lines + _table(
+        ["metric", "test", "95 % CI", "new seed", "95 % CI", "agree"],
+        [
+            [r["metric"], _value(r["test"], r["metric"]),
+             _ci(r["test_ci"], "IoU" not in r["metric"]), _value(r["fresh"], r["metric"]),
+             _ci(r["fresh_ci"], "IoU" not in r["metric"]),
+             {True: "yes", False: "**no**", None: "n/a"}[r["agree"]]]
+            for r in fresh["rows"]
+        ],
+    )  # fmt: skip
+
+
+def _curves_section(curves: list[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "## Learning curves",
+        "",
+        "Held-out phantoms measured during training (the curve set: seed 4, never trained "
+        "or tested on, unless the table says otherwise): "
+        "`learning_curves.png`. The VLM's stage 1 points read the vision tower through its "
+        "throwaway linear head; its answer points are generated as the engine would.",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+    ]
+    return lines + _table(
+        ["series", "minutes", "images seen", "plane accuracy", "detection F1", "measured on"],
+        [[p["series"], f"{p['elapsed_s'] / 60:.1f}", p["images_seen"], pct(p["plane"]),
+          pct(p["detection_f1"]), p.get("source", "curve set")] for p in curves],
+    )  # fmt: skip
