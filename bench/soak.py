@@ -224,17 +224,7 @@ def _report(tally: Tally, started: float, stall: float, max_drain: float) -> dic
 
 
 def run(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
-    parser.add_argument("--residents", type=int, default=30)
-    parser.add_argument("--minutes", type=float, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--interval", type=float, default=90, help="mean s between uploads")
-    parser.add_argument("--burst", type=int, default=25, help="files one resident drops at once")
-    parser.add_argument("--stall", type=float, default=180, help="s without progress = stuck")
-    parser.add_argument("--max-drain", type=float, default=1800)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-
+    args = _arguments(argv)
     tmp = Path(tempfile.mkdtemp(prefix="abvlmq-soak-"))
     var = tmp / "var"
     (tmp / "redis").mkdir(parents=True)
@@ -242,72 +232,10 @@ def run(argv: list[str] | None = None) -> dict:
     stack = None
     try:
         redis.start()
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "ABVLMQ_", "CELERY_")) and k != "DATABASE_URL"
-        }
-        env.update(
-            PORT=str(port), HOST="127.0.0.1", REDIS_URL=redis.url, ABVLMQ_VAR_DIR=str(var),
-            ABVLMQ_WORKERS=str(args.workers), PYTHONUNBUFFERED="1",
-        )  # fmt: skip
-        print(f"soak: starting scripts/run.sh ({args.workers} workers) in {var}", flush=True)
-        stack = subprocess.Popen(
-            ["bash", "scripts/run.sh"],
-            cwd=ROOT,
-            env=env,
-            stdout=(tmp / "run.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _wait_for_site(base, stack, timeout=600)
+        base, stack = _start_stack(tmp, var, redis, args.workers)
         _setup_django(var)
         tokens = _residents(args.residents)
-
-        from bench.web import images
-
-        pngs = images(12, 256)
-        tally = Tally()
-        window = args.minutes * 60
-        started = time.monotonic()
-        until = started + window
-        print(
-            f"soak: {args.residents} residents for {args.minutes:g} min, one bursting "
-            f"{args.burst}; Redis restart at {0.35 * window:.0f} s, worker kill at "
-            f"{0.6 * window:.0f} s",
-            flush=True,
-        )
-        threads = [
-            threading.Thread(target=_upload, args=(base, tokens[0], pngs[i % 12], tally))
-            for i in range(args.burst)
-        ]
-        rng = random.Random(args.seed)
-        threads += [
-            threading.Thread(
-                target=_resident,
-                args=(base, t, pngs, tally, until, args.interval, random.Random(rng.random())),
-            )
-            for t in tokens
-        ]
-        for t in threads:
-            t.start()
-
-        time.sleep(0.35 * window)
-        print(f"soak: t={time.monotonic() - started:.0f} s: Redis killed", flush=True)
-        redis.kill()
-        time.sleep(3)
-        redis.start()
-        print(f"soak: t={time.monotonic() - started:.0f} s: Redis back (AOF replayed)", flush=True)
-        time.sleep(max(0.0, started + 0.6 * window - time.monotonic()))
-        pids = _worker_pids(var)
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-        print(f"soak: t={time.monotonic() - started:.0f} s: worker-1 killed {pids}", flush=True)
-        for t in threads:
-            t.join()
-        print(f"soak: uploads over at t={time.monotonic() - started:.0f} s; draining", flush=True)
+        tally, started = _soak(base, tokens, redis, var, args)
         result = _report(tally, started, args.stall, args.max_drain)
     finally:
         if stack is not None and stack.poll() is None:
@@ -330,6 +258,92 @@ def run(argv: list[str] | None = None) -> dict:
     ok = result["lost"] == 0 and result["stuck"] == 0
     print("soak: " + ("OK: nothing lost, nothing stuck" if ok else "FAILED"), flush=True)
     return result
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--residents", type=int, default=30)
+    parser.add_argument("--minutes", type=float, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--interval", type=float, default=90, help="mean s between uploads")
+    parser.add_argument("--burst", type=int, default=25, help="files one resident drops at once")
+    parser.add_argument("--stall", type=float, default=180, help="s without progress = stuck")
+    parser.add_argument("--max-drain", type=float, default=1800)
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def _start_stack(tmp: Path, var: Path, redis: Redis, workers: int):
+    """``scripts/run.sh`` on a free port with its own Redis and var folder; (URL, process)."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "ABVLMQ_", "CELERY_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        PORT=str(port), HOST="127.0.0.1", REDIS_URL=redis.url, ABVLMQ_VAR_DIR=str(var),
+        ABVLMQ_WORKERS=str(workers), PYTHONUNBUFFERED="1",
+    )  # fmt: skip
+    print(f"soak: starting scripts/run.sh ({workers} workers) in {var}", flush=True)
+    stack = subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=(tmp / "run.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for_site(base, stack, timeout=600)
+    return base, stack
+
+
+def _soak(base: str, tokens, redis: Redis, var: Path, args) -> tuple[Tally, float]:
+    """Residents upload for ``args.minutes`` (one drops a burst at once) while Redis is
+    killed and restarted at 35 % of the window and a worker killed at 60 %."""
+    from bench.web import images
+
+    pngs = images(12, 256)
+    tally = Tally()
+    window = args.minutes * 60
+    started = time.monotonic()
+    until = started + window
+    print(
+        f"soak: {args.residents} residents for {args.minutes:g} min, one bursting "
+        f"{args.burst}; Redis restart at {0.35 * window:.0f} s, worker kill at "
+        f"{0.6 * window:.0f} s",
+        flush=True,
+    )
+    threads = [
+        threading.Thread(target=_upload, args=(base, tokens[0], pngs[i % 12], tally))
+        for i in range(args.burst)
+    ]
+    rng = random.Random(args.seed)
+    threads += [
+        threading.Thread(
+            target=_resident,
+            args=(base, t, pngs, tally, until, args.interval, random.Random(rng.random())),
+        )
+        for t in tokens
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.35 * window)
+    print(f"soak: t={time.monotonic() - started:.0f} s: Redis killed", flush=True)
+    redis.kill()
+    time.sleep(3)
+    redis.start()
+    print(f"soak: t={time.monotonic() - started:.0f} s: Redis back (AOF replayed)", flush=True)
+    time.sleep(max(0.0, started + 0.6 * window - time.monotonic()))
+    pids = _worker_pids(var)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    print(f"soak: t={time.monotonic() - started:.0f} s: worker-1 killed {pids}", flush=True)
+    for t in threads:
+        t.join()
+    print(f"soak: uploads over at t={time.monotonic() - started:.0f} s; draining", flush=True)
+    return tally, started
 
 
 if __name__ == "__main__":

@@ -150,9 +150,30 @@ def run(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
         raise SystemExit(f"bench.web: no model at {args.model} (make demo-model, or --model DIR)")
-
     tmp = Path(tempfile.mkdtemp(prefix="abvlmq-bench-"))
-    os.environ.update(environment(tmp, args.model))
+    application, client, token = _django(tmp, args.model)
+    pngs = images(args.uploads, args.size)
+    print(f"bare engine on {len(pngs)} images...", flush=True)
+    bare_first, bare_score, model_id = _bare_engine(args.model, pngs)
+    rows = _through_the_app(application, client, token, pngs, args.parallel, tmp)
+    counts = _counts(total=2 * len(pngs) + 1)
+    bare = {"first_event_s": summary(bare_first), "score_s": summary(bare_score)}
+    print(
+        f"bare engine: first event p50 {bare['first_event_s']['p50']:.3f} s, score p50 "
+        f"{bare['score_s']['p50']:.3f} s ({model_id})"
+    )
+    ratios = _ratios(rows, bare)
+    if counts["done"] != counts["uploads"]:
+        raise SystemExit(
+            f"bench.web: only {counts['done']} of {counts['uploads']} uploads ended assessed"
+        )
+    return {"model_id": model_id, "bare": bare, "rows": rows, "counts": counts, "ratios": ratios}
+
+
+def _django(tmp: Path, model: Path):
+    """Django set up on a fresh database in ``tmp``: the ASGI app, an API client and its
+    token."""
+    os.environ.update(environment(tmp, model))
     import django
 
     django.setup()
@@ -162,17 +183,19 @@ def run(argv: list[str] | None = None) -> dict:
 
     from abvlmq_web.accounts.services import user_create
     from abvlmq_web.asgi import application
-    from abvlmq_web.scans.models import Analysis
 
     call_command("migrate", verbosity=0)
     user = user_create(username=f"bench-{uuid.uuid4().hex[:6]}", password="bench-pass-1")
     token = Token.objects.create(user=user).key
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return application, client, token
 
-    pngs = images(args.uploads, args.size)
-    print(f"bare engine on {len(pngs)} images...", flush=True)
-    bare_first, bare_score, model_id = _bare_engine(args.model, pngs)
+
+def _through_the_app(application, client, token, pngs, parallel: int, tmp: Path) -> dict:
+    """Upload-to-event latency through the app and a Celery worker: one at a time, then
+    ``parallel`` at a time (after one warm-up upload)."""
+    from asgiref.sync import async_to_sync
 
     log = (tmp / "worker.log").open("wb")
     worker = subprocess.Popen(
@@ -181,27 +204,22 @@ def run(argv: list[str] | None = None) -> dict:
          "--without-mingle", "--loglevel=WARNING"],
         cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    rows = {}
     try:
-        from asgiref.sync import async_to_sync
-
         async_to_sync(_run_all)(application, client, token, pngs[:1], 1)  # worker warm-up
-        rows = {}
-        for name, parallel in (("sequential", 1), (f"{args.parallel}_at_a_time", args.parallel)):
+        for name, n in (("sequential", 1), (f"{parallel}_at_a_time", parallel)):
             t = time.perf_counter()
-            results = async_to_sync(_run_all)(application, client, token, pngs, parallel)
+            results = async_to_sync(_run_all)(application, client, token, pngs, n)
             wall = time.perf_counter() - t
-            first = [r[0] for r in results]
-            score = [r[1] for r in results]
             rows[name] = {
-                "upload_to_first_event_s": summary(first),
-                "upload_to_score_s": summary(score),
+                "upload_to_first_event_s": summary([r[0] for r in results]),
+                "upload_to_score_s": summary([r[1] for r in results]),
                 "uploads_per_s": round(len(pngs) / wall, 3),
             }
+            first, score = rows[name]["upload_to_first_event_s"], rows[name]["upload_to_score_s"]
             print(
-                f"{name:>14}: first event p50 {rows[name]['upload_to_first_event_s']['p50']:.3f} s"
-                f" p95 {rows[name]['upload_to_first_event_s']['p95']:.3f} s; score p50 "
-                f"{rows[name]['upload_to_score_s']['p50']:.3f} s p95 "
-                f"{rows[name]['upload_to_score_s']['p95']:.3f} s; "
+                f"{name:>14}: first event p50 {first['p50']:.3f} s p95 {first['p95']:.3f} s; "
+                f"score p50 {score['p50']:.3f} s p95 {score['p95']:.3f} s; "
                 f"{rows[name]['uploads_per_s']:.2f} uploads/s",
                 flush=True,
             )
@@ -209,8 +227,12 @@ def run(argv: list[str] | None = None) -> dict:
         worker.terminate()
         worker.wait(timeout=30)
         log.close()
+    return rows
 
-    total = 2 * len(pngs) + 1
+
+def _counts(total: int) -> dict:
+    from abvlmq_web.scans.models import Analysis
+
     statuses = list(Analysis.objects.values_list("status", flat=True))
     counts = {
         "uploads": total,
@@ -222,11 +244,10 @@ def run(argv: list[str] | None = None) -> dict:
         f"assessed: {counts['done']}/{total} done ({counts['scored']} with a score, "
         f"{counts['failed']} failed)"
     )
-    bare = {"first_event_s": summary(bare_first), "score_s": summary(bare_score)}
-    print(
-        f"bare engine: first event p50 {bare['first_event_s']['p50']:.3f} s, score p50 "
-        f"{bare['score_s']['p50']:.3f} s ({model_id})"
-    )
+    return counts
+
+
+def _ratios(rows: dict, bare: dict) -> dict:
     ratios = {}
     for name, row in rows.items():
         for q in ("p50", "p95"):
@@ -236,9 +257,7 @@ def run(argv: list[str] | None = None) -> dict:
             ratios[f"{name}_score_{q}"] = row["upload_to_score_s"][q] / bare["score_s"][q]
     for key, value in ratios.items():
         print(f"  {key}: {value:.2f}x bare engine")
-    if counts["done"] != total:
-        raise SystemExit(f"bench.web: only {counts['done']} of {total} uploads ended assessed")
-    return {"model_id": model_id, "bare": bare, "rows": rows, "counts": counts, "ratios": ratios}
+    return ratios
 
 
 if __name__ == "__main__":
