@@ -286,12 +286,60 @@ def structure_maps(table: ScanTable, scene: Scene, structures: list[str], grid: 
     return out.reshape(len(structures), grid, grid) / np.outer(area, area)
 
 
+def _intent(rng, rubric: Rubric, codes, deductions, meta: dict):
+    """What the scene is drawn to show: (template, the structures to leave out or cut, the
+    plane items to draw, the zoom, the intended items); the template is noted in ``meta``."""
+    if codes == ["NS"]:
+        kinds = list(NON_STANDARD)
+        kind = kinds[int(rng.integers(len(kinds)))]
+        meta["template"] = f"NS:{kind}"
+        return NON_STANDARD[kind], {}, set(), 1.0, []
+    dual = len(codes) == 2
+    items = sample_items(rng, rubric, codes, dual=dual)
+    if deductions is not None:
+        items = list(deductions)
+    template = DUAL[tuple(codes)] if dual else STANDARD[codes[0]]
+    intent = {}
+    for i in items:
+        it = rubric.items[i]
+        if it.kind in ("missing", "incomplete"):
+            intent[it.structure] = it.kind
+    flags = {i for i in items if rubric.items[i].kind == "plane"}
+    zoom = float(rng.uniform(0.55, 0.68)) if "DEPTH.wrong" in items else 1.0
+    meta["template"] = "+".join(codes)
+    return template, intent, flags, zoom, items
+
+
+def _measured_items(rubric: Rubric, codes, key, boxes, state, items, table, scene, regions):
+    """The items a standard view's record reports, as measured on what was drawn (a key
+    structure not displayed or cut, the plane and global items drawn), and their boxes."""
+    item_ids: list[str] = []
+    item_box: dict[str, list[int] | None] = {}
+    for sid in key:
+        owner = next(c for c in codes if sid in rubric.planes[c].structures)
+        if sid not in boxes:
+            item_ids.append(f"{owner}.{sid}.missing")
+            item_box[item_ids[-1]] = None
+        elif state.get(sid) == "incomplete":
+            item_ids.append(f"{owner}.{sid}.incomplete")
+            item_box[item_ids[-1]] = boxes[sid]
+    for i in items:
+        it = rubric.items[i]
+        if it.kind == "plane":
+            item_ids.append(i)
+            item_box[i] = _plane_item_box(table, scene.regions.get(i), boxes)
+        elif it.kind == "global":
+            item_ids.append(i)
+            m = regions.get(i)
+            item_box[i] = _box(table, m) if m is not None else None
+    return item_ids, item_box
+
+
 def _generate(index, seed, size, rubric, planes, deductions, grid):
     rubric = rubric or default_rubric()
     rng = np.random.default_rng([int(seed), int(index), int(size)])
     codes = list(planes) if planes else choose_planes(rng)
     standard = codes != ["NS"]
-    dual = len(codes) == 2
     geo = sample_geometry(rng, LINEAR_SHARE)
     has_chrome = bool(rng.random() < CHROME_SHARE)
     table = scan_table(geo, size, has_chrome)
@@ -304,24 +352,7 @@ def _generate(index, seed, size, rubric, planes, deductions, grid):
         "sector_box": list(table.sector_box),
     }
 
-    if standard:
-        items = sample_items(rng, rubric, codes, dual=dual)
-        if deductions is not None:
-            items = list(deductions)
-        template = DUAL[tuple(codes)] if dual else STANDARD[codes[0]]
-        intent = {}
-        for i in items:
-            it = rubric.items[i]
-            if it.kind in ("missing", "incomplete"):
-                intent[it.structure] = it.kind
-        flags = {i for i in items if rubric.items[i].kind == "plane"}
-        zoom = float(rng.uniform(0.55, 0.68)) if "DEPTH.wrong" in items else 1.0
-        meta["template"] = "+".join(codes)
-    else:
-        kinds = list(NON_STANDARD)
-        kind = kinds[int(rng.integers(len(kinds)))]
-        template, intent, flags, zoom, items = NON_STANDARD[kind], {}, set(), 1.0, []
-        meta["template"] = f"NS:{kind}"
+    template, intent, flags, zoom, items = _intent(rng, rubric, codes, deductions, meta)
     scene, state = build_scene(rng, table, template, intent, flags, wall, zoom)
 
     pixels, regions = render(scene, table, rng, items, wall, meta)
@@ -335,29 +366,12 @@ def _generate(index, seed, size, rubric, planes, deductions, grid):
     key = rubric.structures_for(codes)
     structures = [{"id": sid, "box": boxes[sid]} for sid in key if sid in boxes]
 
-    item_ids: list[str] = []
-    item_box: dict[str, list[int] | None] = {}
     if standard:
-        for sid in key:
-            owner = next(c for c in codes if sid in rubric.planes[c].structures)
-            if sid not in boxes:
-                item_ids.append(f"{owner}.{sid}.missing")
-                item_box[item_ids[-1]] = None
-            elif state.get(sid) == "incomplete":
-                item_ids.append(f"{owner}.{sid}.incomplete")
-                item_box[item_ids[-1]] = boxes[sid]
-        for i in items:
-            it = rubric.items[i]
-            if it.kind == "plane":
-                item_ids.append(i)
-                item_box[i] = _plane_item_box(table, scene.regions.get(i), boxes)
-            elif it.kind == "global":
-                item_ids.append(i)
-                m = regions.get(i)
-                item_box[i] = _box(table, m) if m is not None else None
+        item_ids, item_box = _measured_items(
+            rubric, codes, key, boxes, state, items, table, scene, regions
+        )
     else:
-        item_ids = ["NS.not_standard"]
-        item_box["NS.not_standard"] = None
+        item_ids, item_box = ["NS.not_standard"], {"NS.not_standard": None}
     order = {it.id: n for n, it in enumerate(rubric.items_for(codes))}
     item_ids.sort(key=lambda i: order[i])
     score = rubric.score(item_ids)
