@@ -18,30 +18,10 @@ import json
 import tempfile
 import time
 
-PAPER = {"single_s_per_image": 1.2, "batched_s_per_image": 0.4, "device": "RTX 3090"}
+from trainer.qwen2_vl_2b import TEXT as QWEN2_VL_2B_TEXT
+from trainer.qwen2_vl_2b import VISION as QWEN2_VL_2B_VISION
 
-QWEN2_VL_2B_TEXT = {
-    "vocab_size": 151936,
-    "hidden_size": 1536,
-    "intermediate_size": 8960,
-    "num_hidden_layers": 28,
-    "num_attention_heads": 12,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 32768,
-    "rms_norm_eps": 1e-6,
-    "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1e6},
-    "tie_word_embeddings": True,
-}
-QWEN2_VL_2B_VISION = {
-    "depth": 32,
-    "embed_dim": 1280,
-    "hidden_size": 1536,
-    "num_heads": 16,
-    "mlp_ratio": 4,
-    "patch_size": 14,
-    "spatial_merge_size": 2,
-    "temporal_patch_size": 2,
-}
+PAPER = {"single_s_per_image": 1.2, "batched_s_per_image": 0.4, "device": "RTX 3090"}
 
 
 def build_engine(tiny: bool, device: str, dtype: str | None, max_pixels: int):

@@ -12,47 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-# Tesseract OCR: every stored image passes an OCR check for text (scoring/imaging/ocr.py).
-if ! command -v tesseract >/dev/null; then
+# Debian packages the tests need, each installed when its command is absent (as root, with
+# apt-get; otherwise the tests that need it say so):
+#  - tesseract-ocr: every stored image passes an OCR check for text (scoring/imaging/ocr.py);
+#  - chromium and chromium-driver: the browser tests;
+#  - xmlsec1: the SAML identity provider of the single sign-on tests signs with it
+#    (tests/idp/saml.py; the application itself verifies with the xmlsec wheel);
+#  - orthanc: the test that routes a file through it to the DICOM listener.
+need_debian() {  # command packages...
+  command -v "$1" >/dev/null && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test: installing Debian's tesseract-ocr" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr) \
+    echo "test: installing Debian's ${*:2}" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}") \
       >/dev/null
   else
-    echo "test: tesseract missing and cannot apt-get install it (not root)" >&2
+    echo "test: $1 missing and cannot apt-get install ${*:2} (not root): its tests fail or skip" >&2
   fi
-fi
-
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test: installing Debian's chromium and chromium-driver" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-      >/dev/null
-  else
-    echo "test: chromium/chromedriver missing and cannot apt-get install them (not root)" >&2
-  fi
-fi
-
-# xmlsec1 (Debian's package): the SAML identity provider of the single sign-on tests signs with
-# it (tests/idp/saml.py; the application itself verifies with the xmlsec wheel).
-if ! command -v xmlsec1 >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test: installing Debian's xmlsec1" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1) >/dev/null
-  else
-    echo "test: xmlsec1 missing and cannot apt-get install it (not root): SAML tests skip" >&2
-  fi
-fi
-
-# Orthanc (Debian's package) for the test that routes a file through it to the DICOM listener.
-if ! command -v Orthanc >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test: installing Debian's orthanc" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc) >/dev/null
-  else
-    echo "test: Orthanc missing and cannot apt-get install it (not root)" >&2
-  fi
-fi
+}
+need_debian tesseract tesseract-ocr
+need_debian chromium chromium chromium-driver
+need_debian chromedriver chromium chromium-driver
+need_debian xmlsec1 xmlsec1
+need_debian Orthanc orthanc
 
 # axe-core (npm) for the browser tests' accessibility checks, pinned in package.json.
 if [ ! -f node_modules/axe-core/axe.min.js ]; then

@@ -14,35 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-# Qwen2-VL-2B-Instruct's config.json (the sizes only)
-QWEN2_VL_2B = {
-    "text_config": {
-        "vocab_size": 151936,
-        "hidden_size": 1536,
-        "intermediate_size": 8960,
-        "num_hidden_layers": 28,
-        "num_attention_heads": 12,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 32768,
-        "rope_parameters": {
-            "rope_type": "default",
-            "mrope_section": [16, 24, 24],
-            "rope_theta": 1e6,
-        },
-        "tie_word_embeddings": True,
-    },
-    "vision_config": {
-        "depth": 32,
-        "embed_dim": 1280,
-        "hidden_size": 1536,
-        "mlp_ratio": 4,
-        "num_heads": 16,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-    },
-    "tie_word_embeddings": True,
-}
+from trainer.qwen2_vl_2b import CONFIG as QWEN2_VL_2B
 
 
 def measure(config) -> dict:

@@ -36,12 +36,10 @@ def _date(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def status_row(cohort_name: str, resident: User, s: RequirementStatus) -> dict:
+def _figures(s: RequirementStatus) -> dict:
+    """What every export says of one requirement's status (CSV, XLSX and JSON alike)."""
     r = s.requirement
     return {
-        "cohort": cohort_name,
-        "resident": resident.username,
-        "resident_name": resident.display_name,
         "requirement_set": r.requirement_set.name,
         "plane": r.plane,
         "plane_name": s.plane_name,
@@ -54,6 +52,15 @@ def status_row(cohort_name: str, resident: User, s: RequirementStatus) -> dict:
         "awaiting_verification": s.awaiting,
         "scans_of_plane": s.scans,
         "status": s.status,
+    }
+
+
+def status_row(cohort_name: str, resident: User, s: RequirementStatus) -> dict:
+    return {
+        "cohort": cohort_name,
+        "resident": resident.username,
+        "resident_name": resident.display_name,
+        **_figures(s),
         "first_scan": _date(s.first_at),
         "last_scan": _date(s.last_at),
         "met_on": _date(s.met_on),
@@ -94,20 +101,8 @@ def to_xlsx(rows: list[dict], *, title: str) -> bytes:
 
 
 def status_json(s: RequirementStatus) -> dict:
-    r = s.requirement
     return {
-        "requirement_set": r.requirement_set.name,
-        "plane": r.plane,
-        "plane_name": s.plane_name,
-        "required_scans": r.min_count,
-        "min_grade": r.min_grade,
-        "required_verified": s.needed_verified,
-        "evidence": evidence(s),
-        "qualifying_scans": s.qualifying,
-        "verified_scans": s.verified,
-        "awaiting_verification": s.awaiting,
-        "scans_of_plane": s.scans,
-        "status": s.status,
+        **_figures(s),
         "first_scan": s.first_at.isoformat() if s.first_at else None,
         "last_scan": s.last_at.isoformat() if s.last_at else None,
         "met_on": s.met_on.isoformat() if s.met_on else None,
