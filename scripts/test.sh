@@ -17,7 +17,7 @@ PY=.venv/bin/python
 #  - tesseract-ocr: every stored image passes an OCR check for text (scoring/imaging/ocr.py);
 #  - chromium and chromium-driver: the browser tests;
 #  - xmlsec1: the SAML identity provider of the single sign-on tests signs with it
-#    (tests/idp/saml.py; the application itself verifies with the xmlsec wheel);
+#    (tests/fakes/idp/saml.py; the application itself verifies with the xmlsec wheel);
 #  - orthanc: the test that routes a file through it to the DICOM listener.
 need_debian() {  # command packages...
   command -v "$1" >/dev/null && return 0

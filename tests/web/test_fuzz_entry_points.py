@@ -78,7 +78,7 @@ saml_responses = st.one_of(
 
 @pytest.fixture
 def saml_app(db, settings, tmp_path):
-    from tests.idp.saml import key_and_cert
+    from tests.fakes.idp.saml import key_and_cert
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "abvlmq.hospital.test"]
     _, cert = key_and_cert(tmp_path)

@@ -1,4 +1,4 @@
-"""LTI 1.3 against an LMS platform of the tests' own on 127.0.0.1 (tests/lti/platform.py: real
+"""LTI 1.3 against an LMS platform of the tests' own on 127.0.0.1 (tests/fakes/lti/platform.py: real
 RSA keys, signed id_tokens, its JWKS, a client-credentials token endpoint that checks the
 tool's signed assertion against the tool's JWKS, NRPS and AGS endpoints that record what they
 get). The browser is Django's test client here and a requests call at the platform; between
@@ -25,7 +25,7 @@ from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.lti.models import AssignmentLink, Course, GradePosted
 from abvlmq_web.lti.services import grades_post, roster_sync
 from abvlmq_web.lti.tasks import post_grades, sync_roster
-from tests.lti.platform import (
+from tests.fakes.lti.platform import (
     ADMINISTRATOR,
     INSTRUCTOR,
     LEARNER,

@@ -1,10 +1,10 @@
 """Single sign-on through OpenID Connect, against a real provider on 127.0.0.1.
 
-The provider is django-oauth-toolkit with OIDC on (tests/idp/: its own process, database and
+The provider is django-oauth-toolkit with OIDC on (tests/fakes/idp/: its own process, database and
 RSA key; authorization code with PKCE required). The browser is a requests session at the
 provider and Django's test client here; everything between the two servers (discovery, the
 token endpoint, the JWKS, userinfo) goes over HTTP. The negative cases are the provider
-misbehaving on purpose (tests/idp/validator.py) or the answer tampered with on the way back:
+misbehaving on purpose (tests/fakes/idp/validator.py) or the answer tampered with on the way back:
 each is refused with the reason on the page, and no account is created.
 """
 
@@ -50,7 +50,7 @@ def idp(tmp_path_factory):
     port = free_port()
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.idp.settings",
+        DJANGO_SETTINGS_MODULE="tests.fakes.idp.settings",
         IDP_DB=str(folder / "idp.sqlite3"),
         IDP_RSA_KEY=pem,
         IDP_CONTROL=str(control),
@@ -58,7 +58,7 @@ def idp(tmp_path_factory):
     )
     server = Process(
         "idp",
-        [sys.executable, "-m", "tests.idp.serve", str(port), CALLBACK],
+        [sys.executable, "-m", "tests.fakes.idp.serve", str(port), CALLBACK],
         env,
         ready="Quit the server",
         log_dir=folder,

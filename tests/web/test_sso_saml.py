@@ -1,5 +1,5 @@
 """Single sign-on through SAML 2.0 (a Shibboleth-style identity provider), against a real IdP on
-127.0.0.1: pysaml2's Server signing with Debian's xmlsec1 (tests/idp/saml.py). The service
+127.0.0.1: pysaml2's Server signing with Debian's xmlsec1 (tests/fakes/idp/saml.py). The service
 provider is allauth's SAML provider (python3-saml, strict: signed assertions, audience,
 validity, InResponseTo). Refused, with the reason and no account: a group nobody mapped, an
 assertion signed by another key, for another audience, expired, replayed, or sent without a
@@ -24,7 +24,7 @@ from django.test import Client
 from abvlmq_web.accounts.models import User
 from abvlmq_web.accounts.services import cohort_create
 from abvlmq_web.sso.models import ClaimRule
-from tests.idp.saml import ELSEWHERE, key_and_cert, sp_metadata
+from tests.fakes.idp.saml import ELSEWHERE, key_and_cert, sp_metadata
 from tests.web.live import Process, free_port
 
 pytestmark = [
@@ -49,7 +49,7 @@ def idp(tmp_path_factory):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     server = Process(
         "saml-idp",
-        [sys.executable, "-m", "tests.idp.saml", str(port), str(folder)],
+        [sys.executable, "-m", "tests.fakes.idp.saml", str(port), str(folder)],
         env,
         ready="saml idp ready",
         log_dir=folder,

@@ -1,4 +1,4 @@
-"""python -m tests.idp.serve PORT REDIRECT_URI: migrate a fresh database, register the
+"""python -m tests.fakes.idp.serve PORT REDIRECT_URI: migrate a fresh database, register the
 application ("abvlmq", secret "abvlmq-secret", RS256, PKCE) and the test users, then serve.
 
 Users (password "idp-password"): rita (group us-residents), ivan (us-faculty), ada (us-admins),

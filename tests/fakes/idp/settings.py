@@ -1,5 +1,5 @@
 """A real OpenID Connect provider for the single sign-on tests: django-oauth-toolkit with OIDC,
-run as its own process on 127.0.0.1 (tests/idp/serve.py). Its users, groups and misbehaviour
+run as its own process on 127.0.0.1 (tests/fakes/idp/serve.py). Its users, groups and misbehaviour
 are the tests' to set (IDP_CONTROL, a JSON file read on each token)."""
 
 import os
@@ -20,7 +20,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-ROOT_URLCONF = "tests.idp.urls"
+ROOT_URLCONF = "tests.fakes.idp.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -39,6 +39,6 @@ OAUTH2_PROVIDER = {
     "OIDC_RSA_PRIVATE_KEY": os.environ["IDP_RSA_KEY"],
     "PKCE_REQUIRED": True,
     "SCOPES": {"openid": "OpenID Connect", "profile": "Profile", "email": "Email"},
-    "OAUTH2_VALIDATOR_CLASS": "tests.idp.validator.Validator",
+    "OAUTH2_VALIDATOR_CLASS": "tests.fakes.idp.validator.Validator",
     "ID_TOKEN_EXPIRE_SECONDS": 300,
 }

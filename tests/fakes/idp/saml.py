@@ -1,7 +1,7 @@
 """A real SAML 2.0 identity provider for the single sign-on tests: pysaml2's Server (signing
 with Debian's xmlsec1) behind a small WSGI app on 127.0.0.1.
 
-    python -m tests.idp.saml PORT FOLDER
+    python -m tests.fakes.idp.saml PORT FOLDER
 
 FOLDER holds the IdP's key.pem and cert.pem, the service providers' metadata (sp.xml: SP_METADATA
 with the SP's entity id and assertion consumer URL) and control.json, read on each answer:
