@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "abvlmq_web.lti",
     "abvlmq_web.curriculum",
     "abvlmq_web.scans",
+    "abvlmq_web.operations",
     "abvlmq_web.administration",
     "abvlmq_web.review",
     "abvlmq_web.progress",
@@ -99,7 +100,9 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
-MIDDLEWARE.insert(0, "abvlmq_web.scans.middleware.RequestMetricsMiddleware")  # counts everything
+MIDDLEWARE.insert(
+    0, "abvlmq_web.operations.middleware.RequestMetricsMiddleware"
+)  # counts everything
 
 ROOT_URLCONF = "abvlmq_web.urls"
 TEMPLATES = [
@@ -287,7 +290,7 @@ ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
 ABVLMQ_MAX_PENDING_PER_USER = env_int("ABVLMQ_MAX_PENDING_PER_USER", 200)
 ABVLMQ_HEARTBEAT_INTERVAL = env_int("ABVLMQ_HEARTBEAT_INTERVAL", 5)
 ABVLMQ_HEARTBEAT_STALE_AFTER = env_int("ABVLMQ_HEARTBEAT_STALE_AFTER", 25)
-# Workers beat into Redis (scans/health.py): /readyz wants one beaten within the last
+# Workers beat into Redis (scans/heartbeat.py): /readyz wants one beaten within the last
 # ABVLMQ_WORKER_BEAT_STALE s with its model loaded. /metrics averages latencies over the
 # analyses finished in the last ABVLMQ_METRICS_WINDOW s; with ABVLMQ_METRICS_TOKEN set it asks
 # for "Authorization: Bearer <token>".

@@ -45,6 +45,7 @@ urlpatterns = [
     path("sso/", include("allauth.socialaccount.providers.saml.urls")),  # sso/saml/<org>/...
     path("lti/", include("abvlmq_web.lti.urls")),
     path("", include("abvlmq_web.scans.urls")),
+    path("", include("abvlmq_web.operations.urls")),
     path("review/", include("abvlmq_web.review.urls")),
     path("inbox/", include("abvlmq_web.receiving.urls")),
     path("assignments/", include("abvlmq_web.curriculum.urls")),

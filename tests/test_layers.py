@@ -26,6 +26,7 @@ APP_ORDER = [
     "curriculum",
     "cine",
     "scans",
+    "operations",
     "review",
     "progress",
     "lti",

@@ -51,7 +51,7 @@ def sweep_analyses() -> dict:
 @worker_process_init.connect
 def _beat(**_kwargs) -> None:
     """Each worker process loads its model and beats into Redis (/readyz, /metrics)."""
-    from abvlmq_web.scans.health import start_worker_beat
+    from abvlmq_web.scans.heartbeat import start_worker_beat
 
     start_worker_beat()
 
@@ -66,6 +66,6 @@ def _beat_in_place(sender=None, **_kwargs) -> None:
     if settings.ABVLMQ_INFERENCE_QUEUE not in queues:
         return  # the sweeper (maintenance queue) runs no model
     if pool is not None and "prefork" not in type(pool).__module__:
-        from abvlmq_web.scans.health import start_worker_beat
+        from abvlmq_web.scans.heartbeat import start_worker_beat
 
         start_worker_beat()

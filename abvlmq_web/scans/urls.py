@@ -9,7 +9,4 @@ urlpatterns = [
     path("scans/<int:scan_id>/panel/", views.scan_panel, name="scan-panel"),
     path("cohort/", views.cohort, name="cohort"),
     path("scans/", views.my_scans, name="my-scans"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path("metrics", views.metrics, name="metrics"),
 ]

@@ -3,13 +3,10 @@ websocket from static/js (no build step)."""
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from abvlmq_web.accounts.selectors import visible_cohorts
@@ -18,7 +15,6 @@ from abvlmq_web.progress.selectors.assignments import assignment_progress
 from abvlmq_web.progress.selectors.teaching import scan_teaching
 from abvlmq_web.review.selectors import reviewed_answer, with_reviewed
 from abvlmq_web.scans.filters import ScanFilterForm, filtered_scans, page_of
-from abvlmq_web.scans.health import readiness, registry
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import queue_position, review_reasons, scans_for, status_text
 
@@ -107,57 +103,3 @@ def my_scans(request):
     return _scan_list(
         request, scans_for(user=user).filter(owner=user), title="My scans", show_owner=False
     )
-
-
-# --------------------------------------------------------------------------- operations
-
-
-def healthz(request):
-    """Liveness: the web process answers (asks nothing else)."""
-    return JsonResponse({"status": "ok"})
-
-
-def readyz(request):
-    """Readiness: database, Redis, a live worker, its model loaded; 503 when not ready. What is
-    missing (each component's error) only to the operator: the metrics token's bearer, or a
-    caller on this machine; anyone else learns "ready" or not."""
-    state = readiness()
-    body = state.as_dict() if operator_access(request) else {"ready": state.ready}
-    return JsonResponse(body, status=200 if state.ready else 503)
-
-
-def metrics(request):
-    """Prometheus text for the operator: "Bearer <token>" of ABVLMQ_METRICS_TOKEN only. Without
-    a token set nobody gets them (403 saying so; the web server warns at start), unless DEBUG
-    is on (a developer's machine)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    if settings.ABVLMQ_METRICS_TOKEN:
-        if not _bearer(request):
-            return JsonResponse({"detail": "a metrics token is required"}, status=401)
-    elif not settings.DEBUG:
-        detail = "metrics are off: set ABVLMQ_METRICS_TOKEN and scrape with it as a bearer token"
-        return JsonResponse({"detail": detail}, status=403)
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
-
-
-def operator_access(request) -> bool:
-    """The metrics token's bearer, or (no token needed) a caller on this machine."""
-    return _bearer(request) or _on_this_machine(request)
-
-
-def _bearer(request) -> bool:
-    token = settings.ABVLMQ_METRICS_TOKEN
-    given = request.headers.get("Authorization", "")
-    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-
-
-def _on_this_machine(request) -> bool:
-    """A direct caller on the loopback: not one a proxy on this machine passed on (a proxy says
-    whom it forwards in X-Forwarded-For or Forwarded)."""
-    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
-        return False
-    try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
-    except ValueError:
-        return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from abvlmq_web.scans import health
+from abvlmq_web.scans import heartbeat
 from abvlmq_web.scans.models import Analysis
 from tests.web import images
 from tests.web.conftest import api, upload, wait_until
@@ -16,11 +16,11 @@ from tests.web.conftest import api, upload, wait_until
 
 @pytest.fixture
 def no_beats():
-    r = health._redis()
-    for key in r.scan_iter(match=health.BEAT_PREFIX + "*"):
+    r = heartbeat.redis_client()
+    for key in r.scan_iter(match=heartbeat.BEAT_PREFIX + "*"):
         r.delete(key)
     yield r
-    for key in r.scan_iter(match=health.BEAT_PREFIX + "*"):
+    for key in r.scan_iter(match=heartbeat.BEAT_PREFIX + "*"):
         r.delete(key)
 
 
@@ -35,10 +35,10 @@ def test_not_ready_without_a_worker_then_ready_once_one_beats_with_its_model(db,
     checks = response.json()["checks"]
     assert checks["database"]["ok"] and checks["redis"]["ok"]
     assert not checks["workers"]["ok"] and "no worker" in checks["workers"]["error"]
-    health.beat_once(name="w1:1", model_loaded=False)
+    heartbeat.beat_once(name="w1:1", model_loaded=False)
     checks = Client().get("/readyz").json()["checks"]
     assert checks["workers"]["ok"] and not checks["model"]["ok"]  # alive, still loading
-    health.beat_once(name="w1:1", model_loaded=True, model_id="demo@abc")
+    heartbeat.beat_once(name="w1:1", model_loaded=True, model_id="demo@abc")
     response = Client().get("/readyz")
     assert response.status_code == 200 and response.json()["ready"] is True
     assert response.json()["checks"]["model"]["model_ids"] == ["demo@abc"]
@@ -60,7 +60,7 @@ def test_metrics_count_analyses_the_queue_requests_and_refusals(resident, settin
         "/api/scans/", {"file": images.file("p.png", images.phantom())}, format="multipart"
     )
     assert refused.status_code == 429
-    health.beat_once(name="w2:1", model_loaded=True)
+    heartbeat.beat_once(name="w2:1", model_loaded=True)
     text = _scrape(settings)
     assert 'abvlmq_analyses{state="queued"} 2.0' in text
     assert 'abvlmq_queue_depth{where="database"} 2.0' in text

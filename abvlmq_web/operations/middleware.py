@@ -1,4 +1,4 @@
-"""Counts every request for /metrics (scans/health.py): by view and status, its duration, and
+"""Counts every request for /metrics (operations/health.py): by view and status, its duration, and
 which limit refused it, if one did. First in the chain, so refusals by later middleware (the
 lockout) are counted too."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from abvlmq_web.scans.health import refusal_kind, request_metrics
+from abvlmq_web.operations.health import refusal_kind, request_metrics
 
 
 class RequestMetricsMiddleware:

@@ -1,12 +1,12 @@
 """Is the service alive, is it ready, and how is it doing: what `/healthz`, `/readyz` and
-`/metrics` answer (the views are in scans/views.py).
+`/metrics` answer (the views are in operations/views.py).
 
 - **Liveness**: the web process answers. Nothing else is asked: a load balancer must not
   restart a web process because Redis is down.
 - **Readiness**: the database answers a query, Redis answers a PING, and at least one worker
   has beaten in the last ``ABVLMQ_WORKER_BEAT_STALE`` seconds with its model loaded. Workers
   beat into Redis (``abvlmq:worker:<name>`` with a time to live), from a thread started in each
-  worker process (:func:`start_worker_beat`, wired in abvlmq_web/celery.py), which also loads
+  worker process (abvlmq_web/scans/heartbeat.py), which also loads
   the model at start so that the first scan does not wait for it.
 - **Metrics** (Prometheus text): request counts and durations by view and status, and refusals
   by limit, counted in the web process (middleware); the queue, the analyses by state, time to
@@ -17,12 +17,7 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,85 +26,8 @@ from django.db import connection
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from abvlmq_web.scans.heartbeat import redis_client, worker_beats
 from abvlmq_web.scans.models import Analysis, AnalysisEvent
-
-log = logging.getLogger(__name__)
-
-BEAT_PREFIX = "abvlmq:worker:"
-
-
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
-    )
-
-
-# --------------------------------------------------------------------------- worker beats
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def beat_once(*, name: str, model_loaded: bool, model_id: str = "") -> None:
-    ttl = int(settings.ABVLMQ_WORKER_BEAT_STALE)
-    payload = {"at": time.time(), "model_loaded": model_loaded, "model_id": model_id}
-    _redis().set(BEAT_PREFIX + name, json.dumps(payload), ex=max(ttl, 1))
-
-
-def start_worker_beat(*, preload: bool = True) -> threading.Thread:
-    """In a worker process: load the engine (unless told not to) and beat every
-    ``ABVLMQ_WORKER_BEAT_INTERVAL`` seconds, saying whether the model is loaded."""
-    from abvlmq_web.scans.analysis import get_engine
-
-    name = worker_name()
-    state: dict = {"loaded": False, "model_id": ""}
-
-    def run() -> None:
-        if preload:
-            try:
-                engine = get_engine()
-                state.update(loaded=True, model_id=str(engine.model_id))
-            except Exception as exc:  # the task will report it; readiness says not ready
-                log.warning("worker %s could not load its model: %s", name, exc)
-        while True:
-            try:
-                beat_once(name=name, model_loaded=state["loaded"], model_id=state["model_id"])
-            except Exception as exc:  # Redis restarting: beat again next time
-                log.warning("worker beat failed: %s", exc)
-            time.sleep(float(settings.ABVLMQ_WORKER_BEAT_INTERVAL))
-
-    thread = threading.Thread(target=run, name="abvlmq-worker-beat", daemon=True)
-    thread.start()
-    return thread
-
-
-def worker_beats() -> list[dict]:
-    """The workers that beat within their time to live: name, age in seconds, model loaded."""
-    r = _redis()
-    out = []
-    now = time.time()
-    for key in r.scan_iter(match=BEAT_PREFIX + "*", count=100):
-        raw = r.get(key)
-        if raw is None:
-            continue
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        out.append(
-            {
-                "name": name[len(BEAT_PREFIX) :],
-                "age_s": round(now - float(data.get("at", 0)), 1),
-                "model_loaded": bool(data.get("model_loaded")),
-                "model_id": data.get("model_id", ""),
-            }
-        )
-    return sorted(out, key=lambda b: b["name"])
-
 
 # --------------------------------------------------------------------------- readiness
 
@@ -136,7 +54,7 @@ def readiness() -> Readiness:
         out.checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     beats: list[dict] = []
     try:
-        _redis().ping()
+        redis_client().ping()
         out.checks["redis"] = {"ok": True}
         beats = worker_beats()
     except Exception as exc:

@@ -1,0 +1,1 @@
+"""The service's health, readiness and metrics, for operators (docs/operations.md)."""
