@@ -13,11 +13,23 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
-from lti_tool.models import Key, LtiContext, LtiResourceLink, LtiUser
+from lti_tool.models import (
+    Key,
+    LtiContext,
+    LtiDeployment,
+    LtiRegistration,
+    LtiResourceLink,
+    LtiUser,
+)
 
 from abvlmq_web.accounts.models import Cohort, Role, User
+from abvlmq_web.core.audit import audit_record
+from abvlmq_web.core.permissions import require_program_admin
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.lti.models import AssignmentLink, Course, GradePosted
 from abvlmq_web.lti.roles import role_for
@@ -294,3 +306,73 @@ def linked(*, assignment_id: int | None) -> bool:
         .exclude(lineitem_url="")
         .exists()
     )
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def registration_create(
+    *,
+    user: User,
+    name: str,
+    issuer: str,
+    client_id: str,
+    auth_url: str,
+    token_url: str,
+    keyset_url: str,
+    deployment_ids: Iterable[str],
+) -> LtiRegistration:
+    """A platform's registration and its deployments, from the set-up page (a program admin's):
+    every field checked, in words an LMS administrator reads; nothing saved when one is wrong."""
+    require_program_admin(user)
+    problems: dict[str, str] = {}
+    fields = {"name": name, "issuer": issuer, "client_id": client_id}
+    for key, value in fields.items():
+        if not value.strip():
+            problems[key] = "Required."
+        elif len(value) > 255:
+            problems[key] = "At most 255 characters."
+    check = URLValidator(schemes=["https"] if not django_settings.DEBUG else ["https", "http"])
+    for key, value in (("auth_url", auth_url), ("token_url", token_url),
+                       ("keyset_url", keyset_url)):  # fmt: skip
+        try:
+            check(value.strip())
+        except ValidationError:
+            problems[key] = "An https:// URL from the platform's registration page."
+    ids = [d.strip() for d in deployment_ids if d.strip()]
+    if not ids:
+        problems["deployment_ids"] = "At least one deployment ID (the LMS shows it)."
+    if not problems.get("issuer") and not problems.get("client_id"):
+        clash = LtiRegistration.objects.filter(issuer=issuer.strip(), client_id=client_id.strip())
+        if clash.exists():
+            problems["client_id"] = "This issuer and client ID are registered already."
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        registration = LtiRegistration.objects.create(
+            name=name.strip(), issuer=issuer.strip(), client_id=client_id.strip(),
+            auth_url=auth_url.strip(), token_url=token_url.strip(),
+            keyset_url=keyset_url.strip(), is_active=True,
+        )  # fmt: skip
+        for deployment_id in dict.fromkeys(ids):
+            LtiDeployment.objects.create(
+                registration=registration, deployment_id=deployment_id, is_active=True
+            )
+        audit_record(
+            actor=user, action="lti.registration.create",
+            details={"name": registration.name, "issuer": registration.issuer,
+                     "client_id": registration.client_id, "deployments": ids},
+        )  # fmt: skip
+    tool_key()  # the JWKS the platform fetches has a key from now on
+    return registration
+
+
+def deployment_set_active(*, user: User, deployment: LtiDeployment, active: bool) -> None:
+    require_program_admin(user)
+    deployment.is_active = active
+    deployment.save(update_fields=["is_active"])
+    audit_record(
+        actor=user, action="lti.deployment.active" if active else "lti.deployment.inactive",
+        details={"registration": deployment.registration.name,
+                 "deployment_id": deployment.deployment_id},
+    )  # fmt: skip

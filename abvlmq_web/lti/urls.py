@@ -7,6 +7,7 @@ from django.urls import path
 from abvlmq_web.lti import views
 
 urlpatterns = [
+    path("", views.setup, name="lti-setup"),
     path("jwks/", views.jwks, name="lti-jwks"),
     path("login/", views.LoginInit.as_view(), name="lti-login"),
     path("login/<uuid:registration_uuid>/", views.LoginInit.as_view(), name="lti-login-uuid"),

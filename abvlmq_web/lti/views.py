@@ -12,15 +12,16 @@ from urllib.parse import urlsplit
 
 import requests
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from lti_tool.models import Key, LtiResourceLink
+from lti_tool.models import Key, LtiDeployment, LtiResourceLink
 from lti_tool.utils import DjangoToolConfig, get_launch_from_request, sync_data_from_launch
 from pylti1p3.contrib.django import DjangoCacheDataStorage, DjangoMessageLaunch, DjangoOIDCLogin
 from pylti1p3.deep_link_resource import DeepLinkResource
@@ -318,3 +319,62 @@ class LinkChoice(View):
         except Refused as exc:
             return _refused(request, str(exc))
         return redirect("progress-cohort", cohort_id=assignment.cohort_id)
+
+
+# --------------------------------------------------------------------------- set-up page
+
+SETUP_FIELDS = (
+    ("name", "Name", "e.g. the LMS's name: Canvas, Moodle"),
+    ("issuer", "Issuer", "the platform's issuer (iss), from its registration page"),
+    ("client_id", "Client ID", "the client ID the LMS gave this tool"),
+    ("auth_url", "OIDC authorization URL", "the platform's authentication request URL"),
+    ("token_url", "Access token URL", "the platform's OAuth2 token URL"),
+    ("keyset_url", "Key set URL", "the platform's public keys (JWKS) URL"),
+    ("deployment_ids", "Deployment IDs", "one or more, separated by commas"),
+)
+
+
+@login_required
+def setup(request):
+    """A program admin's page to connect an LMS: the URLs to paste into it, each registration
+    with its deployments' state, and the form to add one (issue 32: not the raw admin)."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from abvlmq_web.lti.selectors import registrations
+    from abvlmq_web.lti.services import deployment_set_active, registration_create
+
+    if not getattr(request.user, "is_program_admin", False):
+        raise Http404
+    errors: dict = {}
+    values = {k: "" for k, _, _ in SETUP_FIELDS}
+    status = 200
+    if request.method == "POST":
+        if "deployment" in request.POST:
+            dep = get_object_or_404(LtiDeployment, pk=request.POST["deployment"])
+            try:
+                deployment_set_active(
+                    user=request.user, deployment=dep, active=request.POST.get("active") == "1"
+                )
+            except PermissionDenied as exc:
+                raise Http404 from exc
+            return redirect("lti-setup")
+        values = {k: request.POST.get(k, "") for k in values}
+        try:
+            registration_create(
+                user=request.user, **{k: v for k, v in values.items() if k != "deployment_ids"},
+                deployment_ids=values["deployment_ids"].split(","),
+            )  # fmt: skip
+            return redirect("lti-setup")
+        except ValidationError as exc:
+            errors, status = exc.message_dict, 400
+    urls = {
+        "login": request.build_absolute_uri(reverse("lti-login")),
+        "launch": request.build_absolute_uri(reverse("lti-launch")),
+        "deep_link": request.build_absolute_uri(reverse("lti-launch")),
+        "jwks": request.build_absolute_uri(reverse("lti-jwks")),
+    }
+    fields = [
+        (k, label, hint, values[k], errors.get(k, [""])[0]) for k, label, hint in SETUP_FIELDS
+    ]
+    context = {"urls": urls, "registrations": registrations(), "fields": fields, "errors": errors}
+    return render(request, "lti/setup.html", context, status=status)
