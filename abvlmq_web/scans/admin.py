@@ -20,3 +20,15 @@ class ScanAdmin(admin.ModelAdmin):
 class AnalysisEventAdmin(admin.ModelAdmin):
     list_display = ("analysis", "seq", "type", "created_at")
     list_filter = ("type",)
+    # the AI's event log is a record of what a resident was shown: read-only to everyone,
+    # superusers included (issue 32); it goes with its analysis, never alone
+    readonly_fields = ("analysis", "seq", "type", "payload", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

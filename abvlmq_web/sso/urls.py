@@ -15,6 +15,7 @@ from django.urls import path
 from lxml.etree import LxmlError
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
+from abvlmq_web.sso import views
 from abvlmq_web.sso.provider import InstitutionAdapter
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def saml_finish(request, organization_slug):
 
 
 urlpatterns = [
+    path("", views.setup, name="sso-setup"),
     # SAML (allauth's views, included after these in abvlmq_web/urls.py): its last step
     path("saml/<slug:organization_slug>/acs/finish/", saml_finish, name="saml_finish_acs"),
     path("<slug:provider_id>/login/", _view(OAuth2LoginView), name="institution_login"),
