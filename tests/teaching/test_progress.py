@@ -66,7 +66,8 @@ def test_the_cohort_heatmap_and_who_falls_behind(resident, other_resident, cohor
         "Gallbladder week: 0/2, due 2030-01-31",
         "skill decay on SPL: recent scores fell from 9.0 to 6.0",
     ]
-    assert [code for code, _ in data.planes][:2] == ["LLA", "LLI"]
+    # the columns with scans lead (most scanned first: SPL 8, GB 2), then the rubric's order
+    assert [code for code, _ in data.planes][:4] == ["SPL", "GB", "LLA", "LLI"]
 
 
 def test_pages_draw_the_trends_as_svg(client, resident, instructor, cohort):

@@ -77,9 +77,11 @@ def cohort_progress(*, cohort: Cohort, today: dt.date | None = None) -> CohortPr
                 )
     for row in rows:
         row.behind.extend(f"skill decay on {d}" for d in row.decays)
-    return CohortProgress(
-        cohort, [(c, p.name) for c, p in rubric.planes.items() if p.standard], rows
-    )
+    # the columns with scans first, most scanned first; the empty ones after, in rubric order
+    planes = [(c, p.name) for c, p in rubric.planes.items() if p.standard]
+    scans = {c: sum(row.planes[c].count for row in rows if c in row.planes) for c, _ in planes}
+    planes.sort(key=lambda cp: (scans[cp[0]] == 0, -scans[cp[0]]))
+    return CohortProgress(cohort, planes, rows)
 
 
 def progress_cohorts(*, user: User) -> QuerySet[Cohort]:
