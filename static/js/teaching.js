@@ -132,7 +132,12 @@ function start(data) {
   p1.value = edit.planes[0] || "";
   p2.value = edit.planes[1] || "";
   showAI(data.ai);
-  const onPlane = () => { edit.planes = [p1.value, p2.value].filter(Boolean); prune(); render(); };
+  const onPlane = () => {
+    edit.planes = [p1.value, p2.value].filter(Boolean);
+    followExample();
+    prune();
+    render();
+  };
   p1.addEventListener("change", onPlane);
   p2.addEventListener("change", onPlane);
   // Beside the image: the editor takes the place of the headline in the result column.
@@ -148,6 +153,18 @@ function start(data) {
   canvas.setAttribute("aria-label", "The scan with the boxes you are editing: select a box, then arrows move it, Shift+arrows resize it, Delete removes it");
   render();  // from now on the viewer draws the boxes being edited
   p1.focus();
+}
+
+// The panel's "What Excellent looks like" is of the AI's plane: once the editor's plane is
+// another, it gives way to a link to that plane's examples in the library.
+function followExample() {
+  const card = $("plane-example"), other = $("plane-example-other");
+  if (!card || !other) return;
+  const chosen = edit.planes[0] || "";
+  const differs = chosen && chosen !== card.dataset.plane;
+  card.hidden = Boolean(differs);
+  other.hidden = !differs;
+  if (differs) $("plane-example-link").href = `${$("plane-example-link").pathname}#plane-${chosen}`;
 }
 
 const planeDefs = () => rubric.planes.filter((p) => edit.planes.includes(p.code));

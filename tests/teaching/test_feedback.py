@@ -73,7 +73,15 @@ def test_a_deduction_links_to_its_tip_an_excellent_example_and_practice(
     peer = make_analysis(other_resident, score=10)
     example_publish(user=instructor, scan=peer.scan, plane="GB", cohort=cohort)
     page = client.get(url).content.decode()
-    assert f'data-scan="{peer.scan_id}"' in page and page.count("<rect") == 2  # boxes drawn
+    # the two boxes drawn on the example and on its enlarged view, named in a legend of
+    # readable text (not SVG text scaled down with the picture) and on the enlarged view
+    assert f'data-scan="{peer.scan_id}"' in page and page.count("<rect") == 4
+    assert f'href="#large-{peer.scan_id}"' in page and f'id="large-{peer.scan_id}"' in page
+    legend = page[page.index('class="example-legend') :]
+    assert "Gallbladder</li>" in legend[: legend.index("</ol>")]
+    client.force_login(resident)
+    library = client.get("/examples/").content.decode()
+    assert 'class="library-grid"' in library and f'id="large-{peer.scan_id}"' in library
     assert client.get(f"/examples/{peer.scan_id}/image/").status_code == 200
     client.force_login(other_instructor)
     assert client.get(f"/examples/{peer.scan_id}/image/").status_code == 404

@@ -54,7 +54,8 @@ SHOWS = {
     "/review/": "#{scan_b} Rita",  # the disputed scan waits in the queue
     "/review/agreement/": "All 1 0% 100% 100% 1.00",  # one correction, items changed
     "/progress/cohorts/": "Cohort A",
-    "/progress/cohorts/{cohort}/": "no scans 4.0 no scans Rita",  # Rhys's SPL, then Rita
+    # the planes with scans lead: Rita's GB (2 scans), then Rhys's SPL (1)
+    "/progress/cohorts/{cohort}/": "Resident GB SPL",
     "/progress/residents/{rita}/": "GB Gallbladder longitudinal 2 9 8 Excellent 8.0",
     "/progress/": "GB Gallbladder longitudinal 2 9 8 Excellent 8.0",
     "/competency/": "Cohort A",
