@@ -35,7 +35,7 @@ def _png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def clip_load(data: bytes, *, limits: IntakeLimits) -> ClipResult:
+def clip_load(data: bytes, *, limits: IntakeLimits, progress=None) -> ClipResult:
     """Intake of a clip (scoring.imaging.clip: every frame de-identified, a sample kept).
     Raises IntakeError for refusals, "not_ultrasound" included: nothing of it is stored."""
     clip = load_clip(
@@ -44,6 +44,7 @@ def clip_load(data: bytes, *, limits: IntakeLimits) -> ClipResult:
         max_seconds=settings.ABVLMQ_CLIP_MAX_SECONDS,
         sample=settings.ABVLMQ_CLIP_SAMPLE,
         ocr=settings.ABVLMQ_OCR,
+        progress=progress,
     )
     if not clip.is_ultrasound:  # refused like a still that is no scan: nothing stored
         raise IntakeError(

@@ -144,6 +144,11 @@ class ScanListApi(APIView):
     class ScanUploadSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="PNG, JPEG, BMP or DICOM", allow_empty_file=True)
         assignment = serializers.IntegerField(required=False, allow_null=True)
+        progress = serializers.CharField(
+            required=False, allow_blank=True, max_length=64,
+            help_text="The page's key for this upload: a clip's intake reports its frames on "
+            "/ws/uploads/<key>/ while the request runs",
+        )  # fmt: skip
 
     @extend_schema(
         parameters=[
@@ -196,8 +201,9 @@ class ScanListApi(APIView):
                 )
         try:
             scan = scan_upload(
-                user=request.user, file=serializer.validated_data["file"], assignment=assignment
-            )
+                user=request.user, file=serializer.validated_data["file"], assignment=assignment,
+                progress_key=serializer.validated_data.get("progress") or "",
+            )  # fmt: skip
         except IntakeError as exc:
             # the server's fault (no OCR or text detector to check the image with): 503, try
             # again later

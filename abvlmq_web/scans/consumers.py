@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from abvlmq_web.progress.selectors.self_assessment import score_concealed
-from abvlmq_web.scans.events import scan_group
+from abvlmq_web.scans.events import UPLOAD_KEY, scan_group, upload_group
 from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.selectors import scan_events, scan_visible
 
@@ -85,3 +85,34 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
         if self.concealed and event.get("type") in CONCEALED:
             return  # hers to see once she has given her own score
         await self.send_json({**event, "seq": seq})
+
+
+class UploadProgressConsumer(AsyncJsonWebsocketConsumer):
+    """/ws/uploads/<key>/: intake's progress on one upload of this user's, while its request
+    runs (a clip's frames de-identified: ``{"stage", "done", "total"}``). Close codes: 4401 not
+    logged in, 4404 a key that is not one (16-64 letters, digits and dashes)."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        key = str(self.scope["url_route"]["kwargs"]["key"])
+        if not UPLOAD_KEY.match(key):
+            await self.accept()
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = upload_group(user_id=user.pk, key=key)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """The page sends nothing; anything it sends is ignored."""
+
+    async def upload_progress(self, message: dict) -> None:
+        await self.send_json({k: message[k] for k in ("stage", "done", "total")})

@@ -21,6 +21,7 @@ from abvlmq_web.cine.services import clip_load, clip_shown, clip_store, is_clip
 from abvlmq_web.core.rubrics import active_rubric
 from abvlmq_web.curriculum.models import Assignment
 from abvlmq_web.scans.analysis import analyses_dispatch, pending
+from abvlmq_web.scans.events import UPLOAD_KEY, UploadProgress
 from abvlmq_web.scans.models import Analysis, Scan
 from scoring.imaging import IntakeError, IntakeLimits, load_scan
 from scoring.imaging.clip import ClipResult
@@ -67,10 +68,13 @@ def scan_upload(
     file: IO[bytes],
     assignment: Assignment | None = None,
     queue: bool = True,
+    progress_key: str = "",
 ) -> Scan:
     """Store the de-identified scan and queue its analysis. Raises IntakeError for refusals.
 
     ``queue=False`` leaves the analysis queued in the database only (the caller runs it).
+    ``progress_key``: the uploading page's key; a clip's intake pushes its progress to it
+    (``/ws/uploads/<key>/``).
     A readable image that is clearly not ultrasound is refused (IntakeError "not_ultrasound")
     and nothing of it is stored. Intake (decoding, de-identification, OCR, the PNG) runs before
     the transaction: the database is held only for writing the rows (on SQLite a transaction
@@ -85,7 +89,10 @@ def scan_upload(
     data = _read_upload(file, limits)
     clip = None
     if is_clip(data):  # a video, or a multi-frame DICOM: every frame de-identified
-        clip = clip_load(data, limits=limits)  # raises IntakeError
+        progress = None
+        if progress_key and owner_id is not None and UPLOAD_KEY.match(progress_key):
+            progress = UploadProgress(user_id=owner_id, key=progress_key)
+        clip = clip_load(data, limits=limits, progress=progress)  # raises IntakeError
         scan = _clip_scan(clip, user=user, assignment=assignment)
     else:
         scan = _still_scan(data, limits, user=user, assignment=assignment)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from io import BytesIO
@@ -95,7 +95,10 @@ def load_clip(
     max_seconds: float = 60,
     sample: int = 8,
     ocr: OcrMode = "required",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ClipResult:
+    """``progress(stage, done, total)``, when given, hears each frame de-identified
+    ("deidentify") and the clip encoded ("encode"), for the uploader's page."""
     limits = limits or IntakeLimits()
     limits.check_size(len(data), noun="clip", advice="Export a shorter or more compressed clip.")
     kind = clip_kind(data)
@@ -111,7 +114,9 @@ def load_clip(
     chosen = sample_indices(frames, sample)
     middle_index = frames // 2
     keep = {*chosen, middle_index}
-    deidentified, results, furniture = deidentify_frames(source, frames, kind, ocr, keep, limits)
+    deidentified, results, furniture = deidentify_frames(
+        source, frames, kind, ocr, keep, limits, progress
+    )
     frames = len(deidentified)
     if frames == 0:
         raise IntakeError("corrupt", "The clip holds no frame we could decode.")
@@ -119,6 +124,8 @@ def load_clip(
     chosen = [i for i in chosen if i < frames]
     canvas = _aligned(deidentified)
     size = canvas[0].size
+    if progress is not None:
+        progress("encode", 0, frames)
     video = encode_mp4(canvas, fps)
     metadata: dict[str, str | int | float] = {
         **middle.metadata,
@@ -225,6 +232,7 @@ def deidentify_frames(
     ocr: OcrMode,
     keep: set[int],
     limits: IntakeLimits,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[tuple[Image.Image, Box]], dict[int, IntakeResult], Furniture]:
     """Every frame of ``source`` de-identified: the frames in ``keep`` (those assessed) through
     the still's intake exactly, the rest sharing the screen's furniture while it does not change
@@ -251,6 +259,8 @@ def deidentify_frames(
             results[index] = result
         elif not furniture.lifted:
             since_lift.append(len(deidentified) - 1)
+        if progress is not None:
+            progress("deidentify", index + 1, frames)
     furniture.close()
     _backfill(deidentified, since_lift, furniture)
     return deidentified, results, furniture

@@ -34,12 +34,37 @@ function row(file) {
   return { li, bar, state };
 }
 
+// A clip's intake takes seconds after the bytes are sent (every frame de-identified): the
+// server reports each frame on /ws/uploads/<key>/ while the request runs, and the row says so.
+const CLIP_TYPES = /^(video\/|application\/dicom)/;
+function watchIntake(job) {
+  if (!(CLIP_TYPES.test(job.file.type || "") || job.file.size > 4 * 1024 * 1024)) return null;
+  if (!window.WebSocket || !window.crypto || !crypto.randomUUID) return null;
+  const key = crypto.randomUUID();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  let ws;
+  try { ws = new WebSocket(`${scheme}://${location.host}/ws/uploads/${key}/`); } catch (e) { return null; }
+  ws.onmessage = (m) => {
+    let p = {};
+    try { p = JSON.parse(m.data); } catch (e) { return; }
+    if (p.stage === "deidentify") {
+      job.ui.bar.value = Math.round((100 * p.done) / Math.max(1, p.total));
+      job.ui.state.textContent = `de-identifying frames: ${p.done} of ${p.total}`;
+    } else if (p.stage === "encode") {
+      job.ui.state.textContent = `${p.total} frames de-identified · storing the clip`;
+    }
+  };
+  return { key, close: () => { try { ws.close(); } catch (e) { /* closed already */ } } };
+}
+
 function send(job) {
   active += 1;
   const data = new FormData();
   data.append("file", job.file);
   const assignment = document.getElementById("assignment").value;
   if (assignment) data.append("assignment", assignment);
+  const watch = watchIntake(job);
+  if (watch) data.append("progress", watch.key);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", endpoint);
   xhr.setRequestHeader("X-CSRFToken", csrfToken());
@@ -47,8 +72,12 @@ function send(job) {
   xhr.upload.onprogress = (e) => {
     if (e.lengthComputable) job.ui.bar.value = Math.round((100 * e.loaded) / e.total);
     job.ui.state.textContent = "uploading " + job.ui.bar.value + "%";
+    if (e.lengthComputable && e.loaded === e.total && watch) {
+      job.ui.state.textContent = "uploaded · reading the clip's frames…";
+    }
   };
   xhr.onload = () => {
+    if (watch) watch.close();
     let body = {};
     try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
     if (xhr.status === 201) {
@@ -79,7 +108,7 @@ function send(job) {
     }
     done();
   };
-  xhr.onerror = () => { job.ui.bar.hidden = true; job.ui.state.className = "state failed"; job.ui.state.textContent = "Network error"; done(); };
+  xhr.onerror = () => { if (watch) watch.close(); job.ui.bar.hidden = true; job.ui.state.className = "state failed"; job.ui.state.textContent = "Network error"; done(); };
   xhr.send(data);
 }
 
