@@ -39,6 +39,7 @@ PAGES = {
     "rita": [
         "/", "/scans/", "/upload/", "/scans/{a}/", "/scans/{b}/", "/progress/",
         "/competency/residents/{rita}/", "/notifications/", "/remediation/ATT.mild/?scan={a}",
+        "/examples/",
     ],
     "ian": [
         "/cohort/", "/review/", "/review/agreement/", "/assignments/", "/assignments/new/",
@@ -48,7 +49,7 @@ PAGES = {
     ],
     "pat": [
         "/administration/models/", "/administration/rubrics/", "/competency/requirements/",
-        "/competency/requirements/new/", "/competency/audit/",
+        "/competency/requirements/new/", "/competency/audit/", "/lti/", "/sso/", "/examples/",
     ],
 }  # fmt: skip
 
