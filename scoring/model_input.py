@@ -104,7 +104,7 @@ def input_side(side: int, factor: int, min_pixels: int, max_pixels: int) -> int:
 
 def model_view(image: Image.Image, factor: int, min_pixels: int, max_pixels: int) -> Image.Image:
     """What the model reads of ``image``: RGB, on its black square, at :func:`input_side`."""
-    img = squared(image.convert("RGB") if image.mode != "RGB" else image)
+    img = squared(image.convert("RGB"))  # a copy: the caller may close a file-backed image
     s = input_side(img.width, factor, min_pixels, max_pixels)
     if img.width != s:
         img = img.resize((s, s), Image.Resampling.BICUBIC)

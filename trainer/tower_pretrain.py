@@ -369,85 +369,101 @@ def pretrain_vision(
     measurement, e.g. :func:`evaluate_head`) runs every ``probe_every_s`` seconds and at the
     end; its figures are logged with ``"curve": True``, the step, images seen and time.
     Budgets, periods and logged times run on ``clock`` (see :mod:`trainer.clock`)."""
-    import torch
-
-    visual = head.visual
-    params = [p for p in visual.parameters() if p.requires_grad] + list(head.head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    rng = random.Random(seed)
-    order: list[int] = []
+    stage = _Stage(head, data, lr=lr, weight_decay=weight_decay, seed=seed, clock=clock,
+                   state_path=state_path, batch_size=batch_size)  # fmt: skip
     budget = 60.0 * minutes
-    step, loss_value, spent = 0, float("nan"), 0.0
-    resumable = {"visual": visual, "head": head.head, "optimizer": optimizer}
-    if state_path is not None and state_path.is_file():
-        step, spent, order = load_state(state_path, resumable, rng)
-    started = clock() - spent
     last_save = last_probe = clock()
-
-    def save() -> None:
-        if state_path is not None:
-            elapsed = clock() - started
-            save_state(state_path, resumable, step=step, elapsed_s=elapsed, order=order, rng=rng)
-
-    probed = -1
-
-    def measure() -> None:
-        nonlocal probed
-        if probe is None or log is None or probed == step:
-            return
-        probed = step
-        figures = measured(visual, probe)
-        entry = {"stage": "vision", "curve": True, "step": step, "images_seen": step * batch_size}
-        log(entry | figures | {"elapsed_s": round(clock() - started, 2)})
-
-    was_training = visual.training
-    visual.train()
+    was_training = head.visual.training
+    head.visual.train()
     try:
         while True:
             now = clock()
             if now - last_save >= save_every_s:
-                save()
+                stage.save()
                 last_save = now
             if probe_every_s and now - last_probe >= probe_every_s:
-                measure()
+                stage.measure(probe, log)
                 last_probe = clock()
-            elapsed = clock() - started
-            progress = elapsed / budget if budget > 0 else 1.0
-            if max_steps is not None:
-                progress = max(progress, step / max_steps) if budget > 0 else step / max_steps
+            progress = stage.progress(budget, max_steps)
             if progress >= 1.0:
                 break
-            factor = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+            factor = min(1.0, (stage.step + 1) / warmup_steps) if warmup_steps else 1.0
             factor *= 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-            for group in optimizer.param_groups:
-                group["lr"] = lr * factor
-            if len(order) < batch_size:
-                fresh = list(range(len(data)))
-                rng.shuffle(fresh)
-                order.extend(fresh)
-            chunk, order = order[:batch_size], order[batch_size:]
-            pixels, grid, recs, maps = data.batch(chunk)
-            head.visual(pixels.to(device), grid_thw=grid.to(device))
-            loss, parts = head.loss_for(grid, recs, maps)
-            loss_value = optimizer_step(optimizer, loss, params, 1.0)
-            step += 1
+            parts = stage.one_step(lr * factor, device)
             if log is not None:
-                log(
-                    {
-                        "stage": "vision",
-                        "step": step,
-                        "loss": round(loss_value, 5),
-                        **parts,
-                        "lr": lr * factor,
-                        "elapsed_s": round(clock() - started, 2),
-                    }
-                )
-        measure()
+                log({"stage": "vision", "step": stage.step, "loss": round(stage.loss, 5),
+                     **parts, "lr": lr * factor, "elapsed_s": stage.elapsed()})  # fmt: skip
+        stage.measure(probe, log)
     finally:
-        visual.train(was_training)
+        head.visual.train(was_training)
     if state_path is not None:
         state_path.unlink(missing_ok=True)
-    return StageResult(step, clock() - started, loss_value)
+    return StageResult(stage.step, clock() - stage.started, stage.loss)
+
+
+class _Stage:
+    """Stage 1's moving parts: the tower and head's optimizer, the sampling order, the step and
+    the time, saved to and resumed from ``state_path``."""
+
+    def __init__(self, head, data, *, lr, weight_decay, seed, clock, state_path, batch_size):
+        import torch
+
+        self.head, self.data, self.clock, self.state_path = head, data, clock, state_path
+        self.batch_size = batch_size
+        visual = head.visual
+        self.params = [p for p in visual.parameters() if p.requires_grad] + list(
+            head.head.parameters()
+        )
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay)
+        self.rng = random.Random(seed)
+        self.order: list[int] = []
+        self.step, self.loss, spent = 0, float("nan"), 0.0
+        self.resumable = {"visual": visual, "head": head.head, "optimizer": self.optimizer}
+        if state_path is not None and state_path.is_file():
+            self.step, spent, self.order = load_state(state_path, self.resumable, self.rng)
+        self.started = clock() - spent
+        self.probed = -1
+
+    def elapsed(self) -> float:
+        return round(self.clock() - self.started, 2)
+
+    def save(self) -> None:
+        if self.state_path is not None:
+            elapsed = self.clock() - self.started
+            save_state(self.state_path, self.resumable, step=self.step, elapsed_s=elapsed,
+                       order=self.order, rng=self.rng)  # fmt: skip
+
+    def measure(self, probe, log) -> None:
+        """The held-out probe's figures, logged once per step at most."""
+        if probe is None or log is None or self.probed == self.step:
+            return
+        self.probed = self.step
+        figures = measured(self.head.visual, probe)
+        entry = {"stage": "vision", "curve": True, "step": self.step,
+                 "images_seen": self.step * self.batch_size}  # fmt: skip
+        log(entry | figures | {"elapsed_s": self.elapsed()})
+
+    def progress(self, budget: float, max_steps: int | None) -> float:
+        progress = (self.clock() - self.started) / budget if budget > 0 else 1.0
+        if max_steps is not None:
+            progress = max(progress, self.step / max_steps) if budget > 0 else self.step / max_steps
+        return progress
+
+    def one_step(self, lr: float, device) -> dict:
+        """One batch (the order reshuffled when it runs out) at ``lr``; the loss's parts."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if len(self.order) < self.batch_size:
+            fresh = list(range(len(self.data)))
+            self.rng.shuffle(fresh)
+            self.order.extend(fresh)
+        chunk, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        pixels, grid, recs, maps = self.data.batch(chunk)
+        self.head.visual(pixels.to(device), grid_thw=grid.to(device))
+        loss, parts = self.head.loss_for(grid, recs, maps)
+        self.loss = optimizer_step(self.optimizer, loss, self.params, 1.0)
+        self.step += 1
+        return parts
 
 
 def evaluate_head(head: DenseHead, data, device=None, indices: Sequence[int] | None = None):

@@ -97,8 +97,8 @@ def pool_item(
     x0, y0, x1, y1 = box
     place = Placement.of(image.size)
     q = place.side
-    moved = _moved(record, dx=ox - x0 + place.left, dy=oy - y0 + place.top, scale=1,
-                   width=q, height=q)  # fmt: skip
+    moved = cut_by_intake(_moved(record, dx=ox - x0 + place.left, dy=oy - y0 + place.top,
+                                 scale=1, width=q, height=q))  # fmt: skip
     moved["meta"] = {**record["meta"], "screen": f"{size[0]}x{size[1]}", "crop_box": list(box)}
 
     # the maps, per pixel of the phantom, summed into the square's cells: a one-hot of each
@@ -164,6 +164,38 @@ def _moved(record: dict, *, dx: int, dy: int, scale: int, width: int, height: in
     return out
 
 
+def cut_by_intake(record: dict, rubric=None) -> dict:
+    """``record`` once intake's crop has moved its boxes: a key structure whose box the crop
+    left wholly outside is not displayed on the stored scan, so it is deducted as such (and an
+    "incomplete" of it dropped), and the score and grade follow the rubric. The truth of what
+    the model is shown, as the annotation check wants it (11 of 4,000 training phantoms)."""
+    from scoring.rubric import default_rubric
+
+    rubric = rubric or default_rubric()
+    planes = [p for p in record.get("planes", []) if p in rubric.planes]
+    if not any(rubric.planes[p].standard for p in planes):
+        return record
+    boxed = {s["id"] for s in record.get("structures", [])}
+    items = [d for d in record.get("deductions", [])]
+    have = {d["item"] for d in items}
+    changed = False
+    for sid in rubric.structures_for(planes):
+        if sid in boxed:
+            continue
+        owner = next(p for p in planes if sid in rubric.planes[p].structures)
+        missing = f"{owner}.{sid}.missing"
+        if missing not in have:
+            items = [d for d in items if d["item"] != f"{owner}.{sid}.incomplete"]
+            items.append({"item": missing, "box": None})
+            changed = True
+    if not changed:
+        return record
+    order = {it.id: n for n, it in enumerate(rubric.items_for(planes))}
+    items.sort(key=lambda d: order.get(d["item"], len(order)))
+    score = rubric.score([d["item"] for d in items])
+    return {**record, "deductions": items, "score": score, "grade": rubric.grade(score)}
+
+
 def through_intake(data: bytes, record: dict) -> tuple[Image.Image, dict]:
     """``data`` through ``load_scan`` as an upload, and ``record`` moved into its pixels."""
     result = load_scan(data)
@@ -172,7 +204,7 @@ def through_intake(data: bytes, record: dict) -> tuple[Image.Image, dict]:
     x0, y0, _, _ = result.crop_box
     scale = int(result.metadata.get("downscale", 1) or 1)
     width, height = result.image.size
-    moved = _moved(record, dx=-x0, dy=-y0, scale=scale, width=width, height=height)
+    moved = cut_by_intake(_moved(record, dx=-x0, dy=-y0, scale=scale, width=width, height=height))
     moved["meta"] = {**record.get("meta", {}), "crop_box": list(result.crop_box)}
     return result.image, moved
 

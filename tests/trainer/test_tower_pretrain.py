@@ -107,20 +107,22 @@ def test_the_attention_readout_starts_as_the_mean_and_then_weighs_the_tokens(toy
 
 
 def test_targets_mark_the_cells_inside_each_box_and_the_image_labels():
+    """A 224 x 112 image is read on its 224 px square (scoring.model_input: at the top, black
+    below), an 8 x 8 grid of merged tokens: its boxes and cells are the square's."""
     layout = layout_for(default_rubric())
-    t = dense_targets([_record()], [(4, 8)], layout)  # 4 rows x 8 columns of merged tokens
+    t = dense_targets([_record()], [(8, 8)], layout)
     lobe, kidney = layout.structures.index("right_lobe"), layout.structures.index("right_kidney")
-    inside = t["inside"].reshape(4, 8, -1)
-    assert inside[:, :4, lobe].all() and not inside[:, 4:, lobe].any()
-    assert inside[2:, 6:, kidney].all() and inside[:, :, kidney].sum() == 4
-    assert inside.sum() == 16 + 4  # no other structure anywhere
+    inside = t["inside"].reshape(8, 8, -1)
+    assert inside[:4, :4, lobe].all() and inside[:, :, lobe].sum() == 16
+    assert inside[2:4, 6:, kidney].all() and inside[:, :, kidney].sum() == 4
+    assert inside.sum() == 16 + 4  # no other structure anywhere, nothing on the black half
     assert t["planes"].shape == (1, len(layout.planes))
     assert t["planes"][0].nonzero().flatten().tolist() == [layout.planes.index("RKL")]
     assert t["items"][0].nonzero().flatten().tolist() == [layout.items.index("ATT.mild")]
     assert t["present"][0].sum() == 2
     boxes = t["boxes"].reshape(-1, 4)
-    assert boxes[lobe].tolist() == [0.0, 0.0, 0.5, 1.0]
-    assert boxes[kidney].tolist() == [0.75, 0.5, 1.0, 1.0]
+    assert boxes[lobe].tolist() == [0.0, 0.0, 0.5, 0.5]
+    assert boxes[kidney].tolist() == [0.75, 0.25, 1.0, 0.5]
     assert t["mask"][0].sum() == 8  # four coordinates for each shown structure
 
 

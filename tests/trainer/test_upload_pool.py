@@ -128,3 +128,19 @@ def test_boxes_come_back_from_the_square_onto_the_scan():
     assert tall.to_image((0, 0, 50, 50)) == (0, 0, 1, 50)
     assert tall.to_image((950, 0, 1000, 50)) == (999, 0, 1000, 50)
     assert Placement(200, 200).to_image((1, 2, 3, 4)) == (1, 2, 3, 4)
+
+
+def test_a_structure_the_crop_cut_off_is_deducted_as_not_displayed():
+    from scoring.records import check_record
+    from trainer.upload_path import cut_by_intake
+
+    rubric = default_rubric()
+    _, record = generate(index=2, seed=SEED, size=224, planes=["GB"], deductions=[])
+    assert not check_record(record, rubric)[1] and record["score"] == 10
+    cut = {**record, "structures": [s for s in record["structures"] if s["id"] != "gallbladder"]}
+    assert check_record(cut, rubric)[1]  # as the crop left it: neither boxed nor deducted
+    fixed = cut_by_intake(cut, rubric)
+    assert "GB.gallbladder.missing" in [d["item"] for d in fixed["deductions"]]
+    assert fixed["score"] == 10 - rubric.items["GB.gallbladder.missing"].points
+    assert not check_record(fixed, rubric)[1]
+    assert cut_by_intake(record, rubric) is record  # nothing cut: the record as it was

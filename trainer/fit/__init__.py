@@ -85,52 +85,24 @@ def setup(config: FitConfig) -> Run:
     """Build (or reload) the model, run stage 1 when asked, prepare the optimizer, and restore
     a saved state: everything before the first answer step."""
     import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
 
-    from trainer.data import load_records
-    from trainer.pool import pool_images
-
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
-    clock = make_clock(config.clock, config.torch_threads)
-    mp = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[config.dtype]
-    accelerator = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
-    set_seed(config.seed)
+    accelerator, clock = _accelerator(config)
     rubric = default_rubric()
-    out = Path(config.out)
-    data_dir = Path(config.data)
-    if config.pool:
-        records = load_records(data_dir / "records.jsonl", rubric)[: config.limit]
-        sample = pool_images(data_dir, range(min(64, len(records))))
-    else:
-        records = load_records(data_dir / config.train_split, rubric)[: config.limit]
-        sample = [data_dir / r.image for r in records[:64]]
-    if config.vision_stage_maps and not config.pool:
-        raise ConfigError("vision_stage_maps: the structure maps come from a pool; data is not one")
+    out, data_dir = Path(config.out), Path(config.data)
+    records, sample = _records(config, rubric, data_dir)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(
             yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8"
         )
-
     base, processor, model = setup_model(config, out, rubric, records, accelerator, sample)
     state_dir = out / STATE_DIR
     resuming = load_progress(state_dir) is not None
-    staged, head, images = False, None, None
+    images = None
     if config.vision_stage or config.aux_dense_weight > 0 or config.pool:
         images = training_images(config, processor, records, rubric)
-    if config.vision_stage or config.aux_dense_weight > 0:
-        from trainer.pool import MAP_GRID
-        from trainer.tower_pretrain import DenseHead, merged_grid
-
-        cells = 0
-        if config.vision_stage_maps:
-            merge = int(model.config.vision_config.spatial_merge_size)
-            rows = merged_grid(images.batch([0])[1], merge)[0][0]
-            cells = (MAP_GRID // rows) ** 2
-        head = DenseHead(model, rubric, map_cells=cells, readout=config.vision_stage_readout)
-        head.head.to(accelerator.device)
+    head = _dense_head(config, model, images, rubric, accelerator)
+    staged = False
     if config.vision_stage and not resuming:  # a resumed run has stage 1 in its saved weights
         vision_stage(config, model, processor, images, rubric, accelerator, out, head)
         staged = True
@@ -140,15 +112,7 @@ def setup(config: FitConfig) -> Run:
     if not config.pool:
         images = None  # stage 2 reads the files
     collate = AnswerCollator(processor, rubric, config.prompt_detail, data_dir)
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params = [p for _, p in named]
-    vision = [p for n, p in named if ".visual." in f".{n}"]
-    others = [p for n, p in named if ".visual." not in f".{n}"]
-    groups = [{"params": others, "lr_mult": 1.0}]
-    if vision:
-        groups.append({"params": vision, "lr_mult": config.vision_lr_mult})
-    if head is not None:  # the dense head learns at the vision tower's rate
-        groups.append({"params": list(head.head.parameters()), "lr_mult": config.vision_lr_mult})
+    params, groups = _parameter_groups(config, model, head)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = max(1, len(records) // (config.batch_size * world * config.grad_accum))
@@ -158,38 +122,87 @@ def setup(config: FitConfig) -> Run:
         keep_trainable_only(accelerator)
     if head is not None:  # saved and restored with the training state
         accelerator.register_for_checkpointing(head.head)
+    step, spent = _restore(accelerator, state_dir, staged, resuming)
+    return Run(
+        config=config, accelerator=accelerator, clock=clock, rubric=rubric, out=out,
+        data_dir=data_dir, records=records, base=base, processor=processor, model=model,
+        head=head, collate=collate, params=params, optimizer=optimizer, world=world,
+        rank=rank, total=total, state_dir=state_dir, step=step, spent=spent, images=images,
+    )  # fmt: skip
 
-    step, spent = 0, 0.0  # optimizer steps done, training seconds spent in earlier sessions
-    if staged:  # stage 1 is not redone by a resumed run
+
+def _accelerator(config: FitConfig):
+    """The accelerator (mixed precision from ``dtype``), seeded, and the run's clock."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    clock = make_clock(config.clock, config.torch_threads)
+    mp = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[config.dtype]
+    accelerator = Accelerator(mixed_precision=mp, cpu=not torch.cuda.is_available())
+    set_seed(config.seed)
+    return accelerator, clock
+
+
+def _records(config: FitConfig, rubric, data_dir: Path):
+    """The training records (a pool's or a split's) and a sample of their images."""
+    from trainer.data import load_records
+    from trainer.pool import pool_images
+
+    if config.vision_stage_maps and not config.pool:
+        raise ConfigError("vision_stage_maps: the structure maps come from a pool; data is not one")
+    if config.pool:
+        records = load_records(data_dir / "records.jsonl", rubric)[: config.limit]
+        return records, pool_images(data_dir, range(min(64, len(records))))
+    records = load_records(data_dir / config.train_split, rubric)[: config.limit]
+    return records, [data_dir / r.image for r in records[:64]]
+
+
+def _dense_head(config: FitConfig, model, images, rubric, accelerator):
+    """Stage 1's dense head on the vision tower, when stage 1 or the auxiliary loss needs it."""
+    if not (config.vision_stage or config.aux_dense_weight > 0):
+        return None
+    from trainer.pool import MAP_GRID
+    from trainer.tower_pretrain import DenseHead, merged_grid
+
+    cells = 0
+    if config.vision_stage_maps:
+        merge = int(model.config.vision_config.spatial_merge_size)
+        rows = merged_grid(images.batch([0])[1], merge)[0][0]
+        cells = (MAP_GRID // rows) ** 2
+    head = DenseHead(model, rubric, map_cells=cells, readout=config.vision_stage_readout)
+    head.head.to(accelerator.device)
+    return head
+
+
+def _parameter_groups(config: FitConfig, model, head):
+    """The trainable parameters, and the optimizer's groups: the vision tower and the dense
+    head at ``vision_lr_mult`` of the rate, the rest at the rate."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    vision = [p for n, p in named if ".visual." in f".{n}"]
+    others = [p for n, p in named if ".visual." not in f".{n}"]
+    groups = [{"params": others, "lr_mult": 1.0}]
+    if vision:
+        groups.append({"params": vision, "lr_mult": config.vision_lr_mult})
+    if head is not None:  # the dense head learns at the vision tower's rate
+        groups.append({"params": list(head.head.parameters()), "lr_mult": config.vision_lr_mult})
+    return [p for _, p in named], groups
+
+
+def _restore(accelerator, state_dir: Path, staged: bool, resuming: bool) -> tuple[int, float]:
+    """(optimizer steps done, training seconds spent in earlier sessions): a saved state
+    restored, or stage 1's end saved so that a resumed run does not redo it."""
+    if staged:
         save_state(accelerator, state_dir, 0, 0.0)
-    elif resuming:
+        return 0, 0.0
+    if resuming:
         accelerator.load_state(str(state_dir))
         step, spent = load_progress(state_dir) or (0, 0.0)
         accelerator.print(f"resumed from {state_dir} at step {step}")
-
-    return Run(
-        config=config,
-        accelerator=accelerator,
-        clock=clock,
-        rubric=rubric,
-        out=out,
-        data_dir=data_dir,
-        records=records,
-        base=base,
-        processor=processor,
-        model=model,
-        head=head,
-        collate=collate,
-        params=params,
-        optimizer=optimizer,
-        world=world,
-        rank=rank,
-        total=total,
-        state_dir=state_dir,
-        step=step,
-        spent=spent,
-        images=images,
-    )
+        return step, spent
+    return 0, 0.0
 
 
 def train(run: Run) -> None:
@@ -197,24 +210,22 @@ def train(run: Run) -> None:
     import torch
 
     config, accelerator, clock = run.config, run.accelerator, run.clock
-    model, optimizer, head, collate = run.model, run.optimizer, run.head, run.collate
-    records, params, world, rank = run.records, run.params, run.world, run.rank
-    total, state_dir, out, rubric = run.total, run.state_dir, run.out, run.rubric
-    step, spent = run.step, run.spent
-    micro = config.batch_size
-    per_rank_batches = len(order(len(records), 0, config.seed, rank, world)) // micro
-    log_path = out / LOG_FILE
+    model, optimizer = run.model, run.optimizer
+    step, total, world, rank = run.step, run.total, run.world, run.rank
+    per_rank_batches = (
+        len(order(len(run.records), 0, config.seed, rank, world)) // config.batch_size
+    )
     bar = None
     if config.progress and accelerator.is_main_process:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=step, desc="fit", unit="step", dynamic_ncols=True)
     model.train()
-    started = clock() - spent
+    started = clock() - run.spent
     curve_every = 60.0 * config.curve_every_min if config.curve_data else 0.0
     if curve_every:
         fallback = run.images.images_of if run.images is not None else None
-        run.curve, run.curve_images = curve_records(config, rubric, records, fallback)
+        run.curve, run.curve_images = curve_records(config, run.rubric, run.records, fallback)
     run.started, run.curve_every = started, curve_every
     last_curve = clock()
 
@@ -232,39 +243,9 @@ def train(run: Run) -> None:
         lr = config.lr * lr_factor(config, step, done)
         for group in optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)
-        # micro-batch k of the run, counted from the beginning, fixes epoch and position
-        k0 = step * config.grad_accum
-        collate.lines = config.warmup_lines if step < config.plane_warmup_steps else 0
-        sums = torch.zeros(3)  # loss * n, correct, n
-        aux_seen: list[float] = []
-        for k in range(k0, k0 + config.grad_accum):
-            epoch, pos = divmod(k, max(per_rank_batches, 1))
-            idx = order(len(records), epoch, config.seed, rank, world)[
-                pos * micro : (pos + 1) * micro
-            ]
-            chunk = [records[i] for i in idx]
-            maps = None
-            if run.images is not None:  # a pool: the pixels are prepared already
-                pixels, grid, _recs, maps = run.images.batch(idx)
-                batch = collate(chunk, pixels=(pixels, grid))
-            else:
-                batch = collate(chunk)
-            batch = batch.to(accelerator.device)
-            last = k == k0 + config.grad_accum - 1
-            sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
-            with sync:
-                with accelerator.autocast():
-                    loss, correct, n = loss_step(model, batch)
-                    total_loss = loss
-                    if head is not None:
-                        grid_thw = batch["image_grid_thw"].cpu()
-                        aux, _parts = head.loss_for(grid_thw, chunk, maps)
-                        total_loss = loss + config.aux_dense_weight * aux
-                        aux_seen.append(aux.item())
-                accelerator.backward(total_loss / config.grad_accum)
-            sums += torch.tensor([loss.item() * n.item(), correct.item(), n.item()])
+        sums, aux_seen = _accumulate(run, step, per_rank_batches)
         if config.max_grad_norm:
-            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            accelerator.clip_grad_norm_(run.params, config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -281,22 +262,67 @@ def train(run: Run) -> None:
         }
         if aux_seen:
             entry["aux_dense_loss"] = round(sum(aux_seen) / len(aux_seen), 5)
-        if accelerator.is_main_process:
-            if step % config.log_every == 0 or step == total:
-                with log_path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry) + "\n")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=entry["loss"], acc=entry["token_accuracy"])
+        _log_step(run, entry, bar)
         if step % config.save_every == 0 and step < stop:
-            save_state(accelerator, state_dir, step, clock() - started)
+            save_state(accelerator, run.state_dir, step, clock() - started)
         due = curve_every and clock() - last_curve >= curve_every
         if due and accelerator.is_main_process:
-            run.step = step
             run.curve_point()
             last_curve = clock()
 
     run.step, run.finished, run.bar = step, finished, bar
+
+
+def _accumulate(run: Run, step: int, per_rank_batches: int):
+    """The ``grad_accum`` micro-batches of optimizer step ``step``, forward and backward:
+    (loss x tokens, tokens right, tokens) summed, and the dense head's losses seen."""
+    import torch
+
+    config, accelerator, model = run.config, run.accelerator, run.model
+    micro = config.batch_size
+    # micro-batch k of the run, counted from the beginning, fixes epoch and position
+    k0 = step * config.grad_accum
+    run.collate.lines = config.warmup_lines if step < config.plane_warmup_steps else 0
+    sums = torch.zeros(3)  # loss * n, correct, n
+    aux_seen: list[float] = []
+    for k in range(k0, k0 + config.grad_accum):
+        epoch, pos = divmod(k, max(per_rank_batches, 1))
+        order_k = order(len(run.records), epoch, config.seed, run.rank, run.world)
+        idx = order_k[pos * micro : (pos + 1) * micro]
+        chunk = [run.records[i] for i in idx]
+        maps = None
+        if run.images is not None:  # a pool: the pixels are prepared already
+            pixels, grid, _recs, maps = run.images.batch(idx)
+            batch = run.collate(chunk, pixels=(pixels, grid))
+        else:
+            batch = run.collate(chunk)
+        batch = batch.to(accelerator.device)
+        last = k == k0 + config.grad_accum - 1
+        sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
+        with sync:
+            with accelerator.autocast():
+                loss, correct, n = loss_step(model, batch)
+                total_loss = loss
+                if run.head is not None:
+                    grid_thw = batch["image_grid_thw"].cpu()
+                    aux, _parts = run.head.loss_for(grid_thw, chunk, maps)
+                    total_loss = loss + config.aux_dense_weight * aux
+                    aux_seen.append(aux.item())
+            accelerator.backward(total_loss / config.grad_accum)
+        sums += torch.tensor([loss.item() * n.item(), correct.item(), n.item()])
+    return sums, aux_seen
+
+
+def _log_step(run: Run, entry: dict, bar) -> None:
+    """One step's figures to ``log.jsonl`` (every ``log_every`` steps and the last) and the bar."""
+    if not run.accelerator.is_main_process:
+        return
+    if entry["step"] % run.config.log_every == 0 or entry["step"] == run.total:
+        with (run.out / LOG_FILE).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=entry["loss"], acc=entry["token_accuracy"])
 
 
 def save(run: Run) -> Path:
