@@ -55,45 +55,14 @@ def _screens(count: int, size: tuple[int, int]) -> list[bytes]:
 
 
 def run(argv: list[str]) -> dict:
-    import requests
-
     p = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     p.add_argument("--burst", type=int, default=32)
     p.add_argument("--size", default="1024x768")
     args = p.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="abvlmq-bench-memory-"))
-    tag = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "abvlmq_web.settings",
-        "DJANGO_SECRET_KEY": "bench-only-" + tag * 4,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "ABVLMQ_VAR_DIR": str(tmp),
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "ABVLMQ_INFERENCE_QUEUE": f"bench-memory-{tag}",
-        "ABVLMQ_CHANNEL_PREFIX": f"bench-memory-{tag}",
-        "ABVLMQ_THROTTLE_UPLOADS": "10000/min",
-        "ABVLMQ_THROTTLE_USER": "10000/min",
-        "ABVLMQ_METRICS_TOKEN": "bench",
-        "PYTHONUNBUFFERED": "1",
-    }
-    setup = (
-        "import django; django.setup()\n"
-        "from django.core.management import call_command\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "from abvlmq_web.accounts.services import user_create\n"
-        "call_command('migrate', verbosity=0)\n"
-        "u = user_create(username='bench-memory', password='bench-pass-1')\n"
-        "print(Token.objects.create(user=u).key)\n"
-    )
-    token = (
-        subprocess.run(
-            [sys.executable, "-c", setup], env=env, cwd=ROOT, capture_output=True, check=True
-        )
-        .stdout.decode()
-        .split()[-1]
-    )
+    env = _environment(tmp)
+    token = _token(env)
     port = _free_port()
     log = (tmp / "web.log").open("wb")
     server = subprocess.Popen(
@@ -101,62 +70,19 @@ def run(argv: list[str]) -> dict:
          "abvlmq_web.asgi:application"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Token {token}"}
-    screens = _screens(args.burst + 1, size)
-
-    def upload(data: bytes) -> int:
-        files = {"file": ("screen.png", data, "image/png")}
-        return requests.post(
-            f"{url}/api/scans/", files=files, headers=headers, timeout=600
-        ).status_code
-
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        started = _mib(server.pid)
-        t = time.perf_counter()
-        first_status = upload(screens[0])
-        first_s = time.perf_counter() - t
-        first = _mib(server.pid)
-        peak = [first]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak.append(_mib(server.pid))
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        t = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.burst) as pool:
-            statuses = list(pool.map(upload, screens[1:]))
-        burst_s = time.perf_counter() - t
-        done.set()
-        sampler.join()
-        after = _mib(server.pid)
+        measured = _burst(server.pid, f"http://127.0.0.1:{port}", token, args.burst, size)
     finally:
         server.terminate()
         server.wait(timeout=30)
-        try:
-            import redis
-
-            redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")).delete(
-                env["ABVLMQ_INFERENCE_QUEUE"]
-            )
-        except Exception:
-            pass
+        _forget_queue(env["ABVLMQ_INFERENCE_QUEUE"])
+    started, first, peak, after, first_status, first_s, statuses, burst_s = measured
     report = {
         "screen": args.size,
         "rss_mib": {
             "after_start": round(started, 1),
             "after_first_upload": round(first, 1),
-            "burst_peak": round(max(peak), 1),
+            "burst_peak": round(peak, 1),
             "after_burst": round(after, 1),
         },
         "first_upload": {"status": first_status, "seconds": round(first_s, 2)},
@@ -179,6 +105,96 @@ def run(argv: list[str]) -> dict:
         "first_upload_vs_start": r["after_first_upload"] / r["after_start"],
     }
     return report
+
+
+def _environment(tmp: Path) -> dict:
+    """A web server of its own: its database, queue and channel prefix, limits out of the way."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "abvlmq_web.settings",
+        "DJANGO_SECRET_KEY": "bench-only-" + tag * 4,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "ABVLMQ_VAR_DIR": str(tmp),
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "ABVLMQ_INFERENCE_QUEUE": f"bench-memory-{tag}",
+        "ABVLMQ_CHANNEL_PREFIX": f"bench-memory-{tag}",
+        "ABVLMQ_THROTTLE_UPLOADS": "10000/min",
+        "ABVLMQ_THROTTLE_USER": "10000/min",
+        "ABVLMQ_METRICS_TOKEN": "bench",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _token(env: dict) -> str:
+    """A user's API token on the fresh database (migrated here)."""
+    setup = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "from rest_framework.authtoken.models import Token\n"
+        "from abvlmq_web.accounts.services import user_create\n"
+        "call_command('migrate', verbosity=0)\n"
+        "u = user_create(username='bench-memory', password='bench-pass-1')\n"
+        "print(Token.objects.create(user=u).key)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", setup], env=env, cwd=ROOT, capture_output=True, check=True
+    )
+    return done.stdout.decode().split()[-1]
+
+
+def _burst(pid: int, url: str, token: str, burst: int, size):
+    """The web process's memory after start, after one upload, at the peak of ``burst``
+    uploads at once (sampled every 50 ms) and after: with the statuses and times."""
+    import requests
+
+    headers = {"Authorization": f"Token {token}"}
+    screens = _screens(burst + 1, size)
+
+    def upload(data: bytes) -> int:
+        files = {"file": ("screen.png", data, "image/png")}
+        return requests.post(
+            f"{url}/api/scans/", files=files, headers=headers, timeout=600
+        ).status_code
+
+    for _ in range(300):
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    started = _mib(pid)
+    t = time.perf_counter()
+    first_status = upload(screens[0])
+    first_s = time.perf_counter() - t
+    first = _mib(pid)
+    peak = [first]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(_mib(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=burst) as pool:
+        statuses = list(pool.map(upload, screens[1:]))
+    burst_s = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    return started, first, max(peak), _mib(pid), first_status, first_s, statuses, burst_s
+
+
+def _forget_queue(name: str) -> None:
+    """The bench's queue left in Redis (no worker ran it): removed."""
+    try:
+        import redis
+
+        redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")).delete(name)
+    except Exception:
+        pass
 
 
 if __name__ == "__main__":
