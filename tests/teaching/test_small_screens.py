@@ -129,3 +129,39 @@ def test_the_scan_page_says_how_sure_the_ai_is_and_a_declined_scan_reads_decline
         assert not browser.find_element(By.ID, empty).is_displayed(), empty
     assert reason in browser.find_element(By.ID, "abstain-reason").text
     assert not browser.find_element(By.ID, "plane-confidence").is_displayed()
+
+
+SMALL_TARGETS = """
+const out = [];
+for (const el of document.querySelectorAll(arguments[0])) {
+  const r = el.getBoundingClientRect();
+  if (!r.width || !r.height || getComputedStyle(el).visibility === "hidden") continue;
+  const need = el.matches("button.primary, .button") ? 44 : 24;
+  if (r.height < need - 0.5 || r.width < 24 - 0.5) {
+    out.push(`${el.outerHTML.slice(0, 80)}: ${r.width}x${r.height}`);
+  }
+}
+return out;
+"""
+
+
+def test_the_correction_editor_fits_a_phone_and_its_controls_can_be_touched(
+    server,  # noqa: F811
+    browser,  # noqa: F811
+    assessed,  # noqa: F811
+    instructor,
+):
+    """Issue 32: at 390 px the editor needs no sideways scrolling, every control is at least
+    24 x 24 CSS px (WCAG 2.2's target size) and the primary actions 44 px tall."""
+    browser.set_window_size(390, 844)
+    log_in(browser, server, "ian")
+    open_scan(browser, server, assessed)
+    start = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "review-start"))
+    browser.execute_script("arguments[0].scrollIntoView()", start)
+    start.click()
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "editor").is_displayed())
+    assert horizontal_overflow(browser) == ""
+    small = browser.execute_script(SMALL_TARGETS, "#editor button, #editor select, #editor input")
+    assert small == []
+    browser.find_element(By.CSS_SELECTOR, ".menu-toggle").click()
+    assert browser.execute_script(SMALL_TARGETS, ".top nav a") == []
