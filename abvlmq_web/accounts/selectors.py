@@ -34,9 +34,12 @@ def visible_cohorts(*, user: User) -> QuerySet[Cohort]:
 
 
 def cohort_residents(*, user: User) -> QuerySet[User]:
-    """Residents an instructor (or admin) follows, for the cohort page."""
+    """Residents an instructor (or admin) follows through a cohort, for the cohort page and
+    the scan filters: an account in no cohort (the example library's owner of published
+    scans, who never signs in) is nobody's resident."""
     return (
         visible_users(user=user)
-        .filter(role="resident")
+        .filter(role="resident", cohorts__isnull=False)
+        .distinct()
         .order_by("last_name", "first_name", "username")
     )

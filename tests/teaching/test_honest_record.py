@@ -106,3 +106,15 @@ def test_an_instructor_assesses_a_declined_scan_from_scratch(client, declined, i
     client.force_login(declined.scan.owner)
     page = client.get(f"/scans/{declined.scan_id}/").content.decode()
     assert "assessed by Ian" in page and 'id="dicom-export"' in page
+
+
+def test_an_account_in_no_cohort_is_not_listed_as_a_resident_to_follow(
+    resident, cohort, program_admin, django_user_model
+):
+    """The example library's owner (a resident account in no cohort, never signing in) is not
+    in the admin's resident filter (issue 32, item 8)."""
+    from abvlmq_web.accounts.selectors import cohort_residents
+
+    library = django_user_model.objects.create_user("example-library", role="resident")
+    followed = set(cohort_residents(user=program_admin))
+    assert resident in followed and library not in followed
