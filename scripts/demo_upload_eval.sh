@@ -35,3 +35,9 @@ PY
 for s in up-640 up-1024 up-fresh test; do
   "$PY" -m trainer evaluate --model "$RUN" --data $D/$s/annotations.jsonl --out "$OUT/$s"
 done
+# the model it would replace, measured the same way on the upload path (CURRENT=models/demo)
+if [ -n "${CURRENT:-}" ]; then
+  for s in up-640 up-1024 up-fresh; do
+    "$PY" -m trainer evaluate --model "$CURRENT" --data $D/$s/annotations.jsonl --out "$OUT/current-$s"
+  done
+fi
