@@ -124,7 +124,7 @@ def fit(
             f"kept (the best pair, min_confidence {t} and margin {m}, would catch "
             f"{catch:.0%} of wrong grades and flag {false:.0%} of right ones)"
         )
-    trust = fit_grade_trust(preds, truth)
+    trust = fit_grade_trust(preds, truth, plane_map=plane)
     boxes = fit_box_threshold(preds, truth)
     # what the engine will do with this calibration: the chosen pair, or the defaults
     used = review or {"min_confidence": DEFAULT_MIN_CONFIDENCE, "boundary_margin": DEFAULT_MARGIN}
@@ -167,10 +167,12 @@ def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) ->
     return w
 
 
-def trust_rows(preds, truth) -> list[dict[str, Any]]:
+def trust_rows(preds, truth, plane_map=None) -> list[dict[str, Any]]:
     """Per image with a true grade: its trust features (None when it has no grade to trust),
     whether its grade is right, and whether it is flagged whatever the trust (declined, an
-    answer not finished or not read in full)."""
+    answer not finished or not read in full). ``plane_map``: the plane calibration fitted
+    beside it, applied to the plane's confidence as the engine will (the predictions carry the
+    raw one: they were made before there was a calibration)."""
     by_image = {t["image"]: t for t in truth}
     rows = []
     for p in preds:
@@ -182,9 +184,12 @@ def trust_rows(preds, truth) -> list[dict[str, Any]]:
             or not meta.get("complete", True)
             or bool(meta.get("errors"))
         )
+        features = meta.get("trust") if p.get("score") is not None else None
+        if features is not None and plane_map is not None:
+            features = {**features, "plane_confidence": plane_map(features["plane_confidence"])}
         rows.append(
             {
-                "features": meta.get("trust") if p.get("score") is not None else None,
+                "features": features,
                 "right": p.get("grade") == t["grade"],
                 "forced": forced or p.get("score") is None,
             }
@@ -210,11 +215,13 @@ def risk_coverage(probs: Sequence[float | None], rows: Sequence[Mapping[str, Any
     return out
 
 
-def fit_grade_trust(preds, truth, *, target: float = TRUST_TARGET) -> dict[str, Any] | None:
+def fit_grade_trust(
+    preds, truth, *, target: float = TRUST_TARGET, plane_map=None
+) -> dict[str, Any] | None:
     """The grade's trust (:class:`scoring.calibration.GradeTrust`), fitted on these predictions:
     the logistic model, and the lowest threshold at which the grades shown unflagged are right
     at least ``target`` of the time (None when too few images carry features)."""
-    rows = trust_rows(preds, truth)
+    rows = trust_rows(preds, truth, plane_map)
     usable = [r for r in rows if r["features"] is not None and not r["forced"]]
     if len(usable) < 30 or len({r["right"] for r in usable}) < 2:
         return None
