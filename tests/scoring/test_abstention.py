@@ -63,7 +63,7 @@ def test_the_stream_says_abstain_and_nothing_else(demo):
     stream = demo.stream(image)
     events = list(stream)
     assert [e["type"] for e in events] == ["abstain"]
-    assert "cannot assess this image" in events[0]["reason"]
+    assert "did not assess this image" in events[0]["reason"]
     assert events[0]["threshold"] == pytest.approx(demo.ood_stats.threshold, abs=1e-4)
     assert stream.assessment.abstained and stream.assessment.to_dict()["abstained"] is True
 

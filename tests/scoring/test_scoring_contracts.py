@@ -80,6 +80,9 @@ def test_to_dict_is_what_the_web_stores():
         "errors": [],
         "ood_score": None,  # this parse had no image to score
         "abstained": False,
+        "review_reasons": [],  # mark_for_review fills them (scoring.stream)
+        "grade_trust": None,  # the checkpoint's fitted trust in the grade, when it has one
+        "unsure_structures": [],  # boxes under the checkpoint's threshold
     }
     no_box = Answer(ANSWER.structures, ("GB",), (Deduction("GAIN.high", 1, "Too bright"),))
     assert parse(render(no_box)).to_dict()["deductions"][0]["box"] is None

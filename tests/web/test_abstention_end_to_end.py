@@ -46,7 +46,7 @@ def test_a_ct_like_slice_is_declined_queued_for_an_instructor_and_not_counted(
     assert detail["abstained"] is True and detail["needs_review"] is True
     assert (detail["score"], detail["grade"], detail["planes"]) == (None, None, [])
     assert [e["type"] for e in detail["events"]] == ["abstain", "done"]
-    assert "cannot assess this image" in detail["events"][0]["reason"]
+    assert "did not assess this image" in detail["events"][0]["reason"]
     assert detail["ood_score"] > detail["events"][0]["threshold"]
 
     analysis = Analysis.objects.get(scan_id=scan_id)
