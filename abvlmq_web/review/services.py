@@ -127,10 +127,12 @@ def correction_create(
     answered = Dispute.objects.filter(analysis=analysis, status=Dispute.Status.OPEN).update(
         status=Dispute.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=reviewer
     )
-    verb = "confirmed" if correction.confirmed else f"corrected ({cmp.summary(rubric)})"
+    verb = "confirmed" if correction.confirmed else "corrected"
+    result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
     if analysis.abstained:  # the AI declined it: the instructor's is the scan's assessment
         verb = "assessed"
-    result = f"{' + '.join(correction.planes)}, {correction.score:g} {correction.grade}"
+    elif not correction.confirmed:  # what changed, in the rubric's words
+        result += f" ({cmp.summary(rubric)})"
     notify(
         user=scan.owner,
         kind=Kind.DISPUTE_ANSWERED if answered else Kind.REVIEWED,

@@ -91,7 +91,8 @@ def test_boxes_can_be_moved_added_and_deleted(analysis, instructor):
     ]
     c = correct(analysis, instructor, structures=moved)
     assert c.structures == moved
-    assert c.confirmed  # same plane and items: boxes refine, they do not disagree
+    # same plane and items, but a moved box is a change: a correction (issue 32), not "confirmed"
+    assert not c.confirmed
 
 
 def test_confirming_copies_the_ai_answer(analysis, instructor):

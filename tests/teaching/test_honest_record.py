@@ -29,7 +29,8 @@ def test_moving_a_box_is_a_correction_and_says_so_in_words(analysis, instructor)
     assert shown["confirmed"] is False
     assert shown["summary"] == "moved 1 box"
     note = Notification.objects.filter(user=analysis.scan.owner).latest("id")
-    assert "corrected (moved 1 box)" in note.text and "confirmed" not in note.text
+    assert note.text.endswith("(moved 1 box).") and "corrected" in note.text
+    assert "confirmed" not in note.text
 
 
 def test_nothing_changed_is_a_confirmation(analysis, instructor):

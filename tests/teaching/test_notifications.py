@@ -32,7 +32,10 @@ def test_a_correction_reaches_the_resident_in_the_app_and_by_email(
         correct(analysis, instructor, items=["GB.gallbladder.incomplete"])
     n = Notification.objects.get(user=resident)
     assert n.kind == "reviewed" and n.url == f"/scans/{analysis.scan_id}/"
-    assert n.text == f"Ian corrected scan #{analysis.scan_id}: GB, 8 Excellent."
+    assert n.text == (
+        f"Ian corrected scan #{analysis.scan_id}: GB, 8 Excellent "
+        "(struck out “Acoustic attenuation over less than 1/4 of the sector”)."
+    )
     assert [m.to for m in mail.outbox] == [["rita@example.org"]]
     assert n.text in mail.outbox[0].subject and n.url in mail.outbox[0].body
     client.force_login(resident)

@@ -77,7 +77,7 @@ def test_a_confirmed_answer_says_so_and_nothing_changed(client, analysis, reside
     page = client.get(f"/scans/{analysis.scan_id}/").content.decode()
     assert _review_of(page)["score"]["score"] == analysis.score
     assert ">confirmed by Ian<" in page
-    assert "kept the AI's plane and every deduction" in page
+    assert "kept the AI's plane, every box and every deduction" in page
     assert 'id="change-plane"' not in page and 'id="change-score"' not in page
 
 
