@@ -159,7 +159,7 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     assert browser.find_element(By.ID, "unread-count").text == "2"  # the assignment, the review
     browser.find_element(By.ID, "nav-notifications").click()
     note = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#notifications li"))
-    assert f"Ian corrected scan #{scan.pk}: LPV, 5 Moderate." in note.text
+    assert f"Ian corrected scan #{scan.pk}: LPV, 5 Moderate (changed the plane" in note.text
     shot(browser, "4_resident_notification")
 
     # 5. Attestation: Rita asks Ian by name; Ian is told, attests after a confirmation.
