@@ -443,8 +443,9 @@ class Engine:
 
 
 def pixel_range(processor) -> tuple[int, int, int]:
-    """(factor, min_pixels, max_pixels) of ``processor``'s image resize."""
-    ip = processor.image_processor
+    """(factor, min_pixels, max_pixels) of the image resize of ``processor`` (a processor, or
+    its image processor itself)."""
+    ip = getattr(processor, "image_processor", processor)
     size = ip.size or {}
     low = size.get("shortest_edge", size.get("min_pixels", getattr(ip, "min_pixels", None)))
     high = size.get("longest_edge", size.get("max_pixels", getattr(ip, "max_pixels", None)))

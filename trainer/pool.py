@@ -134,10 +134,7 @@ def _draw_chunk(args: tuple[PoolSpec, int, str]) -> int:
         from scoring.model_input import model_view
         from trainer.upload_path import pool_item
 
-        class _Proc:  # pixel_range reads a processor's image_processor
-            image_processor = processor
-
-        factor, low, high = pixel_range(_Proc)
+        factor, low, high = pixel_range(processor)
     for i in range(lo, hi):
         if screens:
             img, record, m = pool_item(
