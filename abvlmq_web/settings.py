@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "abvlmq_web.receiving",
     "abvlmq_web.cine",
     "abvlmq_web.notifications",
+    "abvlmq_web.annotation",
 ]
 
 MIDDLEWARE = [

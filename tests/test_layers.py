@@ -33,6 +33,7 @@ APP_ORDER = [
     "competency",
     "receiving",
     "administration",
+    "annotation",
 ]
 ENTRY_FILES = {
     "views",
