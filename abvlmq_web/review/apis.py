@@ -12,9 +12,8 @@ from rest_framework.views import APIView
 
 from abvlmq_web.accounts.selectors import visible_cohorts
 from abvlmq_web.core.permissions import require_reviewer
-from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.review import selectors
-from abvlmq_web.review.assessments import ai_assessment
+from abvlmq_web.review.assessments import ai_assessment, rubric_options
 from abvlmq_web.review.services import (
     correction_confirm,
     correction_create,
@@ -63,39 +62,6 @@ class CorrectionOutSerializer(serializers.Serializer):
     rubric_version = serializers.CharField()
     confirmed = serializers.BooleanField()
     note = serializers.CharField()
-
-
-def rubric_options(version: str) -> dict:
-    """What the editor offers: planes with their key structures and items, bands, points."""
-    rubric = rubric_for_version(version)
-    return {
-        "version": rubric.version,
-        "max_score": rubric.max_score,
-        "grades": [{"name": g.name, "min": g.min} for g in rubric.grades],
-        "structures": {sid: s.name for sid, s in rubric.structures.items()},
-        "planes": [
-            {
-                "code": p.code,
-                "name": p.name,
-                "standard": p.standard,
-                "structures": list(p.structures),
-            }
-            for p in rubric.planes.values()
-        ],
-        "items": [
-            {
-                "id": i.id,
-                "kind": i.kind,
-                "plane": i.plane,
-                "condition": i.condition,
-                "points": i.points,
-                "tip": i.tip,
-                "group": i.group,
-                "structure": i.structure,
-            }
-            for i in rubric.items.values()
-        ],
-    }
 
 
 class CorrectionListApi(APIView):

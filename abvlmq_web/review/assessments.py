@@ -3,7 +3,8 @@
 Both are read as :class:`scoring.answer.Assessment` (boxes on the 0-1000 grid), so a
 correction is validated by the annotation record check (``scoring.records.check_record``, the
 one the trainer's data passes too) before it is saved, and exports in exactly the format the
-trainer reads.
+trainer reads. ``clean_answer`` is that validation (an annotation campaign's readers pass the
+same one); ``rubric_options`` is what the box editor offers.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
+from abvlmq_web.core.rubrics import rubric_for_version
 from abvlmq_web.scans.models import Analysis
 from scoring.answer import Assessment, Deduction, Structure
-from scoring.records import record_from_assessment
+from scoring.boxes import is_valid_norm
+from scoring.records import check_record, record_from_assessment
 from scoring.rubric import Rubric
 
 
@@ -252,3 +257,103 @@ def readable_problems(
             f"“{item.condition}” (−{item.points:g})."
         )
     return problems
+
+
+def rubric_options(version: str) -> dict:
+    """What the box editor offers: planes with their key structures and items, bands, points."""
+    rubric = rubric_for_version(version)
+    return {
+        "version": rubric.version,
+        "max_score": rubric.max_score,
+        "grades": [{"name": g.name, "min": g.min} for g in rubric.grades],
+        "structures": {sid: s.name for sid, s in rubric.structures.items()},
+        "planes": [
+            {
+                "code": p.code,
+                "name": p.name,
+                "standard": p.standard,
+                "structures": list(p.structures),
+            }
+            for p in rubric.planes.values()
+        ],
+        "items": [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "plane": i.plane,
+                "condition": i.condition,
+                "points": i.points,
+                "tip": i.tip,
+                "group": i.group,
+                "structure": i.structure,
+            }
+            for i in rubric.items.values()
+        ],
+    }
+
+
+def _clean_box(value, where: str, problems: list[str]):
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        problems.append(f"{where}: a box is four numbers [x1, y1, x2, y2] on the 0-1000 grid.")
+        return None
+    try:
+        box = [round(float(v)) for v in value]
+    except (TypeError, ValueError):
+        problems.append(f"{where}: its corners must be numbers.")
+        return None
+    if not is_valid_norm(box):
+        problems.append(f"{where} is empty or outside the image; redraw it.")
+        return None
+    return box
+
+
+def clean_answer(
+    *,
+    rubric: Rubric,
+    planes: list[str],
+    structures: list[dict],
+    deductions: list[dict],
+    image: str,
+    width: int,
+    height: int,
+) -> tuple[Assessment, list[dict]]:
+    """A person's whole assessment of an image (planes, boxes on the 0-1000 grid, deduction
+    items with reasons), checked in words a reviewer reads (``readable_problems``: every key
+    structure boxed or deducted, ...) and then by the annotation record check
+    (``scoring.records.check_record``, the one the trainer's data passes too). Raises
+    ``ValidationError`` listing every problem; returns the assessment, scored by ``rubric``,
+    and its boxes as ``[{"id", "box"}]`` (whole grid units)."""
+    problems: list[str] = []
+    clean_structures = []
+    names = {sid: d.name for sid, d in rubric.structures.items()}
+    for s in structures:
+        where = f"The {names.get(s.get('id'), s.get('id'))} box"
+        box = _clean_box(s.get("box"), where, problems)
+        if box is not None:
+            clean_structures.append({"id": str(s.get("id", "")), "box": box})
+    clean_deductions = []
+    for d in deductions:
+        item = rubric.items.get(str(d.get("item", "")))
+        where = f"The region of “{item.condition if item else d.get('item')}”"
+        clean_deductions.append(
+            {
+                "item": str(d.get("item", "")),
+                "reason": str(d.get("reason") or "").strip()[:500],
+                "box": _clean_box(d.get("box"), where, problems),
+            }
+        )
+    problems += readable_problems(
+        rubric=rubric, planes=list(planes), structures=clean_structures, deductions=clean_deductions
+    )
+    if problems:
+        raise ValidationError(problems)
+    assessment = assessment_of(
+        planes=list(planes), structures=clean_structures, deductions=clean_deductions, rubric=rubric
+    )
+    record = as_record(assessment, image=image, width=width, height=height)
+    _, problems = check_record(record, rubric)
+    if problems:
+        raise ValidationError(problems)
+    return assessment, clean_structures

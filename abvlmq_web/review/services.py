@@ -19,31 +19,12 @@ from abvlmq_web.review.assessments import (
     ai_assessment,
     as_record,
     assessment_of,
+    clean_answer,
     compare,
-    readable_problems,
 )
 from abvlmq_web.review.models import Correction, Dispute, ReviewPolicy
 from abvlmq_web.review.selectors import corrections_in_force, reviewable_analyses
 from abvlmq_web.scans.models import Analysis
-from scoring.boxes import is_valid_norm
-from scoring.records import check_record
-
-
-def _clean_box(value, where: str, problems: list[str]):
-    if value is None:
-        return None
-    if not isinstance(value, list | tuple) or len(value) != 4:
-        problems.append(f"{where}: a box is four numbers [x1, y1, x2, y2] on the 0-1000 grid.")
-        return None
-    try:
-        box = [round(float(v)) for v in value]
-    except (TypeError, ValueError):
-        problems.append(f"{where}: its corners must be numbers.")
-        return None
-    if not is_valid_norm(box):
-        problems.append(f"{where} is empty or outside the image; redraw it.")
-        return None
-    return box
 
 
 @transaction.atomic
@@ -67,44 +48,22 @@ def correction_create(
     if not reviewable_analyses(user=reviewer).filter(pk=analysis.pk).exists():
         raise PermissionDenied("You do not review this resident's scans.")
     rubric = rubric_for_version(analysis.rubric_version)
-    problems: list[str] = []
-    clean_structures = []
-    names = {sid: d.name for sid, d in rubric.structures.items()}
-    for s in structures:
-        where = f"The {names.get(s.get('id'), s.get('id'))} box"
-        box = _clean_box(s.get("box"), where, problems)
-        if box is not None:
-            clean_structures.append({"id": str(s.get("id", "")), "box": box})
-    clean_deductions = []
-    for d in deductions:
-        item = rubric.items.get(str(d.get("item", "")))
-        where = f"The region of “{item.condition if item else d.get('item')}”"
-        clean_deductions.append(
-            {
-                "item": str(d.get("item", "")),
-                "reason": str(d.get("reason") or "").strip()[:500],
-                "box": _clean_box(d.get("box"), where, problems),
-            }
-        )
-    problems += readable_problems(
-        rubric=rubric, planes=list(planes), structures=clean_structures, deductions=clean_deductions
-    )
-    if problems:
-        raise ValidationError(problems)
-    assessment = assessment_of(
-        planes=list(planes), structures=clean_structures, deductions=clean_deductions, rubric=rubric
-    )
     scan = analysis.scan
-    record = as_record(assessment, image=scan.image.name, width=scan.width, height=scan.height)
-    _, problems = check_record(record, rubric)
-    if problems:
-        raise ValidationError(problems)
+    assessment, clean_structures = clean_answer(
+        rubric=rubric,
+        planes=list(planes),
+        structures=structures,
+        deductions=deductions,
+        image=scan.image.name,
+        width=scan.width,
+        height=scan.height,
+    )
     ai = ai_assessment(analysis)
     cmp = compare(
         ai.planes,
         [d.item for d in ai.deductions],
         planes,
-        [d["item"] for d in clean_deductions],
+        [d.item for d in assessment.deductions],
         rubric=rubric,
         ai_boxes={s.id: s.box for s in ai.structures},
         boxes={s["id"]: s["box"] for s in clean_structures},
