@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "abvlmq_web.cine",
     "abvlmq_web.notifications",
     "abvlmq_web.annotation",
+    "abvlmq_web.datasets",
 ]
 
 MIDDLEWARE = [

@@ -34,6 +34,7 @@ APP_ORDER = [
     "receiving",
     "administration",
     "annotation",
+    "datasets",
 ]
 ENTRY_FILES = {
     "views",
