@@ -285,6 +285,19 @@ CELERY_TASK_ROUTES["abvlmq_web.scans.tasks.sweep_analyses"] = {"queue": ABVLMQ_M
 CELERY_TASK_ROUTES["abvlmq_web.progress.tasks.remind_due"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 # LTI (lti/tasks.py): results to the LMS gradebooks, rosters from the LMS
 CELERY_TASK_ROUTES["abvlmq_web.lti.tasks.*"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
+# Training runs (datasets/training.py) go on their own queue, taken by a training worker
+# (`make run` starts one, at low CPU priority, when ABVLMQ_TRAINING_WORKERS=1; a GPU machine
+# runs `celery -A abvlmq_web worker -Q training --concurrency 1`). A run whose worker stopped
+# beating for ABVLMQ_TRAINING_STALE_AFTER s is sent again by the sweeper and resumes from its
+# saved state; the trainer runs under `nice -n ABVLMQ_TRAINING_NICE`.
+ABVLMQ_TRAINING_QUEUE = env_str("ABVLMQ_TRAINING_QUEUE", "training")
+CELERY_TASK_ROUTES["abvlmq_web.datasets.tasks.run_training"] = {"queue": ABVLMQ_TRAINING_QUEUE}
+CELERY_TASK_ROUTES["abvlmq_web.datasets.tasks.sweep_training"] = {
+    "queue": ABVLMQ_MAINTENANCE_QUEUE
+}
+ABVLMQ_TRAINING_STALE_AFTER = env_int("ABVLMQ_TRAINING_STALE_AFTER", 60)
+ABVLMQ_TRAINING_NICE = env_int("ABVLMQ_TRAINING_NICE", 10)
+ABVLMQ_TRAINING_EVAL_BOOT = env_int("ABVLMQ_TRAINING_EVAL_BOOT", 1000)  # bootstrap resamples
 ABVLMQ_QUEUE_SHARE = env_int("ABVLMQ_QUEUE_SHARE", 2)
 # Unfinished analyses a user may have: a day's scanning (about 100) twice over. A burst waits in
 # the database behind the fair share (2 of a user's analyses in the broker at a time), so it
@@ -313,6 +326,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(ABVLMQ_SWEEP_INTERVAL),
         # a sweep nobody took in time is dropped: the next one does the same work
         "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL * 3)},
+    },
+    "sweep-training": {
+        "task": "abvlmq_web.datasets.tasks.sweep_training",
+        "schedule": float(ABVLMQ_SWEEP_INTERVAL * 3),
+        "options": {"expires": float(ABVLMQ_SWEEP_INTERVAL * 6)},
     },
     "remind-due-assignments": {
         "task": "abvlmq_web.progress.tasks.remind_due",

@@ -17,6 +17,7 @@ if not os.environ.get("ABVLMQ_VAR_DIR"):  # subprocesses of the tests inherit th
 # same Redis never takes these tests' analyses.
 os.environ.setdefault("ABVLMQ_INFERENCE_QUEUE", f"inference-test-{os.getpid()}")
 os.environ.setdefault("ABVLMQ_MAINTENANCE_QUEUE", f"maintenance-test-{os.getpid()}")
+os.environ.setdefault("ABVLMQ_TRAINING_QUEUE", f"training-test-{os.getpid()}")
 os.environ.setdefault("ABVLMQ_CHANNEL_PREFIX", f"abvlmq-test-{os.getpid()}")
 
 from abvlmq_web.settings import *  # noqa: F403

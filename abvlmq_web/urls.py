@@ -24,6 +24,7 @@ api = [
     path("", include("abvlmq_web.administration.api_urls")),
     path("", include("abvlmq_web.receiving.api_urls")),
     path("", include("abvlmq_web.cine.api_urls")),
+    path("", include("abvlmq_web.datasets.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file; Swagger UI still writes <style> elements,
     # so this page alone allows inline styles (never inline scripts).
@@ -52,5 +53,6 @@ urlpatterns = [
     path("notifications/", include("abvlmq_web.notifications.urls")),
     path("competency/", include("abvlmq_web.competency.urls")),
     path("administration/", include("abvlmq_web.administration.urls")),
+    path("datasets/", include("abvlmq_web.datasets.urls")),
     path("", include("abvlmq_web.progress.urls")),
 ]

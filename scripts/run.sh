@@ -123,6 +123,14 @@ for i in $(seq "$WORKERS"); do
     "${WAIT[@]}" .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_INFERENCE_QUEUE:-inference}" \
     -n "worker$i@%h" "${POOL[@]}" --loglevel INFO --without-gossip --without-mingle
 done
+# Training runs (ABVLMQ_TRAINING_WORKERS=1): their own queue, one run at a time, at low CPU
+# priority beside the inference workers (the trainer it starts runs under `nice` too). A GPU
+# machine takes the same queue on its own: `celery -A abvlmq_web worker -Q training -c 1`.
+for i in $(seq "${ABVLMQ_TRAINING_WORKERS:-0}"); do
+  program "training-$i" "$VAR/training-$i.log" nice -n "${ABVLMQ_TRAINING_NICE:-10}" \
+    .venv/bin/celery -A abvlmq_web worker -Q "${ABVLMQ_TRAINING_QUEUE:-training}" \
+    -n "training$i@%h" --concurrency 1 --loglevel INFO --without-gossip --without-mingle
+done
 # The sweeper: Celery beat and the maintenance queue in one light process, never behind an
 # analysis; it re-queues what a dead worker or a restarted Redis left behind.
 program sweeper "$VAR/sweeper.log" .venv/bin/celery -A abvlmq_web worker -B \
