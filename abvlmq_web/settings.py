@@ -119,6 +119,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "abvlmq_web.scans.context_processors.model_banner",
                 "abvlmq_web.notifications.context_processors.unread",
+                "abvlmq_web.annotation.context_processors.annotation",
             ],
             "libraries": {"tables": "abvlmq_web.templatetags.tables"},
         },

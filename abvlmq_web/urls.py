@@ -25,6 +25,7 @@ api = [
     path("", include("abvlmq_web.receiving.api_urls")),
     path("", include("abvlmq_web.cine.api_urls")),
     path("", include("abvlmq_web.datasets.api_urls")),
+    path("", include("abvlmq_web.annotation.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file; Swagger UI still writes <style> elements,
     # so this page alone allows inline styles (never inline scripts).
@@ -54,5 +55,6 @@ urlpatterns = [
     path("competency/", include("abvlmq_web.competency.urls")),
     path("administration/", include("abvlmq_web.administration.urls")),
     path("datasets/", include("abvlmq_web.datasets.urls")),
+    path("annotation/", include("abvlmq_web.annotation.urls")),
     path("", include("abvlmq_web.progress.urls")),
 ]
