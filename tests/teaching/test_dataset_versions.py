@@ -33,7 +33,7 @@ RUBRIC = default_rubric()
 PLANES = ["GB", "RKL", "PAN"]
 
 
-def _scan(owner, n: int) -> Scan:
+def stored_scan(owner, n: int) -> Scan:
     buf = io.BytesIO()
     Image.new("RGB", (80, 60), (20 + n % 200, 30, 30)).save(buf, format="PNG")
     scan = Scan(owner=owner, kind="png", width=80, height=60)
@@ -42,7 +42,7 @@ def _scan(owner, n: int) -> Scan:
     return scan
 
 
-def _answer(plane: str, score: int) -> dict:
+def final_answer(plane: str, score: int) -> dict:
     items = items_for(score)
     total = RUBRIC.score(items)
     return {
@@ -55,7 +55,7 @@ def _answer(plane: str, score: int) -> dict:
     }
 
 
-def _campaign(program_admin, instructor, resident, other_resident, name="C1") -> Campaign:
+def make_campaign(program_admin, instructor, resident, other_resident, name="C1") -> Campaign:
     campaign = Campaign.objects.create(
         name=name, created_by=program_admin, adjudicator=instructor, start_from="blank",
         source="archive", rubric_version=RUBRIC.version,
@@ -64,24 +64,24 @@ def _campaign(program_admin, instructor, resident, other_resident, name="C1") ->
     return campaign
 
 
-def _finals(campaign, owner, count: int, start: int = 0) -> list[Scan]:
+def add_finals(campaign, owner, count: int, start: int = 0) -> list[Scan]:
     scans = []
     for n in range(start, start + count):
-        scan = _scan(owner, n)
+        scan = stored_scan(owner, n)
         CampaignScan.objects.create(
             campaign=campaign, scan=scan, state="agreed",
-            final_answer=_answer(PLANES[n % 3], [10, 8, 6, 3][n % 4]), final_at=timezone.now(),
+            final_answer=final_answer(PLANES[n % 3], [10, 8, 6, 3][n % 4]), final_at=timezone.now(),
         )  # fmt: skip
         scans.append(scan)
     return scans
 
 
-def _one_reader(campaign, owner, reader, n: int) -> Scan:
+def one_reader_scan(campaign, owner, reader, n: int) -> Scan:
     """A scan only one reader has submitted: no final answer."""
-    scan = _scan(owner, n)
+    scan = stored_scan(owner, n)
     cs = CampaignScan.objects.create(campaign=campaign, scan=scan, state="reading")
     ReaderRecord.objects.create(
-        campaign_scan=cs, reader=reader, started_from="blank", answer=_answer("GB", 10),
+        campaign_scan=cs, reader=reader, started_from="blank", answer=final_answer("GB", 10),
         submitted_at=timezone.now(),
     )  # fmt: skip
     return scan
@@ -89,7 +89,7 @@ def _one_reader(campaign, owner, reader, n: int) -> Scan:
 
 @pytest.fixture
 def campaign(program_admin, instructor, resident, other_resident):
-    return _campaign(program_admin, instructor, resident, other_resident)
+    return make_campaign(program_admin, instructor, resident, other_resident)
 
 
 def _freeze(user, **data):
@@ -99,8 +99,8 @@ def _freeze(user, **data):
 def test_a_program_admin_freezes_the_final_records_into_an_immutable_version(
     campaign, program_admin, resident
 ):
-    finals = _finals(campaign, resident, 60)
-    pending = _one_reader(campaign, resident, resident, 999)
+    finals = add_finals(campaign, resident, 60)
+    pending = one_reader_scan(campaign, resident, resident, 999)
     response = _freeze(program_admin, name="v1", campaigns=[campaign.pk])
     assert response.status_code == 201, response.content
     version = DatasetVersion.objects.get(name="v1")
@@ -115,7 +115,7 @@ def test_a_program_admin_freezes_the_final_records_into_an_immutable_version(
     assert sum(r["total"] for r in version.counts["grades"].values()) == 60
     assert len(version.content_hash) == 64
     # the answer is a snapshot: the campaign's record changing later does not reach it
-    CampaignScan.objects.filter(scan=finals[0]).update(final_answer=_answer("GB", 3))
+    CampaignScan.objects.filter(scan=finals[0]).update(final_answer=final_answer("GB", 3))
     assert DatasetItem.objects.get(version=version, scan=finals[0]).answer["score"] == 10.0
     with pytest.raises(FrozenError):
         version.name = "v1b"
@@ -132,8 +132,8 @@ def test_a_program_admin_freezes_the_final_records_into_an_immutable_version(
 def test_a_scan_with_one_readers_record_is_refused_and_nothing_is_frozen(
     campaign, program_admin, instructor, resident, other_resident
 ):
-    finals = _finals(campaign, resident, 6)
-    pending = _one_reader(campaign, resident, other_resident, 500)
+    finals = add_finals(campaign, resident, 6)
+    pending = one_reader_scan(campaign, resident, other_resident, 500)
     response = _freeze(
         program_admin, name="v1", campaigns=[campaign.pk], scans=[finals[0].pk, pending.pk]
     )
@@ -142,15 +142,15 @@ def test_a_scan_with_one_readers_record_is_refused_and_nothing_is_frozen(
     assert not DatasetVersion.objects.exists() and not DatasetItem.objects.exists()
     assert not AuditLog.objects.filter(action="dataset.freeze").exists()
     # only pending scans in the chosen campaign: nothing final, refused
-    empty = _campaign(program_admin, instructor, resident, other_resident, name="C2")
-    _one_reader(empty, resident, resident, 501)
+    empty = make_campaign(program_admin, instructor, resident, other_resident, name="C2")
+    one_reader_scan(empty, resident, resident, 501)
     assert _freeze(program_admin, name="v0", campaigns=[empty.pk]).status_code == 400
     assert not DatasetVersion.objects.exists()
 
 
 @pytest.mark.parametrize("who", ["resident", "instructor"])
 def test_only_a_program_admin_sees_or_freezes_versions(who, people, campaign, resident):
-    _finals(campaign, resident, 3)
+    add_finals(campaign, resident, 3)
     user = people[who]
     assert _freeze(user, name="v1", campaigns=[campaign.pk]).status_code == 404
     assert api(user).get("/api/dataset-versions/").status_code == 404
@@ -162,9 +162,9 @@ def test_only_a_program_admin_sees_or_freezes_versions(who, people, campaign, re
 
 
 def test_a_later_version_keeps_every_earlier_test_scan_in_test(campaign, program_admin, resident):
-    _finals(campaign, resident, 60)
+    add_finals(campaign, resident, 60)
     assert _freeze(program_admin, name="v1", campaigns=[campaign.pk]).status_code == 201
-    _finals(campaign, resident, 20, start=60)
+    add_finals(campaign, resident, 20, start=60)
     client = Client()
     client.force_login(program_admin)
     page = client.post("/datasets/", {"name": "v2", "campaigns": [campaign.pk], "seed": 33})
@@ -191,7 +191,7 @@ def _validate(folder: Path) -> subprocess.CompletedProcess:
 def test_the_export_downloads_as_one_zip_that_the_trainer_validates(
     campaign, program_admin, resident, tmp_path
 ):
-    _finals(campaign, resident, 30)
+    add_finals(campaign, resident, 30)
     assert _freeze(program_admin, name="v1", campaigns=[campaign.pk]).status_code == 201
     version = DatasetVersion.objects.get(name="v1")
     client = Client()

@@ -1,0 +1,180 @@
+"""Training runs from the application (issue 33, items 5 and 6), on a real Celery worker of the
+``training`` queue with the real trainer and the demo model: a program admin starts a run on a
+dataset version with the demo recipe and a budget well under a CPU minute; its page follows
+the step and the loss; the worker is killed mid-run and the run resumes from its saved state;
+it ends with ``trainer evaluate`` of the new model beside the model in force on the version's
+test split and the new model in the registry with that report, which the registry page shows
+(better or worse, in words) beside the Activate button. Refused with nothing changed or
+queued: a resident or an instructor starting a run, and a recipe the trainer's check refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from abvlmq_web.administration.models import ModelVersion
+from abvlmq_web.datasets.models import DatasetVersion, TrainingRun
+from abvlmq_web.datasets.services import version_freeze
+from abvlmq_web.datasets.training import training_sweep
+from tests.teaching.conftest import api
+from tests.teaching.test_dataset_versions import add_finals, make_campaign
+from tests.web.live import start_worker
+
+
+@pytest.fixture
+def training_queue():
+    """This run's training queue in the real Redis: what waits in it; emptied after."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    name = settings.ABVLMQ_TRAINING_QUEUE
+    client.delete(name)
+    yield lambda: client.llen(name)
+    client.delete(name)
+    client.close()
+
+
+@pytest.fixture
+def version(program_admin, instructor, resident, other_resident):
+    campaign = make_campaign(program_admin, instructor, resident, other_resident)
+    add_finals(campaign, resident, 30)
+    return version_freeze(user=program_admin, name="v1", campaign_ids=[campaign.pk])
+
+
+def _start(user, version, **data):
+    return api(user).post(f"/api/dataset-versions/{version.pk}/runs/", data, format="json")
+
+
+@pytest.mark.parametrize("who", ["resident", "instructor"])
+def test_a_resident_or_instructor_cannot_start_a_run(who, people, version, training_queue):
+    response = _start(people[who], version, recipe="demo", budget_min=0.2)
+    assert response.status_code == 404
+    client = Client()
+    client.force_login(people[who])
+    page = client.post(f"/datasets/{version.pk}/runs/", {"recipe": "demo", "budget_min": "0.2"})
+    assert page.status_code == 404
+    assert not TrainingRun.objects.exists()
+    assert training_queue() == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"overrides": "lora.rank=big"}, "lora.rank: must be an integer, got 'big'"),
+        ({"overrides": "batch_size=0"}, "batch_size: and grad_accum > 0"),
+        ({"overrides": "learning_rate=1"}, "unknown key(s) learning_rate"),
+        ({"budget_min": None}, "Give the budget in CPU minutes"),
+        ({"recipe": "paper_lora_2b", "base_path": "/nowhere/Qwen2-VL-2B"}, "is not a folder"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_invalid_recipe_is_refused_with_its_message_before_it_is_queued(
+    data, message, program_admin, version, training_queue
+):
+    response = _start(program_admin, version, **({"recipe": "demo", "budget_min": 0.2} | data))
+    assert response.status_code == 400
+    assert message in str(response.json())
+    assert not TrainingRun.objects.exists()
+    assert training_queue() == 0
+    # the page shows the same message, and queues nothing either
+    client = Client()
+    client.force_login(program_admin)
+    form = {"recipe": "demo", "budget_min": "0.2", **{k: v or "" for k, v in data.items()}}
+    page = client.post(f"/datasets/{version.pk}/runs/", form)
+    assert page.status_code == 200 and message in html.unescape(page.content.decode())
+    assert not TrainingRun.objects.exists() and training_queue() == 0
+
+
+def _wait(predicate, timeout: float, what: str, run_id: int):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = TrainingRun.objects.get(pk=run_id)
+        if predicate(run):
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: {TrainingRun.objects.filter(pk=run_id).values().first()}")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_run_trains_survives_a_worker_kill_is_evaluated_and_registered(
+    transactional_db, redis_layer, log_dir, program_admin, version, training_queue
+):
+    # 30 phantoms: 21 train. A CPU budget of 0.3 min; epochs raised so the budget ends it.
+    response = _start(
+        program_admin, version, recipe="demo", budget_min=0.3,
+        overrides="epochs=1000\nsave_every=5\ntorch_threads=1",
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    run_id = response.json()["id"]
+    assert training_queue() == 1  # on its own queue, nothing on the inference queue
+    worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    try:
+        run = _wait(lambda r: r.step >= 8, 240, "no steps", run_id)
+        assert run.state == "running" and run.loss_history and run.seconds_left is not None
+        page = api(program_admin).get(f"/api/training-runs/{run_id}/").json()
+        assert page["step"] >= 8 and len(page["loss_history"]) == page["step"]
+        assert Path(run.out_dir, "run", "state", "progress.json").is_file()  # saved at step 5
+    finally:
+        worker.kill()  # the machine under it is gone (the trainer with it)
+    killed_at = TrainingRun.objects.get(pk=run_id).step
+    assert training_sweep() == []  # its heartbeat is fresh yet
+    later = timezone.now() + dt.timedelta(seconds=settings.ABVLMQ_TRAINING_STALE_AFTER + 1)
+    assert training_sweep(now=later) == [run_id]
+    worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    try:
+        run = _wait(lambda r: r.finished, 420, "the run did not end", run_id)
+    finally:
+        worker.stop()
+    assert run.state == "done", (run.failure_reason, run.log_tail)
+    assert run.attempts == 2
+    log = Path(run.out_dir, "worker.log").read_text()
+    assert "resumed from" in log  # the trainer went on from its saved state
+    steps = [s for s, _ in run.loss_history]
+    assert steps == list(range(1, len(steps) + 1)) and steps[-1] > killed_at
+    # item 6: both models measured on the same test scans, the new one registered with it
+    comparison = run.evaluation["comparison"]
+    n_test = version.counts["splits"]["test"]
+    assert comparison["new"]["n_images"] == comparison["active"]["n_images"] == n_test
+    assert comparison["verdict"] in ("better", "worse", "same")
+    model = ModelVersion.objects.get(pk=run.registered_model_id)
+    assert not model.is_active  # activation stays the admin's click
+    assert model.base_path == run.model_dir and Path(model.base_path, "ood_stats.npz").is_file()
+    assert model.evaluation_report["compared_with"]["verdict"] == comparison["verdict"]
+    assert model.evaluation_report["training_run"]["dataset"] == "v1"
+    assert Path(run.out_dir, "eval", "report.md").is_file()
+    client = Client()
+    client.force_login(program_admin)
+    registry = client.get("/administration/models/").content.decode()
+    assert model.name in registry
+    said = {"worse": "measures worse", "better": "measures better", "same": "measures the same"}
+    assert said[comparison["verdict"]] in registry
+    run_page = client.get(f"/datasets/runs/{run_id}/").content.decode()
+    assert "side-by-side" in run_page and model.name in run_page
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_run_can_be_cancelled_while_it_trains(
+    transactional_db, redis_layer, log_dir, program_admin, version, training_queue
+):
+    response = _start(program_admin, version, recipe="demo", budget_min=5, overrides="epochs=1000")
+    run_id = response.json()["id"]
+    worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    try:
+        _wait(lambda r: r.step >= 2, 240, "no steps", run_id)
+        cancel = api(program_admin).post(f"/api/training-runs/{run_id}/cancel/")
+        assert cancel.status_code == 200
+        run = _wait(lambda r: r.finished, 60, "not cancelled", run_id)
+    finally:
+        worker.stop()
+    assert run.state == "cancelled" and run.registered_model is None
+    assert not ModelVersion.objects.exists()
+    assert DatasetVersion.objects.count() == 1
