@@ -394,7 +394,10 @@ ABVLMQ_MAX_FRAMES = env_int("ABVLMQ_MAX_FRAMES", 300)
 ABVLMQ_KEEP_ORIGINALS = env_bool("ABVLMQ_KEEP_ORIGINALS", False)
 # Cine clips (multi-frame DICOM, MP4/MOV/AVI): frames are limited by ABVLMQ_MAX_FRAMES too.
 ABVLMQ_CLIP_MAX_SECONDS = env_int("ABVLMQ_CLIP_MAX_SECONDS", 60)
-ABVLMQ_CLIP_SAMPLE = env_int("ABVLMQ_CLIP_SAMPLE", 8)  # frames assessed, in one batch
+ABVLMQ_CLIP_SAMPLE = env_int("ABVLMQ_CLIP_SAMPLE", 8)  # frames assessed
+# The sampled frames go to the model this many at a time, and the scan page hears "k of n
+# assessed" after each batch (the in-process engine: a batch's answers end together).
+ABVLMQ_CLIP_BATCH = env_int("ABVLMQ_CLIP_BATCH", 4)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --------------------------------------------------------------------------- DICOM receiving

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -331,13 +331,18 @@ class Engine:
         *,
         batch_size: int = 8,
         max_new_tokens: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Assessment]:
-        """One Assessment per image, by batched greedy generation (left padding)."""
+        """One Assessment per image, by batched greedy generation (left padding).
+        ``progress(done, total)``, when given, hears how many images are assessed after each
+        batch (a batch's answers all end together: there is nothing to report within one)."""
         limit = max_new_tokens or self.max_new_tokens
         out: list[Assessment] = []
         for start in range(0, len(images), max(batch_size, 1)):
             chunk = list(images[start : start + max(batch_size, 1)])
             out.extend(self._assess_batch(chunk, limit))
+            if progress is not None:
+                progress(len(out), len(images))
         return out
 
     def stream(self, image: Image.Image, *, max_new_tokens: int | None = None) -> AssessmentStream:

@@ -35,8 +35,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -252,12 +252,25 @@ class VllmEngine(Engine):
                     raise ServerError(f"the serving engine at {self.url} failed: {exc}") from exc
                 time.sleep(min(8.0, 0.5 * 2**attempt))
 
-    def assess(self, images: Sequence[Image.Image], *, batch_size: int = 8, max_new_tokens=None):
-        """One Assessment per image: the requests go at once, and the server batches them."""
+    def assess(
+        self,
+        images: Sequence[Image.Image],
+        *,
+        batch_size: int = 8,
+        max_new_tokens=None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        """One Assessment per image: the requests go at once, and the server batches them.
+        ``progress(done, total)``, when given, hears each answer as it comes back."""
         limit = max_new_tokens or self.max_new_tokens
         with ThreadPoolExecutor(max_workers=max(1, batch_size)) as pool:
             streams = [VllmStream(self, im, limit) for im in images]
-            return list(pool.map(lambda s: s.assessment, streams))
+            futures = [pool.submit(lambda s=s: s.assessment) for s in streams]
+            if progress is not None:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    future.result()  # a failed answer raises here, before it is counted
+                    progress(done, len(images))
+            return [f.result() for f in futures]
 
     def stream(self, image: Image.Image, *, max_new_tokens: int | None = None) -> VllmStream:
         return VllmStream(self, image, max_new_tokens or self.max_new_tokens)

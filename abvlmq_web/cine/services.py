@@ -1,6 +1,6 @@
 """Writes on clips: the intake and storage of a clip (through scoring.imaging.clip, every frame
-de-identified), and the assessment of its frames (a sample assessed in one batch, the best one
-chosen).
+de-identified), and the assessment of its frames (a sample assessed a batch at a time, the best
+one chosen).
 
 Cine sits below scans (docs/architecture.md): ``scans.services.scan_upload`` stores a clip's
 scan with ``clip_load``/``clip_store``, and ``scans.analysis.analysis_run`` runs a clip's
@@ -10,6 +10,7 @@ image becomes the chosen frame and its analysis that frame's assessment, with it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
@@ -82,15 +83,21 @@ def clip_store(*, scan, clip: ClipResult) -> Clip:
 # --------------------------------------------------------------------------- the analysis
 
 
-def clip_frames_assess(*, engine: Any, clip: Clip) -> tuple[ClipFrame, Assessment]:
-    """Assess every sampled frame in one batch, record each frame's result and choose the
-    best (scoring.frames.best_frame); the scan's image becomes the chosen frame."""
+def clip_frames_assess(
+    *, engine: Any, clip: Clip, progress: Callable[[int, int], None] | None = None
+) -> tuple[ClipFrame, Assessment]:
+    """Assess every sampled frame, ``ABVLMQ_CLIP_BATCH`` at a time, record each frame's result
+    and choose the best (scoring.frames.best_frame); the scan's image becomes the chosen frame.
+    ``progress(done, total)`` hears 0 first, then the count after each batch the engine ends."""
     frames = list(clip.sampled.order_by("index"))
     images = []
     for frame in frames:
         with frame.image.open("rb") as fh:
             images.append(Image.open(fh).convert("RGB"))
-    assessments = engine.assess(images, batch_size=len(images))
+    if progress is not None:
+        progress(0, len(images))
+    batch = settings.ABVLMQ_CLIP_BATCH or len(images)
+    assessments = engine.assess(images, batch_size=batch, progress=progress)
     chosen = best_frame(assessments)
     with transaction.atomic():
         for i, (frame, assessment) in enumerate(zip(frames, assessments, strict=True)):

@@ -19,7 +19,8 @@ Run. The engine class is a setting (``ABVLMQ_ENGINE``, "module:Class", default
 ``scoring.engine:Engine``) with ``load(model_dir, adapter_dir=None)``, ``stream(image)`` (an
 iterable of scoring.events whose ``.assessment`` is set once exhausted) and ``model_id``; it is
 loaded once per worker process. ``analysis_run`` is what the Celery task (scans/tasks.py) calls.
-A clip's analysis assesses its sampled frames in one batch (cine.services) and records the
+A clip's analysis assesses its sampled frames a batch at a time (cine.services), telling the
+scan's pages how many are assessed after each batch (``push_progress``), and records the
 chosen frame's events.
 
 Save and events. start -> record each event -> finish or fail. Every step is idempotent so that
@@ -52,7 +53,7 @@ from PIL import Image
 
 from abvlmq_web.cine.services import assessment_events, clip_frames_assess
 from abvlmq_web.core.rubrics import rubric_for_version, worker_runtime
-from abvlmq_web.scans.events import push_event
+from abvlmq_web.scans.events import push_event, push_progress
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
 from scoring.answer import Assessment
 from scoring.engine_errors import EngineUnavailable
@@ -335,7 +336,11 @@ def _analysis_run(analysis_id: int) -> Analysis | None:
         with heartbeat(analysis_id=analysis.pk), time_limit(settings.ABVLMQ_TASK_TIME_LIMIT):
             clip = getattr(analysis.scan, "clip", None)
             if clip is not None:  # a cine clip: its sampled frames in one batch, the best shown
-                _, assessment = clip_frames_assess(engine=engine, clip=clip)
+
+                def progress(done: int, total: int) -> None:
+                    push_progress(scan_id=analysis.scan_id, stage="assess", done=done, total=total)
+
+                _, assessment = clip_frames_assess(engine=engine, clip=clip, progress=progress)
                 seq = _record_events(analysis, assessment_events(assessment, engine.rubric))
                 return analysis_finish(analysis=analysis, assessment=assessment, next_seq=seq + 1)
             with analysis.scan.image.open("rb") as fh:

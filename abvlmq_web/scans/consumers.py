@@ -2,10 +2,12 @@
 
 Authenticates (session or token), checks the cohort rules, joins the scan's group, sends the
 events saved so far, then the live ones, each exactly once: messages carry the per-analysis
-sequence number, and anything at or below the last one sent is dropped. Close codes: 4401 not
-logged in, 4404 no such scan for this user (an outsider learns nothing more). A refused socket
-is accepted and then closed with its code: a close before the accept reaches the browser as a
-bare 1006, and the page could not tell "log in again" from "network down".
+sequence number, and anything at or below the last one sent is dropped. While a clip's frames
+are assessed it also carries un-numbered ``progress`` messages ("4 of 8 assessed"), until the
+first event. Close codes: 4401 not logged in, 4404 no such scan for this user (an outsider
+learns nothing more). A refused socket is accepted and then closed with its code: a close
+before the accept reaches the browser as a bare 1006, and the page could not tell "log in
+again" from "network down".
 
 Self-assess first: a resident who asked to give her own score first, and has not yet, gets no
 plane, deduction, score or grade event over the socket (the API and the page conceal them the
@@ -26,6 +28,7 @@ from abvlmq_web.scans.selectors import scan_events, scan_visible
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CONCEALED = frozenset({"plane", "deduction", "score", "grade"})
+PROGRESS = ("stage", "done", "total")
 
 
 def _concealed(*, user, scan_id: int) -> bool:
@@ -70,6 +73,13 @@ class ScanConsumer(AsyncJsonWebsocketConsumer):
         if seq > self.last_seq + 1:  # a gap: read what lies between from the database
             await self._send_saved(before=seq)
         await self._send(seq, message["event"])
+
+    async def scan_progress(self, message: dict) -> None:
+        """How far a clip's assessment has got: ``{"type": "progress", "stage", "done",
+        "total"}``, without a number (it is not an event; the page shows the latest)."""
+        if self.last_seq:  # the answer's events have begun: the count is behind them
+            return
+        await self.send_json({"type": "progress", **{k: message[k] for k in PROGRESS}})
 
     async def _send_saved(self, before: int | None = None) -> None:
         saved = await database_sync_to_async(scan_events)(

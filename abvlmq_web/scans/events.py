@@ -1,4 +1,5 @@
-"""The worker's one way to reach browsers: push a numbered event to a scan's channel group.
+"""The worker's one way to reach browsers: push a numbered event to a scan's channel group
+(and, between events, how far a clip's assessment has got: ``push_progress``).
 
 Payloads are the TypedDicts of ``scoring.events``; on the wire a message is ``{"seq": n,
 **event}``. Saving comes first (services), pushing second, so a page that connects late
@@ -32,6 +33,20 @@ def push_event(*, scan_id: int, seq: int, event: Event | dict) -> None:
         async_to_sync(layer.group_send)(scan_group(scan_id), message)
     except Exception:  # the event is saved; a page that reconnects gets it from the database
         log.warning("could not push event %s of scan %s", seq, scan_id, exc_info=True)
+
+
+def push_progress(*, scan_id: int, stage: str, done: int, total: int) -> None:
+    """How far the analysis has got (a clip's frames: ``stage`` "assess", ``done`` of
+    ``total`` assessed), for the pages open on the scan now. Not an event: neither saved nor
+    numbered (a page that connects later hears the next one, or the answer); never raises."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "scan.progress", "stage": stage, "done": done, "total": total}
+    try:
+        async_to_sync(layer.group_send)(scan_group(scan_id), message)
+    except Exception:
+        log.warning("could not push progress of scan %s", scan_id, exc_info=True)
 
 
 # --------------------------------------------------------------------------- upload progress

@@ -6,7 +6,8 @@
 // Once a person has reviewed the scan (data-review: the correction in force, shaped like the
 // events), that answer is the headline and is drawn by the same handlers; the AI's events
 // still arrive and are kept for the "Show the AI's boxes" toggle and the "The AI said" card.
-// While the analysis waits in the queue the page polls its position; when it finishes live,
+// While the analysis waits in the queue the page polls its position, and while a clip's frames
+// are assessed it says how many are done (un-numbered "progress" messages); when it finishes live,
 // the teaching panel is fetched again from the server, so the page is what a reload shows.
 // It talks to the teaching panel (teaching.js) only through the events in events.js.
 import { getJSON, getText } from "./api.js";
@@ -286,6 +287,19 @@ function pollQueue() {
 }
 if (!el("queue").hidden) state.queueTimer = setInterval(pollQueue, 2000);
 
+// A clip's sampled frames are assessed a batch at a time: how many are done, until the
+// answer's first event comes.
+function framesProgress(ev) {
+  if (state.finished || state.lastSeq > 0 || ev.stage !== "assess") return;
+  hideQueue();
+  const p = el("frames-progress");
+  p.textContent = `Frames assessed: ${ev.done} of ${ev.total}`;
+  p.dataset.done = String(ev.done);
+  p.hidden = false;
+  if (!review) el("status").textContent = "analysing…";
+}
+function hideFramesProgress() { const p = el("frames-progress"); if (p) p.hidden = true; }
+
 let retry = 500;
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -293,7 +307,9 @@ function connect() {
   ws.onopen = () => { retry = 500; if (!state.finished && el("queue").hidden && !review) { el("status").textContent = "analysing…"; } };
   ws.onmessage = (m) => {
     const ev = JSON.parse(m.data);
+    if (ev.type === "progress") { framesProgress(ev); return; }  // not an event: no number
     if (ev.seq <= state.lastSeq) return;
+    hideFramesProgress();
     state.lastSeq = ev.seq;
     if (!state.finished) hideQueue();
     handle(ev);

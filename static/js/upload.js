@@ -1,7 +1,8 @@
 // Multi-file upload with per-file progress. XMLHttpRequest, because fetch() reports no upload
 // progress. Two files travel at a time. One file chosen alone opens its scan page once stored;
-// several stay listed here, each row following its analysis (queued, assessing, the score)
-// until it is done, with a link to its page.
+// several stay listed here, each row following its analysis (queued, assessing, a clip's frames
+// assessed, the score) until it is done, with a link to its page. A clip's row says how many of
+// its frames are read and de-identified while its request runs, then how many are assessed.
 import { csrfToken, getJSON } from "./api.js";
 
 const form = document.getElementById("upload-form");
@@ -49,9 +50,9 @@ function watchIntake(job) {
     try { p = JSON.parse(m.data); } catch (e) { return; }
     if (p.stage === "deidentify") {
       job.ui.bar.value = Math.round((100 * p.done) / Math.max(1, p.total));
-      job.ui.state.textContent = `de-identifying frames: ${p.done} of ${p.total}`;
+      job.ui.state.textContent = `frames read and de-identified: ${p.done} of ${p.total}`;
     } else if (p.stage === "encode") {
-      job.ui.state.textContent = `${p.total} frames de-identified · storing the clip`;
+      job.ui.state.textContent = `all ${p.total} frames read and de-identified · storing the clip`;
     }
   };
   return { key, close: () => { try { ws.close(); } catch (e) { /* closed already */ } } };
@@ -90,7 +91,7 @@ function send(job) {
       job.ui.state.append(a);
       job.ui.li.dataset.scanId = body.id;
       if (job.alone) { location.assign(a.href); return; }
-      if (body.is_ultrasound) follow(job, body.id, a);
+      if (body.is_ultrasound) follow(job, body.id, a, body.frames > 1);
     } else if (xhr.status === 429 && (job.waits || 0) < MAX_WAITS) {
       // a limit, not a fault: the file waits its turn and goes again
       job.waits = (job.waits || 0) + 1;
@@ -112,13 +113,37 @@ function send(job) {
   xhr.send(data);
 }
 
+// A clip's frames are assessed a batch at a time: the scan's socket says how many are done
+// (un-numbered "progress" messages; the row's polling says when it is finished).
+function framesAssessed(job, id) {
+  if (!window.WebSocket) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  let ws;
+  try { ws = new WebSocket(`${scheme}://${location.host}/ws/scans/${id}/`); } catch (e) { return; }
+  job.closeFrames = () => { try { ws.close(); } catch (e) { /* closed already */ } };
+  ws.onmessage = (m) => {
+    let p = {};
+    try { p = JSON.parse(m.data); } catch (e) { return; }
+    if (p.type === "progress" && p.stage === "assess") {
+      job.assessed = `Assessing · frames assessed: ${p.done} of ${p.total}`;
+      if (job.ui.li.dataset.status === "running" || job.ui.li.dataset.status === "queued") {
+        job.ui.li.dataset.status = "running";
+        job.link.textContent = job.assessed;
+      }
+    }
+  };
+}
+
 // A row follows its analysis: where it waits, then its score (or why there is none).
-function follow(job, id, link) {
+function follow(job, id, link, clip) {
+  job.link = link;
+  if (clip) framesAssessed(job, id);
   const show = (analysis) => {
     const s = analysis || {};
     job.ui.li.dataset.status = s.status || "";
+    if (s.status !== "queued" && s.status !== "running" && job.closeFrames) job.closeFrames();
     if (s.status === "queued") link.textContent = s.queue_position ? `Queued · ${s.queue_position} ahead` : "Queued · next";
-    else if (s.status === "running") link.textContent = "Assessing…";
+    else if (s.status === "running") link.textContent = job.assessed || "Assessing…";
     else if (s.status === "failed") link.textContent = "Could not be assessed · view";
     else if (s.status === "done") {
       link.textContent = s.abstained ? "Not assessed · sent to an instructor"

@@ -128,6 +128,17 @@ def test_images_of_any_size_and_mode_are_accepted(demo):
 
 
 @needs_demo
+def test_a_batch_at_a_time_says_how_many_are_assessed_after_each(demo, phantoms):
+    images = [img for _, img, _ in phantoms[:5]]
+    heard = []
+    results = demo.assess(
+        images, batch_size=2, progress=lambda done, total: heard.append((done, total))
+    )
+    assert heard == [(2, 5), (4, 5), (5, 5)]
+    assert len(results) == 5 and all(r.rubric_version for r in results)
+
+
+@needs_demo
 def test_a_truncated_answer_is_errors_and_review_not_a_crash(demo, phantoms):
     _, img, _ = phantoms[0]
     stream = demo.stream(img, max_new_tokens=6)

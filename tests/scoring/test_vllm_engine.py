@@ -156,5 +156,7 @@ def test_the_servers_answers_equal_the_in_process_engines(vllm_server, in_proces
         assert [s.box for s in a.structures] == [s.box for s in b.structures]
         assert [d.item for d in a.deductions] == [d.item for d in b.deductions]
     # a batch (a clip's frames) goes as concurrent requests; the server batches them
-    batch = served.assess(images[:4], batch_size=4)
+    heard = []
+    batch = served.assess(images[:4], batch_size=4, progress=lambda *p: heard.append(p))
     assert [r.score for r in batch] == [r.score for r in in_process.assess(images[:4])]
+    assert heard == [(1, 4), (2, 4), (3, 4), (4, 4)]  # each answer counted as it came back

@@ -7,7 +7,7 @@ Environment knobs (read at each stream, so a worker subprocess can be steered):
 The plane event carries a confidence (PLANE_CONFIDENCE), as the real engine's calibrated
 plane line does.
 
-- ABVLMQ_SCRIPTED_DELAY: seconds to wait before each line (default 0);
+- ABVLMQ_SCRIPTED_DELAY: seconds to wait before each line, or each batch of assess (default 0);
 - ABVLMQ_SCRIPTED_FAIL: "1" makes every stream raise, like a crashing model.
 """
 
@@ -76,18 +76,29 @@ class ScriptedEngine:
         cls.loads += 1
         return cls(model_dir, rubric)
 
-    def assess(self, images, *, batch_size: int = 8, max_new_tokens=None) -> list:
-        """One batch: the scripted answer for every image, except the middle one of the batch,
-        which has no deductions (10, Excellent): a clip's best frame is known in advance."""
+    def assess(self, images, *, batch_size: int = 8, max_new_tokens=None, progress=None) -> list:
+        """The scripted answer for every image, except the middle one of those given, which has
+        no deductions (10, Excellent): a clip's best frame is known in advance. Taken in
+        batches of ``batch_size`` as the real engine does, each batch's size recorded and
+        ``progress(done, total)`` called after it (ABVLMQ_SCRIPTED_DELAY: seconds a batch
+        takes)."""
         if os.environ.get("ABVLMQ_SCRIPTED_FAIL") == "1":
             raise RuntimeError("scripted model failure")
-        ScriptedEngine.batches.append(len(images))
+        delay = float(os.environ.get("ABVLMQ_SCRIPTED_DELAY", "0"))
         best = Answer(ANSWER.structures, ANSWER.planes, ())
         out = []
-        for i, image in enumerate(images):
-            image.load()
-            answer = best if i == len(images) // 2 else ANSWER
-            out.append(parse(render(answer, self.rubric), self.rubric))
+        step = max(batch_size, 1)
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            ScriptedEngine.batches.append(len(chunk))
+            if delay:
+                time.sleep(delay)
+            for i, image in enumerate(chunk, start=start):
+                image.load()
+                answer = best if i == len(images) // 2 else ANSWER
+                out.append(parse(render(answer, self.rubric), self.rubric))
+            if progress is not None:
+                progress(len(out), len(images))
         return out
 
     def stream(self, image) -> ScriptedStream:

@@ -1,7 +1,8 @@
 """In a real browser (Chromium, headless): a resident uploads a short MP4 through the upload
-page; a real Celery worker assesses its sampled frames (scripted engine); the scan page plays
-the clip with a timeline marking each assessed frame's grade and the chosen one, and clicking
-another mark shows that frame with its own boxes and deductions."""
+page, which counts its frames read and de-identified; a real Celery worker assesses its sampled
+frames (scripted engine) while the scan page counts them; the scan page plays the clip with a
+timeline marking each assessed frame's grade and the chosen one, and clicking another mark
+shows that frame with its own boxes and deductions."""
 
 from __future__ import annotations
 
@@ -28,12 +29,37 @@ def scripted_server(worker_factory, log_dir):
     process.stop()
 
 
-def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
-    scripted_server,
+@pytest.fixture
+def slow_batches_server(worker_factory, log_dir):
+    """The scripted engine taking 1.5 s a batch of 4 frames, so the counts can be seen."""
+    worker_factory(ABVLMQ_SCRIPTED_DELAY="1.5", ABVLMQ_CLIP_BATCH="4")
+    port = free_port()
+    process = start_server(log_dir, port)
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+# what the upload row says, kept across the page change a single upload makes
+RECORD_ROW_STATES = """
+sessionStorage.setItem("states", "[]");
+new MutationObserver(() => {
+  const seen = JSON.parse(sessionStorage.getItem("states"));
+  document.querySelectorAll("#uploads .state").forEach((s) => {
+    if (s.textContent && seen[seen.length - 1] !== s.textContent) seen.push(s.textContent);
+  });
+  sessionStorage.setItem("states", JSON.stringify(seen));
+}).observe(document.getElementById("uploads"),
+           {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_a_clip_upload_counts_its_frames_then_shows_the_timeline_and_the_chosen_frame(
+    slow_batches_server,
     browser,  # noqa: F811
     resident,
     tmp_path,
 ):
+    scripted_server = slow_batches_server
     clip = tmp_path / "loop.mp4"
     clip.write_bytes(mp4())
     wait = WebDriverWait(browser, 60)
@@ -44,8 +70,21 @@ def test_a_clip_upload_shows_the_timeline_and_the_chosen_frame(
     # the login's redirect must land before the next page, or that page asks to log in again
     wait.until(lambda d: "/accounts/login/" not in d.current_url)
     browser.get(f"{scripted_server}/upload/")
+    browser.execute_script(RECORD_ROW_STATES)
     wait.until(lambda d: d.find_elements(By.ID, "files"))[0].send_keys(str(clip))
     wait.until(lambda d: "/scans/" in d.current_url)  # one file alone opens its scan page
+
+    # issue 32, item 4: while the request ran, the row counted the frames read and de-identified
+    states = browser.execute_script("return JSON.parse(sessionStorage.getItem('states'))")
+    counted = [s for s in states if s.startswith("frames read and de-identified: ")]
+    assert counted and counted[-1].endswith(" of 12"), states
+    assert "all 12 frames read and de-identified · storing the clip" in states, states
+    # then the scan page counts the frames assessed, a batch at a time, until the answer
+    progress = browser.find_element(By.ID, "frames-progress")
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(
+        lambda d: progress.text == "Frames assessed: 4 of 8"
+    )
+    wait.until(lambda d: not progress.is_displayed())  # the answer came: the count is gone
 
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")) == 8)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark.chosen"))

@@ -1,6 +1,6 @@
 """Clips through the web: an MP4 or a multi-frame DICOM uploaded through the API becomes a scan
-with a de-identified H.264 clip and sampled frames; the worker's analysis assesses the sample in
-one batch and shows the best frame; the clip API gives the timeline; outsiders see nothing."""
+with a de-identified H.264 clip and sampled frames; the worker's analysis assesses the sample a
+batch at a time and shows the best frame; the clip API gives the timeline; outsiders see nothing."""
 
 from __future__ import annotations
 
@@ -81,12 +81,15 @@ def test_an_mp4_upload_becomes_a_scan_with_a_deidentified_h264_clip(cached_clip)
     assert cached_clip.analysis.status == "queued"
 
 
-def test_the_analysis_assesses_the_sample_in_one_batch_and_shows_the_best_frame(cached_clip):
+def test_the_analysis_assesses_the_sample_a_batch_at_a_time_and_shows_the_best_frame(
+    cached_clip, settings
+):
+    settings.ABVLMQ_CLIP_BATCH = 4
     scripted.ScriptedEngine.batches.clear()
 
     analysis_run(analysis_id=cached_clip.analysis.pk)
 
-    assert scripted.ScriptedEngine.batches == [8]
+    assert scripted.ScriptedEngine.batches == [4, 4]
     frames = list(cached_clip.clip.sampled.all())
     assert [f.chosen for f in frames] == [i == 4 for i in range(8)]  # the scripted best
     assert [f.grade for f in frames] == ["Good"] * 4 + ["Excellent"] + ["Good"] * 3
