@@ -5,6 +5,7 @@ worker. The screenshot is kept under artifacts/."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -26,8 +27,8 @@ ARTIFACTS = ROOT / "artifacts"
 RUBRIC = default_rubric()
 
 
-@pytest.fixture
-def browser(tmp_path):
+def start_chromium(profile: Path) -> webdriver.Chrome:
+    """Debian's Chromium, headless, 1280 x 860, its profile in ``profile``."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     assert chromium and driver_path, "run scripts/test.sh: it installs Chromium"
@@ -36,10 +37,15 @@ def browser(tmp_path):
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1280,860", f"--user-data-dir={tmp_path / 'profile'}",
+        "--no-first-run", "--window-size=1280,860", f"--user-data-dir={profile}",
     ):  # fmt: skip
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = start_chromium(tmp_path / "profile")
     yield driver
     driver.quit()
 
