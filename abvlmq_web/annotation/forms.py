@@ -14,6 +14,20 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files at once (Django's documented way): the list, each file cleaned."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        one = super().clean
+        if isinstance(data, list | tuple):
+            return [one(d, initial) for d in data]
+        return [one(data, initial)] if data else []
+
+
 class CampaignForm(forms.Form):
     SOURCES = [("archive", "Scans already in the archive"), ("import", "Import files")]
     SCAN_SOURCES = [
@@ -46,11 +60,7 @@ class CampaignForm(forms.Form):
     flagged = forms.BooleanField(required=False, label="Only scans the model flagged or declined")
     limit = forms.IntegerField(required=False, min_value=1, label="At most (newest first)")
     # the import
-    files = forms.FileField(
-        required=False,
-        widget=MultipleFileInput(attrs={"multiple": True}),
-        label="Images, DICOMs or a zip of them",
-    )
+    files = MultipleFileField(required=False, label="Images, DICOMs or a zip of them")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -72,7 +72,7 @@ def campaign_new(request):
         }
         try:
             if d["source"] == "import":
-                files = [(f.name, f.read()) for f in request.FILES.getlist("files")]
+                files = [(f.name, f.read()) for f in d["files"]]
                 campaign = services.campaign_import(files=files, **common)
             else:
                 campaign = services.campaign_from_archive(spec=form.archive_filter(), **common)

@@ -434,3 +434,37 @@ def test_the_readers_queue_puts_where_the_model_is_least_sure_first_with_the_rea
     olga = team["readers"][1]
     assert len(api(olga).get(url).json()["reading"]) == 4
     assert api(team["adjudicator"]).get(url).json()["reading"] == []
+
+
+def test_the_new_campaign_page_imports_files_and_names_a_refused_one(team, tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path)
+    client = api(team["admin"])
+    client.force_login(team["admin"])
+    assert client.get("/annotation/new/").status_code == 200
+    form = {
+        "name": "Two phantoms",
+        "reader_1": team["readers"][0].pk,
+        "reader_2": team["readers"][1].pk,
+        "adjudicator": team["adjudicator"].pk,
+        "start_from": "model",
+        "source": "import",
+    }
+    files = [
+        images.file("one.png", images.phantom(index=1, seed=7)),
+        images.file("two.png", images.phantom(index=2, seed=7)),
+    ]
+    response = client.post("/annotation/new/", {**form, "files": files})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    campaign = Campaign.objects.get()
+    assert response["Location"] == f"/annotation/{campaign.pk}/"
+    assert campaign.items.count() == 2 and campaign.start_from == "model"
+
+    before = everything()
+    bad = [images.file("one.png", images.phantom(index=1, seed=8)),
+           images.file("letter.png", images.document())]  # fmt: skip
+    page = client.post("/annotation/new/", {**form, "files": bad})
+    assert page.status_code == 200
+    assert "letter.png: " in page.content.decode() and 'id="import-refused"' in (
+        page.content.decode()
+    )
+    assert everything() == before
