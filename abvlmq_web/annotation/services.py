@@ -16,6 +16,7 @@ ordered by the model's doubt.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import PurePosixPath
 
@@ -33,6 +34,7 @@ from abvlmq_web.annotation.selectors import (
     is_reader,
     submitted_records,
 )
+from abvlmq_web.cine.models import Clip
 from abvlmq_web.core.audit import audit_record
 from abvlmq_web.core.rubrics import active_rubric, rubric_for_version
 from abvlmq_web.review.assessments import ai_assessment, clean_answer
@@ -43,6 +45,7 @@ from scoring.rubric import Rubric
 
 State = CampaignScan.State
 MAX_IMPORT_FILES = 5000
+IMPORT_BYTES_FACTOR = 20  # an import's files together: at most this many uploads' worth
 # Never images, always skipped in a zip or a folder: a Mac's resource forks and hidden files,
 # and a DICOM folder's index (a DICOMDIR holds no pixels).
 SKIPPED_NAMES = ("DICOMDIR",)
@@ -172,40 +175,59 @@ def _skipped(name: str) -> bool:
     )
 
 
-def import_members(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The files an import holds, a zip opened into its members (folders flattened; hidden
-    files, a Mac's ``__MACOSX`` and a DICOMDIR skipped). Each member is read to the upload's
-    size limit at most, so a zip bomb cannot fill memory; a member over it is refused by
-    intake's size rule."""
+def import_members(files: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """The files an import holds, one at a time, a zip opened into its members (folders
+    flattened; hidden files, a Mac's ``__MACOSX`` and a DICOMDIR skipped). A member is read to
+    the upload's size limit at most (one over it is refused by intake's size rule), and the
+    import to ``MAX_IMPORT_FILES`` files and ``IMPORT_BYTES_FACTOR`` times the upload limit in
+    all, so a zip bomb can fill neither memory nor the afternoon."""
     limits = intake_limits()
-    out: list[tuple[str, bytes]] = []
+    budget = limits.max_bytes * IMPORT_BYTES_FACTOR
+    count = 0
+
+    def take(name: str, data: bytes) -> tuple[str, bytes]:
+        nonlocal budget, count
+        count += 1
+        budget -= len(data)
+        if count > MAX_IMPORT_FILES or budget < 0:
+            raise ImportRefused(
+                "too_large",
+                f"{name}: an import holds at most {MAX_IMPORT_FILES} files and "
+                f"{limits.max_bytes * IMPORT_BYTES_FACTOR // 2**20} MB; split it in several.",
+            )
+        return name, data
+
     for name, data in files:
         if _skipped(name):
             continue
         if not zipfile.is_zipfile(BytesIO(data)):
-            out.append((name, data))
+            yield take(name, data)
             continue
         try:
             archive = zipfile.ZipFile(BytesIO(data))
             infos = [i for i in archive.infolist() if not i.is_dir() and not _skipped(i.filename)]
-            if len(out) + len(infos) > MAX_IMPORT_FILES:
-                raise ImportRefused(
-                    "too_many_files", f"{name}: more than {MAX_IMPORT_FILES} files in one import."
-                )
-            for info in infos:
-                try:
-                    limits.check_size(info.file_size)
-                except IntakeError as exc:
-                    raise ImportRefused(
-                        exc.code, f"{name}/{info.filename}: {exc.message}"
-                    ) from None
-                with archive.open(info) as fh:
-                    out.append((f"{name}/{info.filename}", fh.read(limits.max_bytes + 1)))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, OSError) as exc:
             raise ImportRefused("corrupt", f"{name}: the zip cannot be read ({exc}).") from None
-    if len(out) > MAX_IMPORT_FILES:
-        raise ImportRefused("too_many_files", f"More than {MAX_IMPORT_FILES} files in one import.")
-    return out
+        for info in infos:
+            member = f"{name}/{info.filename}"
+            try:
+                limits.check_size(info.file_size)
+                with archive.open(info) as fh:
+                    content = fh.read(limits.max_bytes + 1)
+            except IntakeError as exc:
+                raise ImportRefused(exc.code, f"{member}: {exc.message}") from None
+            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError) as exc:
+                raise ImportRefused("corrupt", f"{member}: cannot be read ({exc}).") from None
+            yield take(member, content)
+
+
+def _stored_files(scan: Scan) -> list:
+    """Every file stored for ``scan``: its image, its original, a clip's video and frames."""
+    files = [scan.image, scan.original]
+    clip = Clip.objects.filter(scan=scan).prefetch_related("sampled").first()
+    if clip is not None:
+        files += [clip.video, *(f.image for f in clip.sampled.all())]
+    return [f for f in files if f]
 
 
 def campaign_import(
@@ -223,37 +245,38 @@ def campaign_import(
     _check_campaign(
         user=user, name=name, readers=readers, adjudicator=adjudicator, start_from=start_from
     )
-    members = import_members(files)
-    if not members:
-        raise ValidationError({"files": ["Choose the images, the DICOMs or a zip of them."]})
-    stored: list[Scan] = []
+    stored: list = []  # the files intake wrote, to delete if the import is refused
     try:
         with transaction.atomic():
-            for member, data in members:
+            scans: list[Scan] = []
+            kinds: dict[str, int] = {}
+            for member, data in import_members(files):
                 try:
-                    stored.append(scan_upload(user=None, file=BytesIO(data)))
+                    scan = scan_upload(user=None, file=BytesIO(data))
                 except IntakeError as exc:
                     raise ImportRefused(
                         exc.code, f"{member}: {exc.message}", server_fault=exc.server_fault
                     ) from None
-            kinds: dict[str, int] = {}
-            for scan in stored:
+                stored += _stored_files(scan)
+                scans.append(scan)
                 kinds[scan.kind] = kinds.get(scan.kind, 0) + 1
+            if not scans:
+                raise ValidationError(
+                    {"files": ["Choose the images, the DICOMs or a zip of them."]}
+                )
             return campaign_create(
                 user=user,
                 name=name,
                 readers=readers,
                 adjudicator=adjudicator,
                 start_from=start_from,
-                scans=stored,
+                scans=scans,
                 source=Campaign.Source.IMPORT,
-                source_detail={"files": len(members), "kinds": kinds},
+                source_detail={"files": len(scans), "kinds": kinds},
             )
     except BaseException:
-        for scan in stored:  # the rows went with the transaction; their files go too
-            for f in (scan.image, scan.original):
-                if f:
-                    f.delete(save=False)
+        for f in stored:  # the rows went with the transaction; their files go too
+            f.storage.delete(f.name)
         raise
 
 

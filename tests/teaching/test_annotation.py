@@ -468,3 +468,71 @@ def test_the_new_campaign_page_imports_files_and_names_a_refused_one(team, tmp_p
         page.content.decode()
     )
     assert everything() == before
+
+
+def test_a_zip_bomb_is_refused_by_the_uploads_size_rule(team, tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.ABVLMQ_MAX_UPLOAD_MB = 1
+    before = everything()
+    files = {"a.png": images.phantom(index=1, seed=5), "zeros.png": b"\0" * (3 * 2**20)}
+    response = import_campaign(team["admin"], files, team)  # the zip itself is a few KB
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_large"
+    assert response.json()["detail"].startswith("set.zip/zeros.png: ")
+    assert everything() == before
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_the_pages_are_for_the_campaigns_people_only(team, resident, other_resident):
+    scan = make_analysis(resident, score=8).scan
+    campaign_id = archive_campaign(team["admin"], team, scans=[scan.pk]).json()["id"]
+    item = CampaignScan.objects.get(campaign_id=campaign_id)
+    outsider = user_create(username="otto", password=PASSWORD, role="instructor")
+    ian, olga = team["readers"]
+    pages = {
+        "list": "/annotation/",
+        "campaign": f"/annotation/{campaign_id}/",
+        "read": f"/annotation/scans/{item.pk}/read/",
+        "adjudicate": f"/annotation/scans/{item.pk}/adjudicate/",
+    }
+    expected = {  # who gets what: 200 or 404
+        team["admin"]: {"list": 200, "campaign": 200, "read": 404, "adjudicate": 404},
+        ian: {"list": 200, "campaign": 200, "read": 200, "adjudicate": 404},
+        team["adjudicator"]: {"list": 200, "campaign": 200, "read": 404, "adjudicate": 404},
+        outsider: {"list": 404, "campaign": 404, "read": 404, "adjudicate": 404},
+        resident: {"list": 404, "campaign": 404, "read": 404, "adjudicate": 404},
+    }
+    for user, want in expected.items():
+        client = api(user)
+        client.force_login(user)
+        got = {k: client.get(url).status_code for k, url in pages.items()}
+        assert got == want, user.username
+        home = client.get("/notifications/").content.decode()
+        assert ('id="nav-annotation"' in home) == (want["list"] == 200), user.username
+    # once disputed, the adjudicator's page opens for her alone
+    submit(ian, item.pk, answer(score=8))
+    submit(olga, item.pk, answer(score=4))
+    client = api(team["adjudicator"])
+    client.force_login(team["adjudicator"])
+    page = client.get(pages["adjudicate"])
+    assert page.status_code == 200
+    assert "The grades differ (Excellent and Moderate); the scores are 4 points apart" in (
+        page.content.decode()
+    )
+    for user in (ian, team["admin"]):
+        client = api(user)
+        client.force_login(user)
+        assert client.get(pages["adjudicate"]).status_code == 404
+
+
+def test_a_closed_campaign_takes_no_more_records(team, resident):
+    scan = make_analysis(resident, score=8).scan
+    campaign_id = archive_campaign(team["admin"], team, scans=[scan.pk]).json()["id"]
+    item = CampaignScan.objects.get(campaign_id=campaign_id)
+    ian = team["readers"][0]
+    assert api(ian).post(f"/api/annotation/campaigns/{campaign_id}/close/").status_code == 404
+    closed = api(team["admin"]).post(f"/api/annotation/campaigns/{campaign_id}/close/")
+    assert closed.status_code == 200 and closed.json()["closed"]
+    refused = submit(ian, item.pk, answer(score=8))
+    assert refused.status_code == 400 and refused.json()["errors"] == ["The campaign is closed."]
+    assert not ReaderRecord.objects.filter(submitted_at__isnull=False).exists()
