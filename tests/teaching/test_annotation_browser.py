@@ -24,7 +24,7 @@ from abvlmq_web.annotation.models import Campaign, CampaignScan, ReaderRecord
 from tests.teaching.conftest import PASSWORD, api, items_for, key_boxes
 from tests.teaching.test_browser_flows import log_in, server, shot  # noqa: F401
 from tests.web import images
-from tests.web.a11y import axe_violations
+from tests.web.a11y import axe_violations, horizontal_overflow
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
@@ -271,3 +271,15 @@ def test_an_admin_imports_phantoms_readers_disagree_and_the_adjudicator_settles_
     assert overall.text == f"{plane_kappa:.2f}"
     no_axe_violations(browser, "the campaigns")
     assert browser.find_element(By.ID, "nav-annotation").is_displayed()
+
+    # a phone: no page scrolls sideways
+    browser.set_window_size(390, 844)
+    for path in (f"/annotation/{campaign.pk}/", "/annotation/", "/annotation/new/"):
+        browser.get(f"{server}{path}")
+        assert horizontal_overflow(browser) == "", path
+    log_in(browser, server, "ada")
+    browser.get(f"{server}/annotation/scans/{items[2].pk}/adjudicate/")
+    wait.until(lambda d: d.find_element(By.ID, "record-canvas-1").get_attribute("data-boxes"))
+    browser.find_element(By.ID, "use-1").click()
+    wait.until(lambda d: d.find_element(By.ID, "editor").is_displayed())
+    assert horizontal_overflow(browser) == "", "adjudication"
