@@ -129,7 +129,7 @@ class CampaignListApi(APIView):
         )  # fmt: skip
         filter = serializers.DictField(required=False, help_text="The archive filter")
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="api_annotation_campaigns_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         """The campaigns the caller reads, adjudicates or (program admins) all of them."""
         return Response([campaign_json(c) for c in selectors.campaigns_for(user=request.user)])
