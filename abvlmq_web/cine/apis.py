@@ -1,6 +1,10 @@
 """A clip over REST: its timeline (each sampled frame's time, grade, score, result and
 whether it was chosen), the clip itself (H.264 MP4, with byte ranges so players can seek) and
-each sampled frame's de-identified image. Read through scans_for: outsiders get 404."""
+each sampled frame's de-identified image. Read through scans_for: outsiders get 404.
+
+Self-assess first holds here as in the scan's API and socket: a resident who asked to give her
+own score first, and has not yet, gets the timeline without any frame's score, grade,
+confidence or result (``concealed`` true); the frames' times and images stay."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from abvlmq_web.cine.models import Clip, ClipFrame
+from abvlmq_web.progress.selectors.self_assessment import score_concealed
 from abvlmq_web.scans.selectors import scans_for
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -51,6 +56,11 @@ class ClipSerializer(serializers.Serializer):
     video_url = serializers.SerializerMethodField()
     status = serializers.CharField(source="scan.analysis.status")
     sampled = ClipFrameSerializer(many=True)
+    concealed = serializers.BooleanField(
+        default=False,
+        help_text="Self-assess first: the frames' scores, grades and results are kept back "
+        "until the resident has given her own",
+    )
 
     def get_video_url(self, clip: Clip) -> str:
         return reverse("api-clip-video", kwargs={"scan_id": clip.scan_id})
@@ -60,7 +70,12 @@ class ClipApi(APIView):
     @extend_schema(responses=ClipSerializer)
     def get(self, request, scan_id: int):
         clip = _clip_for(request.user, scan_id)
-        return Response(ClipSerializer(clip).data)
+        data = ClipSerializer(clip).data
+        data["concealed"] = score_concealed(user=request.user, analysis=clip.scan.analysis)
+        if data["concealed"]:
+            for frame in data["sampled"]:
+                frame.update(score=None, grade="", confidence=None, result={})
+        return Response(data)
 
 
 class ClipVideoApi(APIView):

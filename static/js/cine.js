@@ -1,7 +1,8 @@
 // The clip on the scan page: the de-identified clip plays; under it a timeline marks each
 // assessed frame with its grade, the chosen one starred. Selecting a mark seeks the clip there
 // and draws that frame with its boxes (0-1000 grid) and lists its deductions. Until the
-// analysis is done the timeline is polled from /api/scans/<id>/clip/.
+// analysis is done the timeline is polled from /api/scans/<id>/clip/. A resident on "self-assess
+// first" gets no frame's grade from it until she has given her own score (the page reloads then).
 import { getJSON } from "./api.js";
 
 const root = document.getElementById("clip");
@@ -45,7 +46,8 @@ function select(i, seek) {
   document.getElementById("clip-frame-label").textContent =
     `Frame ${f.index + 1} of ${clip.frames}` + (f.chosen ? " (chosen)" : "");
   const score = document.getElementById("clip-frame-score");
-  score.textContent = f.grade ? `${f.score} · ${f.grade}` : "not assessed yet";
+  score.textContent = f.grade ? `${f.score} · ${f.grade}`
+    : clip.concealed ? "shown once you have given your own score" : "not assessed yet";
   score.className = "grade" + (f.grade ? " grade-" + f.grade.toLowerCase() : "");
   const list = document.getElementById("clip-deductions");
   list.replaceChildren();

@@ -16,6 +16,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from abvlmq_web.cine.models import Clip
+from abvlmq_web.progress.services import preference_set
 from abvlmq_web.scans import services as scans_services
 from abvlmq_web.scans.analysis import analysis_run
 from abvlmq_web.scans.models import Scan
@@ -119,6 +120,38 @@ def test_the_clip_api_gives_the_timeline_and_serves_the_clip_with_ranges(cached_
     part = client.get(body["video_url"], HTTP_RANGE="bytes=100-199")
     assert part.status_code == 206 and part.content == whole[100:200]
     assert part["Content-Range"] == f"bytes 100-199/{len(whole)}"
+
+
+def test_self_assess_first_keeps_the_frames_grades_back_until_she_gives_hers(
+    cached_clip, resident, instructor, cohort
+):
+    analysis_run(analysis_id=cached_clip.analysis.pk)
+    url = f"/api/scans/{cached_clip.pk}/clip/"
+    shown = api(resident).get(url).json()
+    assert shown["concealed"] is False and all(f["grade"] for f in shown["sampled"])
+    preference_set(user=resident, self_assess_first=True)
+
+    body = api(resident).get(url).json()
+
+    assert body["concealed"] is True
+    assert api(resident).get(f"/api/scans/{cached_clip.pk}/").json()["analysis"]["concealed"]
+    assert [f["time"] for f in body["sampled"]] == [f["time"] for f in shown["sampled"]]
+    for frame in body["sampled"]:
+        assert (frame["score"], frame["grade"], frame["confidence"], frame["result"]) == (
+            None, "", None, {},
+        )  # fmt: skip
+    assert api(resident).get(body["sampled"][0]["image_url"]).status_code == 200
+    # her instructor is on no such rule: he sees every frame's grade
+    theirs = api(instructor).get(url).json()
+    assert theirs["concealed"] is False and theirs["sampled"] == shown["sampled"]
+    response = api(resident).post(
+        f"/api/analyses/{cached_clip.analysis.pk}/self-assessment/",
+        {"planes": ["GB"], "score": 7},
+        format="json",
+    )
+    assert response.status_code == 201
+    after = api(resident).get(url).json()
+    assert after["concealed"] is False and after["sampled"] == shown["sampled"]
 
 
 def test_outsiders_see_no_clip(cached_clip, people):
