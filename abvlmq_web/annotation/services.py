@@ -1,7 +1,9 @@
 """Writes on annotation campaigns: making one (from the archive, or by importing files through
 the upload's intake), a reader's record (opened, then submitted), the comparison when both are
 in (agreed: the consensus is the final answer; else disputed), the adjudicator's final answer,
-and closing a campaign. Every write of a program admin or an adjudicator is audited.
+and closing a campaign. Every write of a program admin or an adjudicator is audited. The
+readers and the adjudicator are notified when a campaign names them, the adjudicator again
+for each scan sent to her (``notifications.notify``).
 
 An import runs every file through ``scans.services.scan_upload``, the upload's own intake: a
 DICOM is stored as its de-identified pixels (no tag kept), burned-in text inside the sector is
@@ -22,6 +24,7 @@ from pathlib import PurePosixPath
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from abvlmq_web.accounts.models import User
@@ -37,6 +40,8 @@ from abvlmq_web.annotation.selectors import (
 from abvlmq_web.cine.models import Clip
 from abvlmq_web.core.audit import audit_record
 from abvlmq_web.core.rubrics import active_rubric, rubric_for_version
+from abvlmq_web.notifications.models import Kind
+from abvlmq_web.notifications.services import notify
 from abvlmq_web.review.assessments import ai_assessment, clean_answer
 from abvlmq_web.scans.models import Analysis, Scan
 from abvlmq_web.scans.services import intake_limits, scan_upload
@@ -139,6 +144,20 @@ def campaign_create(
             "start_from": start_from,
         },
     )
+    url = reverse("annotation-campaign", args=[campaign.pk])
+    starts = "the model's answer" if start_from == Start.MODEL else "a blank image"
+    for reader in readers:
+        notify(
+            user=reader, kind=Kind.CAMPAIGN, url=url,
+            text=f"{user.display_name} names you a reader of the campaign “{name}”: "
+            f"{len(unique)} scan{'s' if len(unique) != 1 else ''} to read, from {starts}.",
+        )  # fmt: skip
+    notify(
+        user=adjudicator, kind=Kind.CAMPAIGN, url=url,
+        text=f"{user.display_name} names you the adjudicator of the campaign “{name}” "
+        f"({len(unique)} scan{'s' if len(unique) != 1 else ''}): the scans its two readers "
+        "disagree on will wait for you.",
+    )  # fmt: skip
     return campaign
 
 
@@ -426,6 +445,15 @@ def settle(item: CampaignScan) -> CampaignScan:
     if not comparison["agree"]:
         item.state = State.DISPUTED
     item.save(update_fields=["comparison", "final_answer", "state", "final_at"])
+    if item.state == State.DISPUTED:
+        campaign = item.campaign
+        reasons = "; ".join(comparison.get("reasons") or [])
+        notify(
+            user=campaign.adjudicator, kind=Kind.ADJUDICATION, key=f"adjudicate:{item.pk}",
+            url=reverse("annotation-adjudicate", args=[item.pk]),
+            text=f"Scan #{item.scan_id} of “{campaign.name}” waits for your adjudication"
+            + (f": {reasons}." if reasons else "."),
+        )  # fmt: skip
     return item
 
 

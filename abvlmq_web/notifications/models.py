@@ -1,5 +1,6 @@
 """Notifications: what happened that a user should know (a correction, a dispute answered, a
-sign-off, a request, an assignment set or due), shown in the app and sent by email, each kind
+sign-off, a request, an assignment set or due, an annotation campaign that names one, a
+scan sent to one's adjudication), shown in the app and sent by email, each kind
 on each channel switched off by the user if she wants."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ class Kind(models.TextChoices):
     SIGNOFF_REQUEST = "signoff_request", "A resident asks me for a sign-off"
     ASSIGNMENT = "assignment", "A new assignment for me"
     ASSIGNMENT_DUE = "assignment_due", "An assignment of mine is due soon"
+    CAMPAIGN = "campaign", "An annotation campaign names me as a reader or its adjudicator"
+    ADJUDICATION = "adjudication", "A campaign's scan waits for my adjudication"
 
 
 class Notification(models.Model):

@@ -15,12 +15,14 @@ import zipfile
 
 import pydicom
 import pytest
+from django.core import mail
 from django.db import connection
 
 from abvlmq_web.accounts.services import user_create
 from abvlmq_web.annotation.models import Campaign, CampaignScan, ReaderRecord
 from abvlmq_web.annotation.selectors import final_records
 from abvlmq_web.competency.models import AuditLog
+from abvlmq_web.notifications.models import Notification
 from abvlmq_web.scans.models import Analysis, AnalysisEvent, Scan
 from scoring.boxes import iou
 from scoring.imaging import METADATA_KEYS
@@ -345,6 +347,52 @@ def test_only_the_adjudicator_settles_and_only_a_disputed_scan(team, resident):
     assert everything() == before
     assert api(team["adjudicator"]).post(url, body, format="json").status_code == 201
     assert CampaignScan.objects.get(pk=item.pk).state == "adjudicated"
+
+
+def test_readers_and_the_adjudicator_are_told_when_named_and_when_a_scan_waits(
+    team, resident, client, django_capture_on_commit_callbacks
+):
+    team["adjudicator"].email = "ada@example.org"
+    team["adjudicator"].save(update_fields=["email"])
+    agreed, disputed = (make_analysis(resident, score=8).scan for _ in range(2))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = archive_campaign(team["admin"], team, scans=[agreed.pk, disputed.pk])
+    campaign_id = response.json()["id"]
+    ian, olga = team["readers"]
+    url = f"/annotation/{campaign_id}/"
+    for reader in (ian, olga):
+        n = Notification.objects.get(user=reader)
+        assert (n.kind, n.url) == ("campaign", url)
+        assert n.text == (
+            f"{team['admin'].display_name} names you a reader of the campaign “From the "
+            "archive”: 2 scans to read, from the model's answer."
+        )
+    named = Notification.objects.get(user=team["adjudicator"])
+    assert (named.kind, named.url) == ("campaign", url)
+    assert "names you the adjudicator of the campaign “From the archive”" in named.text
+    assert [m.to for m in mail.outbox] == [["ada@example.org"]]  # the one with an address
+    assert not Notification.objects.filter(user__in=[team["admin"], resident]).exists()
+
+    items = {i.scan_id: i for i in CampaignScan.objects.filter(campaign_id=campaign_id)}
+    submit(ian, items[agreed.pk].pk, answer(score=8))
+    submit(olga, items[agreed.pk].pk, answer(score=8))
+    assert Notification.objects.filter(user=team["adjudicator"]).count() == 1  # agreed: nothing
+    submit(ian, items[disputed.pk].pk, answer(score=8))
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(olga, items[disputed.pk].pk, answer(score=4))
+    waiting = Notification.objects.get(user=team["adjudicator"], kind="adjudication")
+    assert waiting.url == f"/annotation/scans/{items[disputed.pk].pk}/adjudicate/"
+    assert waiting.text.startswith(
+        f"Scan #{disputed.pk} of “From the archive” waits for your adjudication: "
+    )
+    assert "grade" in waiting.text  # the reasons, in words
+    assert mail.outbox[-1].to == ["ada@example.org"] and waiting.url in mail.outbox[-1].body
+    assert not Notification.objects.filter(user__in=[ian, olga], kind="adjudication").exists()
+    # the link opens her adjudication page, and the notifications page lists both
+    client.force_login(team["adjudicator"])
+    assert client.get(waiting.url).status_code == 200
+    page = client.get("/notifications/").content.decode()
+    assert "waits for your adjudication" in page and "names you the adjudicator" in page
 
 
 # --------------------------------------------------------------------------- the archive
