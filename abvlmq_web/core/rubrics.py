@@ -4,6 +4,7 @@
   assignments are checked against: the active version, else the shipped default.
 - ``rubric_for_version(version)``: the rubric an analysis or a correction recorded.
 - ``worker_runtime()``: the model and rubric a worker should have loaded.
+- ``model_label(model_id)``: the model an analysis recorded, by the registry's name.
 
 The rows live in the administration app (``RubricVersion``, ``ModelVersion``, which admins
 upload and activate). Core sits below every app, so it reaches those tables by app label
@@ -84,6 +85,24 @@ def rubric_for_version(version: str) -> Rubric:
         return cached
     row = _rubric_versions().filter(version=version).first()
     return parsed_rubric(row) if row is not None else active_rubric()
+
+
+def registered_model_name(model_id: str) -> str:
+    """The registry's name of the model an analysis recorded (``model_id``, the engine's
+    identity of its weights): the registered version whose registration probe reported that
+    identity (the active one first, then the latest); "" for a model the registry does not
+    hold (the settings' model, a deleted version)."""
+    if not model_id:
+        return ""
+    rows = _model_versions().filter(probe__model_id=model_id).order_by("-is_active", "-pk")
+    return rows.values_list("name", flat=True).first() or ""
+
+
+def model_label(model_id: str) -> str:
+    """How the model of an analysis reads wherever it is shown: the registry's name with the
+    identity (``v2 · run 3 (demo) (final@1a2b3c)``), else the identity alone."""
+    name = registered_model_name(model_id)
+    return f"{name} ({model_id})" if name else model_id
 
 
 @dataclass(frozen=True)

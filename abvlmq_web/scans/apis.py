@@ -22,6 +22,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from abvlmq_web.core.rubrics import registered_model_name
 from abvlmq_web.curriculum.selectors import assignments_for
 from abvlmq_web.progress.selectors.self_assessment import score_concealed
 from abvlmq_web.review.selectors import reviewed_answer
@@ -97,6 +98,13 @@ class ScanDetailSerializer(ScanSerializer):
             help_text="The answer in force once a person reviewed it (null before): it counts "
             "over the AI's planes, score and grade everywhere"
         )
+        model_name = serializers.SerializerMethodField(
+            help_text="The model registry's name of the model that made it (model_id); empty "
+            "for a model the registry does not hold (the settings' model)"
+        )
+
+        def get_model_name(self, analysis) -> str:
+            return registered_model_name(analysis.model_id)
 
         def get_events(self, analysis) -> list[dict]:
             return [e.as_message() for e in analysis.events.order_by("seq")]

@@ -203,7 +203,10 @@ const handlers = {
     }
     if (el("score-badge").classList.contains("pending")) el("score-badge").textContent = "—";
     getJSON(root.dataset.apiUrl)
-      .then((s) => { el("model-id").textContent = s.analysis.model_id || "—"; })
+      .then((s) => {
+        const a = s.analysis;
+        el("model-id").textContent = a.model_name ? `${a.model_name} (${a.model_id})` : a.model_id || "—";
+      })
       .catch(() => {});
     if (live) refreshPanel();
   },
