@@ -18,7 +18,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from abvlmq_web.accounts.middleware import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: E402
-from abvlmq_web.scans.routing import websocket_urlpatterns  # noqa: E402
+from abvlmq_web.datasets.routing import websocket_urlpatterns as training_sockets  # noqa: E402
+from abvlmq_web.live.routing import websocket_urlpatterns as live_sockets  # noqa: E402
+from abvlmq_web.scans.routing import websocket_urlpatterns as scan_sockets  # noqa: E402
 
 
 class BodySizeLimit:
@@ -47,7 +49,9 @@ application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_application),
         "websocket": OriginOrTokenValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            AuthMiddlewareStack(
+                TokenAuthMiddleware(URLRouter(scan_sockets + training_sockets + live_sockets))
+            )
         ),
     }
 )

@@ -4,7 +4,9 @@ follow, cancel, resume after a lost worker, and end with the evaluation and the 
 A run is ``python -m trainer fit`` in a subprocess of the training worker, at low CPU
 priority (``nice``), on the version's export in the run's folder. The worker reads the
 trainer's ``log.jsonl`` as it grows and writes the run's step, loss history, progress and time
-left to the database every ``POLL_S`` seconds, with a heartbeat; the run's page polls them.
+left to the database every ``POLL_S`` seconds, with a heartbeat, and pushes them to the pages
+open on the run (``events.push_run``, the channel group ``training.<id>`` the run's websocket
+joins); a page without a socket polls the API.
 Cancelling sets the state to ``cancelling``; the worker sees it at its next poll and stops the
 trainer. The trainer saves its whole state every ``save_every`` steps into the run folder and
 resumes from it when started again with the same folder, so a run whose worker died (no
@@ -45,7 +47,9 @@ from abvlmq_web.accounts.models import User
 from abvlmq_web.administration.services import model_register
 from abvlmq_web.core.audit import audit_record
 from abvlmq_web.core.rubrics import active_model_version, worker_runtime
+from abvlmq_web.datasets.events import push_run
 from abvlmq_web.datasets.models import DatasetVersion, TrainingRun
+from abvlmq_web.datasets.selectors import runs
 from abvlmq_web.datasets.services import require_admin, version_export
 from trainer.config import ConfigError
 from trainer.fit.settings import config_to_dict, load_config
@@ -155,6 +159,7 @@ def run_cancel(*, user: User, run: TrainingRun) -> TrainingRun:
             run.state = TrainingRun.State.CANCELLING
         run.save(update_fields=["state", "finished_at"])
         audit_record(actor=user, action="training.cancel", details={"run": run.pk})
+        transaction.on_commit(lambda: push_run(run.pk))
     return run
 
 
@@ -171,11 +176,14 @@ def training_sweep(now: dt.datetime | None = None) -> list[int]:
         )
         if n:
             run_send(run.pk)
+            push_run(run.pk)
             revived.append(run.pk)
     cancelling = TrainingRun.objects.filter(
         state=TrainingRun.State.CANCELLING, heartbeat_at__lt=stale
     )
-    cancelling.update(state=TrainingRun.State.CANCELLED, finished_at=now)
+    for run_id in list(cancelling.values_list("pk", flat=True)):
+        if cancelling.filter(pk=run_id).update(state=TrainingRun.State.CANCELLED, finished_at=now):
+            push_run(run_id)
     return revived
 
 
@@ -279,10 +287,19 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _beat(run_id: int, **fields: Any) -> str:
-    """Write progress and the heartbeat; returns the run's state (cancelling, ...)."""
+    """Write progress and the heartbeat, push them to the run's open pages; returns the run's
+    state (cancelling, ...)."""
     fields["heartbeat_at"] = timezone.now()
     TrainingRun.objects.filter(pk=run_id).update(**fields)
-    return TrainingRun.objects.values_list("state", flat=True).get(pk=run_id)
+    run = runs().get(pk=run_id)
+    push_run(run)
+    return run.state
+
+
+def _set(run_id: int, **fields: Any) -> None:
+    """A change of the run's state (evaluating, its end), written then pushed."""
+    TrainingRun.objects.filter(pk=run_id).update(**fields)
+    push_run(run_id)
 
 
 def _follow(run: TrainingRun, proc: subprocess.Popen, log: Path, train_records: int | None) -> int:
@@ -368,7 +385,7 @@ def _evaluate_and_register(run: TrainingRun, log: Path) -> None:
     old = json.loads((out / "eval-active" / "report.json").read_text(encoding="utf-8"))
     comparison = compare_reports(new, old) | {"active_model": active_name}
     evaluation = {"comparison": comparison, "report": str(out / "eval" / "report.md")}
-    TrainingRun.objects.filter(pk=run.pk).update(evaluation=evaluation)
+    _set(run.pk, evaluation=evaluation)
     version = run.version
     report = {k: v for k, v in new.items() if k not in ("definitions", "paper")}
     report["compared_with"] = comparison
@@ -442,24 +459,23 @@ def run_execute(run_id: int) -> None:
             if rc != 0 or not final.is_dir():
                 raise RuntimeError(f"trainer fit ended with exit code {rc}")
             _keep_abstention(run, final)
-        TrainingRun.objects.filter(pk=run.pk).update(
-            model_dir=str(final), state=TrainingRun.State.EVALUATING, progress=1.0,
+        _set(
+            run.pk, model_dir=str(final), state=TrainingRun.State.EVALUATING, progress=1.0,
             seconds_left=0.0,
         )  # fmt: skip
         run.refresh_from_db()
         _evaluate_and_register(run, log)
     except Cancelled:
-        TrainingRun.objects.filter(pk=run.pk).update(
-            state=TrainingRun.State.CANCELLED, finished_at=timezone.now(), log_tail=_tail(log)
-        )
+        _set(
+            run.pk, state=TrainingRun.State.CANCELLED, finished_at=timezone.now(),
+            log_tail=_tail(log),
+        )  # fmt: skip
         return
     except (Exception, ValidationError) as exc:  # the run ends failed, saying why
         message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        TrainingRun.objects.filter(pk=run.pk).update(
-            state=TrainingRun.State.FAILED, finished_at=timezone.now(),
+        _set(
+            run.pk, state=TrainingRun.State.FAILED, finished_at=timezone.now(),
             failure_reason=message[:2000], log_tail=_tail(log),
         )  # fmt: skip
         return
-    TrainingRun.objects.filter(pk=run.pk).update(
-        state=TrainingRun.State.DONE, finished_at=timezone.now(), log_tail=_tail(log)
-    )
+    _set(run.pk, state=TrainingRun.State.DONE, finished_at=timezone.now(), log_tail=_tail(log))

@@ -1,11 +1,16 @@
-// The training run's page: polls the run (GET /api/training-runs/<id>/) every 2 s and shows
-// its step, loss, progress, time left, log tail and learning curve; when the run ends the page
-// reloads once to show the evaluation beside the model in force.
+// The training run's page: its step, loss, progress, time left, log tail and learning curve,
+// live. The run's websocket (/ws/training-runs/<id>/) sends the run as it stands, then each
+// change the training worker pushes (every second while it trains); where the socket does not
+// open, or drops, the page polls GET /api/training-runs/<id>/ every 2 s instead. When the run
+// ends the page reloads once to show the evaluation beside the model in force.
+// root.dataset.live says which it uses: "socket" or "polling".
 (() => {
   const root = document.getElementById("run");
   if (!root) return;
   const curve = document.querySelector("#run-curve polyline");
   const $ = (id) => document.getElementById(id);
+  const FINISHED = ["done", "failed", "cancelled"];
+  let timer = null, ended = false;
 
   function draw(history) {
     if (!history.length) return;
@@ -19,6 +24,7 @@
         .map(([s, l]) => `${(10 + (580 * (s - x0)) / (x1 - x0)).toFixed(1)},${(190 - (180 * (l - y0)) / (y1 - y0)).toFixed(1)}`)
         .join(" "),
     );
+    curve.dataset.points = String(history.length);
   }
 
   function show(run) {
@@ -34,20 +40,39 @@
       $("run-failure").textContent = run.failure_reason;
       $("run-failure").hidden = false;
     }
+    if (run.state === "cancelling" && $("cancel")) $("cancel").disabled = true;
     draw(run.loss_history);
+    if (run.finished && !ended) {
+      ended = true;
+      if (timer) clearInterval(timer);
+      window.location.reload();
+    }
+  }
+
+  function poll() {
+    if (timer || ended) return;
+    root.dataset.live = "polling";
+    timer = setInterval(async () => {
+      const response = await fetch(root.dataset.url, { headers: { Accept: "application/json" } });
+      if (response.ok) show(await response.json());
+    }, 2000);
+  }
+
+  function listen() {
+    if (!window.WebSocket) return poll();
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    let ws;
+    try { ws = new WebSocket(`${scheme}://${location.host}/ws/training-runs/${root.dataset.run}/`); } catch (e) { return poll(); }
+    ws.onopen = () => { root.dataset.live = "socket"; };
+    ws.onmessage = (m) => {
+      let run;
+      try { run = JSON.parse(m.data); } catch (e) { return; }
+      if (run.type === "run") show(run);
+    };
+    ws.onclose = () => { if (!ended) poll(); };  // refused, dropped, the server gone: poll
   }
 
   draw(JSON.parse(document.getElementById("run-data").textContent));
-  const wasFinished = $("run-state").textContent.trim();
-  if (["done", "failed", "cancelled"].includes(wasFinished)) return;
-  const timer = setInterval(async () => {
-    const response = await fetch(root.dataset.url, { headers: { Accept: "application/json" } });
-    if (!response.ok) return;
-    const run = await response.json();
-    show(run);
-    if (run.finished) {
-      clearInterval(timer);
-      window.location.reload();
-    }
-  }, 2000);
+  if (FINISHED.includes($("run-state").textContent.trim())) return;
+  listen();
 })();
