@@ -1,32 +1,43 @@
 """Training runs from the application (issue 33, items 5 and 6), on a real Celery worker of the
 ``training`` queue with the real trainer and the demo model: a program admin starts a run on a
 dataset version with the demo recipe and a budget well under a CPU minute; its page follows
-the step and the loss; the worker is killed mid-run and the run resumes from its saved state;
-it ends with ``trainer evaluate`` of the new model beside the model in force on the version's
-test split and the new model in the registry with that report, which the registry page shows
-(better or worse, in words) beside the Activate button. Refused with nothing changed or
-queued: a resident or an instructor starting a run, and a recipe the trainer's check refuses.
+the step and the loss (its websocket carries them as the worker writes them); the worker is
+killed mid-run and the run resumes from its saved state; it ends with ``trainer evaluate`` of
+the new model beside the model in force on the version's test split and the new model in the
+registry with that report, which the registry page shows (better or worse, in words) beside
+the Activate button; the admin activates it there and the next upload is assessed by it on a
+real inference worker, its scan naming it. Refused with nothing changed or queued: a resident
+or an instructor starting a run (or opening its socket), and a recipe the trainer's check
+refuses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
 from abvlmq_web.administration.models import ModelVersion
+from abvlmq_web.core.rubrics import worker_runtime
 from abvlmq_web.datasets.models import DatasetVersion, TrainingRun
 from abvlmq_web.datasets.services import version_freeze
 from abvlmq_web.datasets.training import training_sweep
+from abvlmq_web.scans.models import Analysis
+from scoring.engine import model_identity
 from tests.teaching.conftest import api
 from tests.teaching.test_dataset_versions import add_finals, make_campaign
+from tests.web import images
+from tests.web.conftest import ORIGIN, session_cookie
 from tests.web.live import start_worker
 
 
@@ -92,6 +103,37 @@ def test_an_invalid_recipe_is_refused_with_its_message_before_it_is_queued(
     assert not TrainingRun.objects.exists() and training_queue() == 0
 
 
+@pytest.mark.django_db(transaction=True)  # channels closes the test's connection
+def test_the_runs_socket_is_for_program_admins_only(people, version):
+    from abvlmq_web.asgi import application
+
+    run = TrainingRun.objects.create(
+        version=version, recipe="demo", config={}, base_model="models/demo", out_dir="/none",
+        created_by=people["program_admin"],
+    )  # fmt: skip
+
+    async def open_(path, cookie=None) -> tuple[int | None, dict | None]:
+        headers = [ORIGIN] + ([(b"cookie", cookie)] if cookie else [])
+        ws = WebsocketCommunicator(application, path, headers=headers)
+        await ws.connect(timeout=5)
+        out = await ws.receive_output(timeout=5)
+        if out["type"] == "websocket.close":
+            return out.get("code"), None
+        await ws.disconnect()
+        return None, json.loads(out["text"])
+
+    path = f"/ws/training-runs/{run.pk}/"
+    for who in ("resident", "instructor"):
+        assert async_to_sync(open_)(path, session_cookie(people[who])) == (4404, None)
+    assert async_to_sync(open_)(path) == (4401, None)
+    pat = session_cookie(people["program_admin"])
+    assert async_to_sync(open_)(f"/ws/training-runs/{run.pk + 1}/", pat) == (4404, None)
+    code, payload = async_to_sync(open_)(path, pat)
+    assert code is None and (payload["type"], payload["id"], payload["state"]) == (
+        "run", run.pk, "queued",
+    )  # fmt: skip
+
+
 def _wait(predicate, timeout: float, what: str, run_id: int):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,9 +146,13 @@ def _wait(predicate, timeout: float, what: str, run_id: int):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_run_trains_survives_a_worker_kill_is_evaluated_and_registered(
-    transactional_db, redis_layer, log_dir, program_admin, version, training_queue
-):
+def test_a_run_trains_survives_a_worker_kill_is_evaluated_registered_and_assesses_uploads(
+    transactional_db, redis_layer, log_dir, settings, program_admin, resident, version,
+    training_queue,
+):  # fmt: skip
+    # The real engine everywhere (the registration's probe in the training worker, then the
+    # inference worker), not the web tests' scripted one.
+    settings.ABVLMQ_ENGINE = "scoring.engine:Engine"
     # 30 phantoms: 21 train. A CPU budget of 0.3 min; epochs raised so the budget ends it.
     response = _start(
         program_admin, version, recipe="demo", budget_min=0.3,
@@ -159,22 +205,86 @@ def test_a_run_trains_survives_a_worker_kill_is_evaluated_and_registered(
     run_page = client.get(f"/datasets/runs/{run_id}/").content.decode()
     assert "side-by-side" in run_page and model.name in run_page
 
+    # Activation is the admin's click on the registry (its confirmation, then the change);
+    # the next upload is assessed by the new model on a real worker, and names it.
+    activate = f"/administration/models/{model.pk}/activate/"
+    assert f'href="{activate}"' in registry
+    assert f"Activate {model.name}" in client.get(activate).content.decode()
+    assert client.post(activate, {"confirm": "yes"}).status_code == 302
+    model.refresh_from_db()
+    assert model.is_active and worker_runtime().model_version_id == model.pk
+    trained = model_identity(model.base_path)
+    assert model.probe["model_id"] == trained != model_identity(settings.ABVLMQ_MODEL_DIR)
+    inference = start_worker(log_dir)
+    try:
+        upload = api(resident).post(
+            "/api/scans/", {"file": images.file("next.png", images.phantom(index=3, seed=33))},
+            format="multipart",
+        )  # fmt: skip
+        assert upload.status_code == 201, upload.content
+        scan_id = upload.json()["id"]
+        deadline = time.monotonic() + 120
+        while Analysis.objects.get(scan_id=scan_id).status not in ("done", "failed"):
+            assert time.monotonic() < deadline, inference.text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        inference.stop()
+    analysis = api(resident).get(f"/api/scans/{scan_id}/").json()["analysis"]
+    assert analysis["status"] == "done", analysis["failure_reason"]
+    assert (analysis["model_id"], analysis["model_name"]) == (trained, model.name)
+    assert f"loading engine scoring.engine:Engine from {model.base_path}" in inference.text()
+    resident_client = Client()
+    resident_client.force_login(resident)
+    scan_page = html.unescape(resident_client.get(f"/scans/{scan_id}/").content.decode())
+    assert f'<span id="model-id">{model.name} ({trained})</span>' in scan_page
+
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_run_can_be_cancelled_while_it_trains(
+def test_a_run_is_followed_live_on_its_socket_and_cancelled_while_it_trains(
     transactional_db, redis_layer, log_dir, program_admin, version, training_queue
 ):
+    """The run's websocket carries what the worker writes as it goes (step, loss, the curve,
+    time left), the cancelling and the end; the cancel stops the trainer."""
     response = _start(program_admin, version, recipe="demo", budget_min=5, overrides="epochs=1000")
     run_id = response.json()["id"]
+    cancel_it = sync_to_async(
+        lambda: api(program_admin).post(f"/api/training-runs/{run_id}/cancel/").status_code
+    )
+
+    cookie = session_cookie(program_admin)
+
+    async def follow() -> list[dict]:
+        from abvlmq_web.asgi import application
+
+        ws = WebsocketCommunicator(
+            application, f"/ws/training-runs/{run_id}/", headers=[ORIGIN, (b"cookie", cookie)]
+        )
+        connected, _ = await ws.connect(timeout=10)
+        assert connected
+        seen = [await ws.receive_json_from(timeout=10)]  # the run as it stands: queued
+        while seen[-1]["step"] < 3:
+            seen.append(await ws.receive_json_from(timeout=240))
+        assert await cancel_it() == 200
+        while not seen[-1]["finished"]:
+            seen.append(await ws.receive_json_from(timeout=60))
+        await ws.disconnect()
+        return seen
+
     worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
     try:
-        _wait(lambda r: r.step >= 2, 240, "no steps", run_id)
-        cancel = api(program_admin).post(f"/api/training-runs/{run_id}/cancel/")
-        assert cancel.status_code == 200
-        run = _wait(lambda r: r.finished, 60, "not cancelled", run_id)
+        seen = async_to_sync(follow)()
     finally:
         worker.stop()
+    assert seen[0]["type"] == "run" and seen[0]["state"] == "queued" and seen[0]["step"] == 0
+    training = [m for m in seen if m["state"] == "running" and m["step"]]
+    assert [m["step"] for m in training] == sorted(m["step"] for m in training)
+    last = training[-1]
+    assert len(last["loss_history"]) == last["step"] >= 3 and last["loss"] is not None
+    assert last["seconds_left"] is not None and 0 < last["progress"] < 1
+    states = [m["state"] for m in seen]
+    assert "cancelling" in states and states[-1] == "cancelled"
+    run = TrainingRun.objects.get(pk=run_id)
     assert run.state == "cancelled" and run.registered_model is None
     assert not ModelVersion.objects.exists()
     assert DatasetVersion.objects.count() == 1
