@@ -27,8 +27,9 @@ ARTIFACTS = ROOT / "artifacts"
 RUBRIC = default_rubric()
 
 
-def start_chromium(profile: Path) -> webdriver.Chrome:
-    """Debian's Chromium, headless, 1280 x 860, its profile in ``profile``."""
+def start_chromium(profile: Path, extra: tuple[str, ...] = ()) -> webdriver.Chrome:
+    """Debian's Chromium, headless, 1280 x 860, its profile in ``profile`` (plus ``extra``
+    command-line flags, e.g. a fake camera playing a file)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     assert chromium and driver_path, "run scripts/test.sh: it installs Chromium"
@@ -37,7 +38,7 @@ def start_chromium(profile: Path) -> webdriver.Chrome:
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1280,860", f"--user-data-dir={profile}",
+        "--no-first-run", "--window-size=1280,860", f"--user-data-dir={profile}", *extra,
     ):  # fmt: skip
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
