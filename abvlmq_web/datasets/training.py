@@ -347,6 +347,13 @@ def _headline(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+FIGURE_WORDS = {  # the figures a comparison names, as the pages say them
+    "plane_label_accuracy": "plane accuracy",
+    "detection_f1": "box F1",
+    "grade_accuracy": "grade accuracy",
+}
+
+
 def compare_reports(new: dict[str, Any], active: dict[str, Any]) -> dict[str, Any]:
     """The new model beside the one in force on the same scans: better, worse or the same,
     by :func:`trainer.promote.merit` (targets met, then the mean of plane label accuracy,
@@ -354,9 +361,11 @@ def compare_reports(new: dict[str, Any], active: dict[str, Any]) -> dict[str, An
     a, b = _headline(new), _headline(active)
     new_merit, old_merit = merit(new), merit(active)
     verdict = "better" if new_merit > old_merit else "worse" if new_merit < old_merit else "same"
-    keys = ("plane_label_accuracy", "detection_f1", "grade_accuracy")
-    lower = [k for k in keys if (a[k] or 0.0) < (b[k] or 0.0)]
-    return {"verdict": verdict, "new": a, "active": b, "lower": lower}
+    lower = [k for k in FIGURE_WORDS if (a[k] or 0.0) < (b[k] or 0.0)]
+    return {
+        "verdict": verdict, "new": a, "active": b, "lower": lower,
+        "lower_words": [FIGURE_WORDS[k] for k in lower],
+    }  # fmt: skip
 
 
 def _evaluate_and_register(run: TrainingRun, log: Path) -> None:
@@ -434,6 +443,7 @@ def run_execute(run_id: int) -> None:
         if run.state == TrainingRun.State.CANCELLING:
             run.state, run.finished_at = TrainingRun.State.CANCELLED, timezone.now()
             run.save(update_fields=["state", "finished_at"])
+            transaction.on_commit(lambda: push_run(run.pk))
             return
         run.state = TrainingRun.State.RUNNING
         run.attempts += 1

@@ -25,6 +25,9 @@
         .join(" "),
     );
     curve.dataset.points = String(history.length);
+    const [first, last] = [history[0], history[history.length - 1]];
+    $("run-curve-caption").textContent = "Training loss by step (the learning curve): "
+      + `${first[1].toFixed(4)} at step ${first[0]}, ${last[1].toFixed(4)} at step ${last[0]}.`;
   }
 
   function show(run) {
