@@ -269,7 +269,8 @@ class Engine:
         """The vision tower's summary of each image (N, D): see :func:`scoring.ood.summarise`.
 
         The visual tokens the language model reads (from the same processor settings), plus the
-        patch embedding and up to four blocks of the tower, caught with forward hooks.
+        patch embedding and up to four blocks of the tower, caught with forward hooks that keep
+        only this thread's pass, so threads may call it at once on one model.
         """
         batch = self.processor.image_processor(
             images=[self._prepare(im) for im in images], return_tensors="pt"
@@ -280,10 +281,15 @@ class Engine:
         depth = len(visual.blocks)
         picked = sorted({depth * (i + 1) // 4 - 1 for i in range(4) if depth * (i + 1) // 4})
         caught: list[torch.Tensor] = []
-        hooks = [visual.patch_embed.register_forward_hook(lambda m, a, o: caught.append(o))]
-        hooks += [
-            visual.blocks[i].register_forward_hook(lambda m, a, o: caught.append(o)) for i in picked
-        ]
+        me = threading.get_ident()
+
+        def keep(_module, _args, output) -> None:
+            # another thread's pass through the same model (the live view's pool) is not ours
+            if threading.get_ident() == me:
+                caught.append(output)
+
+        hooks = [visual.patch_embed.register_forward_hook(keep)]
+        hooks += [visual.blocks[i].register_forward_hook(keep) for i in picked]
         try:
             tokens = self.model.get_image_features(pixels, grid).pooler_output  # N x (T_i, d)
         finally:
