@@ -6,13 +6,25 @@ confidence is masked (filled from its neighbours inside the sector, black outsid
 event is logged - with the count and the places, never the words, which may be a patient's
 name. Tesseract comes from Debian's ``tesseract-ocr`` package, installed by the project's
 scripts (``scripts/test.sh``, ``scripts/run.sh``) and the Docker image.
+
+Tesseract runs in this process through its C API (``libtesseract.so.5``, part of the same
+package, through ctypes): an engine is loaded once and kept for the next read. Starting the
+``tesseract`` program for each image spent 80-100 ms loading its model before reading
+anything, most of the check's time on a clip frame or a screen's few doubtful lines (issue 30).
+The words are the same (``tests/scoring/test_imaging_ocr.py`` compares the two on screens and
+cards); where the library cannot be loaded, the program is run as before.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import shutil
 import subprocess
+import threading
+from contextlib import contextmanager
 from io import BytesIO
 
 import numpy as np
@@ -40,26 +52,94 @@ class OcrUnavailable(IntakeError):
         )
 
 
+PSM_SPARSE = 11  # sparse text, in any place and order - labels and captions, not paragraphs
+
+
 def available() -> bool:
-    return shutil.which("tesseract") is not None
+    return shutil.which("tesseract") is not None or _library() is not None
 
 
-def read_words(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
-    """Boxes (left, top, right, bottom) and confidences of the words Tesseract reads that have
-    at least ``MIN_CHARS`` letters or digits."""
+def _library():
+    """libtesseract through ctypes, or None where it cannot be loaded (then the program runs)."""
+    global _LIB
+    if _LIB is False:
+        name = ctypes.util.find_library("tesseract")
+        try:
+            lib = ctypes.CDLL(name) if name else None
+        except OSError:
+            lib = None
+        if lib is not None:
+            vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+            lib.TessBaseAPICreate.restype = vp
+            lib.TessBaseAPIInit3.argtypes = [vp, cp, cp]
+            lib.TessBaseAPISetVariable.argtypes = [vp, cp, cp]
+            lib.TessBaseAPISetPageSegMode.argtypes = [vp, i]
+            lib.TessBaseAPISetImage.argtypes = [vp, vp, i, i, i, i]
+            lib.TessBaseAPIGetTsvText.argtypes = [vp, i]
+            lib.TessBaseAPIGetTsvText.restype = vp
+            lib.TessDeleteText.argtypes = [vp]
+            lib.TessBaseAPIClear.argtypes = [vp]
+        _LIB = lib
+    return _LIB
+
+
+_LIB = False  # not looked for yet
+_idle: list[tuple[int, int]] = []  # (pid, engine) loaded and not reading now
+_idle_lock = threading.Lock()
+
+
+@contextmanager
+def _engine():
+    """A Tesseract engine (English, sparse text) for one read: an idle one, else a new one.
+    Tesseract's engines are not thread-safe, so each read has one to itself; there are never
+    more than the reads at once (intake's slots bound those). A forked worker loads its own
+    (an engine is tagged with the process that made it). None without the library."""
+    lib = _library()
+    if lib is None:
+        yield None
+        return
+    pid = os.getpid()
+    with _idle_lock:
+        while _idle and _idle[-1][0] != pid:
+            _idle.pop()  # the parent's, copied by a fork: never used here
+        handle = _idle.pop()[1] if _idle else None
+    if handle is None:
+        handle = lib.TessBaseAPICreate()
+        if lib.TessBaseAPIInit3(handle, None, b"eng") != 0:
+            raise OcrUnavailable()  # the library is there, its English model is not
+        lib.TessBaseAPISetVariable(handle, b"debug_file", os.devnull.encode())  # no chatter
+        lib.TessBaseAPISetPageSegMode(handle, PSM_SPARSE)
+    try:
+        yield handle
+    finally:
+        lib.TessBaseAPIClear(handle)
+        with _idle_lock:
+            _idle.append((pid, handle))
+
+
+def _tsv(grey: np.ndarray) -> str:
+    """Tesseract's TSV for an (H, W) uint8 image: in this process where it can, else from the
+    ``tesseract`` program (the same words; the program's header line first)."""
+    with _engine() as handle:
+        if handle is not None:
+            lib = _library()
+            grey = np.ascontiguousarray(grey, np.uint8)
+            lib.TessBaseAPISetImage(handle, grey.ctypes.data, grey.shape[1], grey.shape[0], 1,
+                                    grey.shape[1])  # fmt: skip
+            text = lib.TessBaseAPIGetTsvText(handle, 0)
+            if not text:
+                raise IntakeError("corrupt", "The image could not be checked for text.")
+            try:
+                return "level\n" + ctypes.string_at(text).decode("utf-8", "replace")
+            finally:
+                lib.TessDeleteText(text)
     exe = shutil.which("tesseract")
     if exe is None:
         raise OcrUnavailable()
-    h, w = rgb.shape[:2]
-    factor = 2 if min(h, w) < UPSCALE_BELOW else 1
-    img = Image.fromarray(rgb).convert("L")
-    if factor > 1:
-        img = img.resize((w * factor, h * factor), Image.Resampling.BICUBIC)
     buf = BytesIO()
-    img.save(buf, format="PNG")
-    # psm 11: sparse text, in any place and order - labels and captions, not paragraphs
+    Image.fromarray(grey).save(buf, format="PNG")
     proc = subprocess.run(
-        [exe, "stdin", "stdout", "--psm", "11", "tsv"],
+        [exe, "stdin", "stdout", "--psm", str(PSM_SPARSE), "tsv"],
         input=buf.getvalue(),
         capture_output=True,
         timeout=TIMEOUT_S,
@@ -67,8 +147,21 @@ def read_words(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]
     )
     if proc.returncode != 0:
         raise IntakeError("corrupt", "The image could not be checked for text; upload it again.")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def read_words(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+    """Boxes (left, top, right, bottom) and confidences of the words Tesseract reads that have
+    at least ``MIN_CHARS`` letters or digits."""
+    if not available():
+        raise OcrUnavailable()
+    h, w = rgb.shape[:2]
+    factor = 2 if min(h, w) < UPSCALE_BELOW else 1
+    img = Image.fromarray(rgb).convert("L")
+    if factor > 1:
+        img = img.resize((w * factor, h * factor), Image.Resampling.BICUBIC)
     words = []
-    for line in proc.stdout.decode("utf-8", "replace").splitlines()[1:]:
+    for line in _tsv(np.asarray(img)).splitlines()[1:]:
         cols = line.split("\t")
         if len(cols) < 12 or cols[0] != "5":
             continue

@@ -71,8 +71,51 @@ def test_grey_text_typed_inside_a_sector_is_gone_from_the_stored_image():
 
 def test_without_tesseract_a_required_check_refuses_the_upload(monkeypatch):
     img, _ = generate(index=6, seed=0, size=224)
-    monkeypatch.setenv("PATH", "/nonexistent")  # the real lookup finds no tesseract
+    from scoring.imaging import ocr
+
+    monkeypatch.setenv("PATH", "/nonexistent")  # the real lookup finds no tesseract program
+    monkeypatch.setattr(ocr, "_LIB", None)  # ... and no library
     with pytest.raises(IntakeError) as err:
         load_scan(_png(img))
     assert err.value.code == "ocr_unavailable" and "not stored" in err.value.message
     assert load_scan(_png(img), ocr="optional").metadata["ocr_words_masked"] == 0
+
+
+def _screens() -> list[np.ndarray]:
+    """A scanner's screen with its furniture and labels, its title bar alone, a text card, a
+    clean phantom: what the check reads in intake (whole images and cards of parts)."""
+    from bench.intake import scanner_screen
+
+    screen = np.asarray(scanner_screen(1, 4242, (640, 480))).copy()
+    phantom, _ = generate(index=3, seed=5, size=224)
+    return [screen, screen[:80], _text_card(), np.asarray(phantom.convert("RGB")).copy()]
+
+
+def test_tesseract_in_this_process_reads_what_the_program_reads(monkeypatch):
+    """The engine loaded once through libtesseract gives the same words, boxes and
+    confidences as the ``tesseract`` program on the same images; and a site without the
+    library (or that asks for the program) still gets its check."""
+    from scoring.imaging import ocr
+
+    assert ocr._library() is not None, "libtesseract.so.5 ships with tesseract-ocr"
+    images = _screens()
+    in_process = [read_words(img) for img in images]
+    assert sum(len(w) for w in in_process) >= 8  # it reads the screen's furniture and the card
+    monkeypatch.setattr(ocr, "_LIB", None)  # as where the library cannot be loaded
+    assert [read_words(img) for img in images] == in_process
+
+
+def test_reads_at_once_each_have_an_engine_and_the_same_words():
+    """Intake runs in the web server's threads (two at once): Tesseract's engines are not
+    thread-safe, so each read has one to itself, and reading at once changes no word; the
+    engines are kept for later reads, no more of them than ever read at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scoring.imaging import ocr
+
+    images = _screens() * 3
+    alone = [read_words(img) for img in images]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(read_words, images))
+    assert together == alone
+    assert 1 <= len(ocr._idle) <= 3
