@@ -48,9 +48,22 @@ def sweep_analyses() -> dict:
     return asdict(analyses_sweep())
 
 
+def consumes_inference() -> bool:
+    """Whether this worker takes the inference queue: the queues it was started with (``-Q``,
+    chosen before its pool processes fork; none chosen: every queue)."""
+    from celery import current_app
+
+    chosen = current_app.amqp.queues.consume_from
+    return not chosen or settings.ABVLMQ_INFERENCE_QUEUE in chosen
+
+
 @worker_process_init.connect
 def _beat(**_kwargs) -> None:
-    """Each worker process loads its model and beats into Redis (/readyz, /metrics)."""
+    """Each inference worker process loads its model and beats into Redis (/readyz,
+    /metrics). A training worker does not: its trainer needs the memory (a GPU's above all),
+    and it assesses no scan."""
+    if not consumes_inference():
+        return
     from abvlmq_web.scans.heartbeat import start_worker_beat
 
     start_worker_beat()

@@ -263,6 +263,7 @@ def test_a_run_is_followed_live_on_its_socket_and_cancelled_while_it_trains(
         connected, _ = await ws.connect(timeout=10)
         assert connected
         seen = [await ws.receive_json_from(timeout=10)]  # the run as it stands: queued
+        workers.append(await start(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE))
         while seen[-1]["step"] < 3:
             seen.append(await ws.receive_json_from(timeout=240))
         assert await cancel_it() == 200
@@ -271,11 +272,12 @@ def test_a_run_is_followed_live_on_its_socket_and_cancelled_while_it_trains(
         await ws.disconnect()
         return seen
 
-    worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    start, workers = sync_to_async(start_worker), []
     try:
         seen = async_to_sync(follow)()
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     assert seen[0]["type"] == "run" and seen[0]["state"] == "queued" and seen[0]["step"] == 0
     training = [m for m in seen if m["state"] == "running" and m["step"]]
     assert [m["step"] for m in training] == sorted(m["step"] for m in training)
@@ -286,5 +288,9 @@ def test_a_run_is_followed_live_on_its_socket_and_cancelled_while_it_trains(
     assert "cancelling" in states and states[-1] == "cancelled"
     run = TrainingRun.objects.get(pk=run_id)
     assert run.state == "cancelled" and run.registered_model is None
+    # a training worker loads no inference model beside its trainer (a GPU's memory is the
+    # trainer's) and does not beat as an inference worker
+    (worker,) = workers
+    assert "run_training" in worker.text() and "loading engine" not in worker.text()
     assert not ModelVersion.objects.exists()
     assert DatasetVersion.objects.count() == 1
