@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ood": ("trainer.ood", "fit or measure a checkpoint's abstention (OOD) statistics"),
     "baselines": ("trainer.baselines", "train the CNN baselines (plane classifier, detector)"),
     "calibrate": ("trainer.calibrate", "fit a checkpoint's confidence calibration and review rule"),
+    "live-head": ("trainer.live_head", "fit the live view's head on a checkpoint's frozen tower"),
     "promote": ("trainer.promote", "commit a candidate model when it measures better"),
     "state-size": ("trainer.state_size", "the training state's size for a recipe (LoRA vs full)"),
 }
