@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 
 from abvlmq_web.accounts.middleware import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: E402
 from abvlmq_web.datasets.routing import websocket_urlpatterns as training_sockets  # noqa: E402
+from abvlmq_web.live.routing import websocket_urlpatterns as live_sockets  # noqa: E402
 from abvlmq_web.scans.routing import websocket_urlpatterns as scan_sockets  # noqa: E402
 
 
@@ -48,7 +49,9 @@ application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_application),
         "websocket": OriginOrTokenValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(scan_sockets + training_sockets)))
+            AuthMiddlewareStack(
+                TokenAuthMiddleware(URLRouter(scan_sockets + training_sockets + live_sockets))
+            )
         ),
     }
 )

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "abvlmq_web.notifications",
     "abvlmq_web.annotation",
     "abvlmq_web.datasets",
+    "abvlmq_web.live",
 ]
 
 MIDDLEWARE = [
@@ -374,6 +375,10 @@ if ENGINES["vllm"] == ABVLMQ_ENGINE:
         "timeout": env_int("ABVLMQ_VLLM_TIMEOUT", 60),
         "retries": env_int("ABVLMQ_VLLM_RETRIES", 3),
     }
+# Live scanning (issue 34, abvlmq_web/live/scorer.py): threads of the web process that score
+# live frames (the fast path, ~10 ms a frame on the demo model), and a frame's size limit.
+ABVLMQ_LIVE_THREADS = max(1, env_int("ABVLMQ_LIVE_THREADS", 2))
+ABVLMQ_LIVE_MAX_FRAME_BYTES = max(4096, env_int("ABVLMQ_LIVE_MAX_FRAME_BYTES", 256 * 1024))
 # Show "not for clinical use: demo model" (default: when the demo model serves).
 ABVLMQ_DEMO_BANNER = env_bool(
     "ABVLMQ_DEMO_BANNER", ABVLMQ_MODEL_DIR.resolve() == DEMO_MODEL_DIR.resolve()

@@ -56,5 +56,6 @@ urlpatterns = [
     path("administration/", include("abvlmq_web.administration.urls")),
     path("datasets/", include("abvlmq_web.datasets.urls")),
     path("annotation/", include("abvlmq_web.annotation.urls")),
+    path("live/", include("abvlmq_web.live.urls")),
     path("", include("abvlmq_web.progress.urls")),
 ]

@@ -35,6 +35,7 @@ APP_ORDER = [
     "administration",
     "annotation",
     "datasets",
+    "live",
 ]
 ENTRY_FILES = {
     "views",
