@@ -25,6 +25,8 @@ let timer = null;
 let rect = loadRect(); // fractions of the video frame: {x, y, w, h}
 let marking = null;
 let sent = 0;
+let lastSent = 0;
+let encoding = false;
 const sentAt = new Map();
 const latencies = [];
 let metSince = null;
@@ -232,9 +234,13 @@ function receive(message) {
 function sendFrame() {
   if (!ws || ws.readyState !== WebSocket.OPEN || !ready || !rect || !video.videoWidth) return;
   if (ws.bufferedAmount > 0) return; // the network is behind: skip this frame, never queue
+  if (encoding || performance.now() - lastSent < PERIOD_MS * 0.75) return; // keep to 5 a second
+  encoding = true;
   const canvas = cropCanvas(ready.side);
   canvas.toBlob((blob) => {
+    encoding = false;
     if (!blob || !ws || ws.readyState !== WebSocket.OPEN || blob.size > ready.max_bytes) return;
+    lastSent = performance.now();
     sent += 1;
     sentAt.set(sent, performance.now());
     ws.send(blob);
