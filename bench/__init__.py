@@ -16,5 +16,6 @@ BENCHES: list[str] = [
     "bench.intake",  # where intake's time goes, against the intake before issue 30
     "bench.clip",
     "bench.serve",  # the in-process engine against vLLM, 1/8/32 uploads at once
+    "bench.live",  # live scanning: frames scored a second and frame-to-meter at 1/4/8 streams
     "bench.soak",  # several minutes: Redis restarted and a worker killed under load
 ]
