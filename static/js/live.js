@@ -4,8 +4,10 @@
 // the model reads, sent to /ws/live/ five times a second as PNG. What comes back (plane, confidence,
 // quality, key structures; smoothed by the server) is shown as it arrives. Capture (button or
 // space bar; automatic when a target plane holds its grade for a second) uploads the
-// rectangle at the video's full resolution through the normal upload.
+// rectangle at the video's full resolution through the normal upload; "Save the last seconds
+// as a clip" uploads the last 4 s of it as a Motion-JPEG AVI (avi.js) the same way.
 import { csrfToken } from "./api.js";
+import { mjpegAvi } from "./avi.js";
 import { addToStrip, showView } from "./live_view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,8 +17,10 @@ const overlay = $("overlay");
 const status = $("live-status");
 const RECT_KEY = "abvlmq.live.rect";
 const PERIOD_MS = 200; // 5 frames a second
+const MIN_GAP_MS = 170; // 1000 / 170: at most 6 frames begin within any one second
 const AUTO_HOLD_MS = 1000;
 const AUTO_PAUSE_MS = 5000; // after a capture, auto-capture waits this long
+const CLIP_SECONDS = 4; // "Save the last seconds as a clip" keeps this many, in this tab only
 
 let stream = null;
 let ws = null;
@@ -34,6 +38,8 @@ let lastCapture = 0;
 let capturing = false;
 const captured = new Set(); // target planes captured in this session
 let lastView = null;
+let clipTimer = null;
+let clipFrames = []; // the last seconds' full-resolution crops: {jpeg, width, height}
 
 function say(text, state) {
   status.textContent = text;
@@ -75,6 +81,7 @@ async function start() {
   await new Promise((resolve) => (video.videoWidth ? resolve() : video.addEventListener("loadedmetadata", resolve, { once: true })));
   drawOverlay();
   connect();
+  clipTimer = setInterval(keepForClip, PERIOD_MS);
   if (!rect) say("Mark the image area: drag a rectangle over the scanner's image.", "marking");
 }
 
@@ -90,6 +97,9 @@ async function listDevices() {
 function stop() {
   if (timer) clearInterval(timer);
   timer = null;
+  if (clipTimer) clearInterval(clipTimer);
+  clipTimer = null;
+  clipFrames = [];
   if (ws) { ws.onclose = null; ws.close(); }
   ws = null;
   ready = null;
@@ -99,6 +109,7 @@ function stop() {
   $("start").hidden = false;
   $("stop").hidden = true;
   $("capture").disabled = true;
+  $("save-clip").disabled = true;
   say("Stopped.", "idle");
 }
 
@@ -148,6 +159,7 @@ overlay.addEventListener("pointerup", () => {
   marking = null;
   if (r.w > 0.02 && r.h > 0.02) {
     rect = r;
+    clipFrames = []; // a clip has one size
     localStorage.setItem(RECT_KEY, JSON.stringify(r));
     overlay.dataset.rect = JSON.stringify(r);
     say("Image area marked.", "marked");
@@ -209,8 +221,9 @@ function receive(message) {
     ready = message;
     showTargets();
     $("capture").disabled = false;
+    $("save-clip").disabled = false;
     if (rect) say("Live.", "live");
-    timer = setInterval(sendFrame, PERIOD_MS);
+    timer = setInterval(sendFrame, 50);
   } else if (message.type === "live") {
     const t = sentAt.get(message.seq);
     if (t !== undefined) {
@@ -234,13 +247,15 @@ function receive(message) {
 function sendFrame() {
   if (!ws || ws.readyState !== WebSocket.OPEN || !ready || !rect || !video.videoWidth) return;
   if (ws.bufferedAmount > 0) return; // the network is behind: skip this frame, never queue
-  if (encoding || performance.now() - lastSent < PERIOD_MS * 0.75) return; // keep to 5 a second
+  // About 5 a second, never 7 within one second (the server drops those as too fast): the
+  // loop looks every 50 ms and sends once 170 ms have passed since the last frame began.
+  if (encoding || performance.now() - lastSent < MIN_GAP_MS) return;
   encoding = true;
+  lastSent = performance.now();
   const canvas = cropCanvas(ready.side);
   canvas.toBlob((blob) => {
     encoding = false;
     if (!blob || !ws || ws.readyState !== WebSocket.OPEN || blob.size > ready.max_bytes) return;
-    lastSent = performance.now();
     sent += 1;
     sentAt.set(sent, performance.now());
     ws.send(blob);
@@ -282,16 +297,39 @@ function autoCapture(view) {
   }
 }
 
-async function capture(auto = false) {
+// The rectangle at full resolution, five times a second, for the last CLIP_SECONDS only.
+function keepForClip() {
+  if (!rect || !video.videoWidth || !stream) return;
+  const canvas = cropCanvas(0);
+  canvas.toBlob(async (blob) => {
+    if (!blob) return;
+    const frame = { jpeg: new Uint8Array(await blob.arrayBuffer()), width: canvas.width, height: canvas.height };
+    clipFrames.push(frame);
+    clipFrames = clipFrames.filter((f) => f.width === frame.width && f.height === frame.height);
+    while (clipFrames.length > CLIP_SECONDS * 5) clipFrames.shift();
+  }, "image/jpeg", 0.92);
+}
+
+async function saveClip() {
+  const frames = clipFrames.slice();
+  if (frames.length < 5) { say("Not enough video yet: scan a second longer.", "live"); return; }
+  const { width, height } = frames[frames.length - 1];
+  const blob = mjpegAvi(frames.map((f) => f.jpeg), width, height, 5);
+  await capture(false, { blob, name: `live-clip-${stamp()}.avi`, clip: true });
+}
+
+const stamp = () => new Date().toISOString().replace(/[:.]/g, "-");
+
+async function capture(auto = false, given = null) {
   if (capturing || !stream || !rect || !video.videoWidth) return;
   capturing = true;
   lastCapture = performance.now();
   const plane = lastView && lastView.state === "scanning" ? lastView.plane : "";
-  say(auto ? "Auto-capturing…" : "Capturing…");
+  say(given ? "Saving the clip…" : auto ? "Auto-capturing…" : "Capturing…");
   try {
-    const blob = await new Promise((resolve) => cropCanvas(0).toBlob(resolve, "image/png"));
+    const blob = given ? given.blob : await new Promise((resolve) => cropCanvas(0).toBlob(resolve, "image/png"));
     const body = new FormData();
-    body.append("file", blob, `live-${new Date().toISOString().replace(/[:.]/g, "-")}.png`);
+    body.append("file", blob, given ? given.name : `live-${stamp()}.png`);
     if (root.dataset.assignment) body.append("assignment", root.dataset.assignment);
     const response = await fetch(root.dataset.uploadUrl, {
       method: "POST", body, credentials: "same-origin",
@@ -302,10 +340,11 @@ async function capture(auto = false) {
       say(`Not captured: ${data.detail || `HTTP ${response.status}`}`, "live");
       return;
     }
-    if (plane) captured.add(plane);
-    addToStrip(root, data.id, { auto, plane });
+    if (plane && !given) captured.add(plane);
+    addToStrip(root, data.id, { auto, plane, clip: Boolean(given) });
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "captured", scan_id: data.id, auto }));
-    say(`${auto ? "Auto-captured" : "Captured"} scan #${data.id}: the full model is assessing it.`, "live");
+    const what = given ? "Saved the clip as" : auto ? "Auto-captured" : "Captured";
+    say(`${what} scan #${data.id}: the full model is assessing it.`, "live");
     showTargets();
   } catch (err) {
     say(`Not captured: ${err.message}`, "live");
@@ -317,6 +356,7 @@ async function capture(auto = false) {
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
 $("capture").addEventListener("click", () => capture(false));
+$("save-clip").addEventListener("click", saveClip);
 // The space bar captures (a foot pedal that types a key works), unless a control has focus.
 document.addEventListener("keydown", (event) => {
   if (event.key !== " " || event.repeat) return;

@@ -42,13 +42,13 @@ const scanUrl = (root, id) => root.dataset.scanUrl.replace(/0\/$/, id + "/");
 const apiUrl = (root, id) => root.dataset.apiUrl.replace(/0\/$/, id + "/");
 
 // A capture in the strip, following its analysis until the full model has answered.
-export function addToStrip(root, scanId, { auto = false, plane = "" } = {}) {
+export function addToStrip(root, scanId, { auto = false, plane = "", clip = false } = {}) {
   const strip = $("strip");
   const li = document.createElement("li");
   li.dataset.scanId = scanId;
   const link = document.createElement("a");
   link.href = scanUrl(root, scanId);
-  link.textContent = `Scan #${scanId}`;
+  link.textContent = `${clip ? "Clip" : "Scan"} #${scanId}`;
   const state = document.createElement("span");
   state.className = "state";
   state.textContent = auto ? "auto-captured · queued" : "queued";

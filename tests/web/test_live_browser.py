@@ -184,6 +184,22 @@ def test_the_live_page_names_the_plane_keeps_the_marker_out_and_auto_captures(
     WebDriverWait(browser, 30).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "#strip li")) == 2
     )
+    # the last seconds as a clip: an AVI through the same upload, assessed like any clip
+    time.sleep(1.0)  # the space bar's capture has left "capturing"
+    browser.find_element(By.ID, "save-clip").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#strip li")) == 3
+    )
+    clip_row = browser.find_element(By.CSS_SELECTOR, "#strip li")
+    clip_id = int(clip_row.get_attribute("data-scan-id"))
+    assert clip_row.text.startswith("Clip #")
+    WebDriverWait(browser, 120).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#strip li").get_attribute("data-status") == "done"
+        )
+    )
+    clip = Scan.objects.select_related("analysis").get(pk=clip_id)
+    assert clip.kind == "avi" and clip.frames >= 10 and clip.analysis.status == "done"
 
     received = browser.execute_script("return window.__live")
     frames = [m["frame"] for m in received if m["type"] == "live"]
