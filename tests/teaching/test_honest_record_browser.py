@@ -1,4 +1,4 @@
-"""Issue 32 in a real browser (Debian's Chromium, headless, against daphne), items 1-3, 6 and 7,
+"""Issue 32 in a real browser (Debian's Chromium, headless, against daphne), items 1-3 and 5-7,
 each at 1280 and at 390 px wide, as the person who reads it: what the item promises is on the
 screen and true, nothing scrolls sideways, axe-core finds no serious or critical WCAG 2.1 A/AA
 violation, and on a phone the controls are touch targets (24 x 24 CSS px, primary actions 44).
@@ -9,6 +9,8 @@ violation, and on a phone the controls are touch targets (24 x 24 CSS px, primar
    them count says so on its row;
 3. a declined scan says why and what next, offers no dispute and no SR; an instructor assesses
    it from scratch in the editor, choosing the plane, and that is the scan's record;
+5. the editor's example follows the plane chosen (the library's grid and enlarged view are in
+   the accessibility walk at both widths);
 6. the single sign-on and LTI set-up pages: a provider and a registration entered through
    their forms, the URLs to paste shown in full, a wrong field saving nothing;
 7. the correction editor on a phone, and the cohort heatmap: planes with scans first, the
@@ -27,6 +29,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from abvlmq_web.competency.services import requirement_set_save
+from abvlmq_web.progress.services import example_publish
 from abvlmq_web.review.selectors import reviewed_answer
 from abvlmq_web.review.services import correction_create
 from abvlmq_web.scans.models import Analysis, AnalysisEvent
@@ -259,6 +262,38 @@ def test_3_a_declined_scan_says_why_and_what_next_and_an_instructor_assesses_it(
         assert "(GB)" in text(chrome, "#plane")
         assert shown(chrome, "#dicom-export")  # a record now, for the archive too
         fits_and_passes_axe(chrome, width, "a declined scan an instructor assessed")
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+def test_5_the_editors_example_follows_the_plane_chosen(
+    server, chrome, resident, instructor, cohort
+):
+    """Beside a scan of GB, "What Excellent looks like: GB"; once the editor's plane is SPL,
+    the GB example gives way to a link to the library's SPL examples (it kept showing GB)."""
+    excellent = make_analysis(resident, score=10, at=days(1))  # an Excellent GB scan
+    example_publish(user=instructor, scan=excellent.scan, plane="GB", cohort=cohort)
+    scan = make_analysis(resident, items=["GB.gallbladder.incomplete"], at=days(2))
+    log_in(chrome, server, "ian")
+    for width, height in WIDTHS:
+        chrome.set_window_size(width, height)
+        visit(chrome, f"{server}/scans/{scan.scan_id}/", scan_drawn)
+        assert shown(chrome, "#plane-example") and not shown(chrome, "#plane-example-other")
+        assert "What Excellent looks like: GB" in text(chrome, "#plane-example")
+        start = chrome.find_element(By.ID, "review-start")
+        chrome.execute_script("arguments[0].scrollIntoView()", start)
+        start.click()
+        WebDriverWait(chrome, 20).until(lambda d: d.find_element(By.ID, "editor").is_displayed())
+        Select(chrome.find_element(By.ID, "edit-plane")).select_by_value("SPL")
+        WebDriverWait(chrome, 10).until(lambda d: shown(d, "#plane-example-other"))
+        assert not shown(chrome, "#plane-example")
+        link = chrome.find_element(By.ID, "plane-example-link").get_attribute("href")
+        assert link.endswith("/examples/#plane-SPL"), link
+        Select(chrome.find_element(By.ID, "edit-plane")).select_by_value("GB")
+        WebDriverWait(chrome, 10).until(lambda d: shown(d, "#plane-example"))
+        assert not shown(chrome, "#plane-example-other")
+        fits_and_passes_axe(chrome, width, "the editor beside the plane's example")
 
 
 # --------------------------------------------------------------------------- item 6
