@@ -294,9 +294,7 @@ CELERY_TASK_ROUTES["abvlmq_web.lti.tasks.*"] = {"queue": ABVLMQ_MAINTENANCE_QUEU
 # saved state; the trainer runs under `nice -n ABVLMQ_TRAINING_NICE`.
 ABVLMQ_TRAINING_QUEUE = env_str("ABVLMQ_TRAINING_QUEUE", "training")
 CELERY_TASK_ROUTES["abvlmq_web.datasets.tasks.run_training"] = {"queue": ABVLMQ_TRAINING_QUEUE}
-CELERY_TASK_ROUTES["abvlmq_web.datasets.tasks.sweep_training"] = {
-    "queue": ABVLMQ_MAINTENANCE_QUEUE
-}
+CELERY_TASK_ROUTES["abvlmq_web.datasets.tasks.sweep_training"] = {"queue": ABVLMQ_MAINTENANCE_QUEUE}
 ABVLMQ_TRAINING_STALE_AFTER = env_int("ABVLMQ_TRAINING_STALE_AFTER", 60)
 ABVLMQ_TRAINING_NICE = env_int("ABVLMQ_TRAINING_NICE", 10)
 ABVLMQ_TRAINING_EVAL_BOOT = env_int("ABVLMQ_TRAINING_EVAL_BOOT", 1000)  # bootstrap resamples
