@@ -42,6 +42,17 @@ def watchable_resident(*, viewer: User, resident_id) -> User | None:
     )
 
 
+def watchable_residents(*, viewer: User):
+    """The residents whose live sessions ``viewer`` may watch (see :func:`watchable_resident`)."""
+    if not (viewer.is_authenticated and viewer.is_active and viewer.is_instructor):
+        return User.objects.none()
+    return (
+        User.objects.filter(role=Role.RESIDENT, cohorts__instructors=viewer)
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
 def own_scan(*, user: User, scan_id) -> Scan | None:
     """A scan of ``user``'s own (a capture she reports on the socket), or None."""
     try:

@@ -8,7 +8,12 @@ from django.http import Http404
 from django.shortcuts import render
 
 from abvlmq_web.curriculum.selectors import assignments_for
-from abvlmq_web.live.selectors import live_assignment, may_go_live, watchable_resident
+from abvlmq_web.live.selectors import (
+    live_assignment,
+    may_go_live,
+    watchable_resident,
+    watchable_residents,
+)
 
 
 @login_required
@@ -23,6 +28,7 @@ def live_page(request):
     context = {
         "assignment": assignment,
         "assignments": assignments_for(user=request.user) if request.user.is_resident else [],
+        "residents": watchable_residents(viewer=request.user),
     }
     return render(request, "live/live.html", context)
 

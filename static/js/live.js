@@ -287,8 +287,12 @@ function showTargets() {
   }));
 }
 
+// Once per target plane: the checklist ticks it, and Capture takes more by hand.
 function autoCapture(view) {
-  if (!$("auto-capture").checked || !view.target_met) { metSince = null; return; }
+  if (!$("auto-capture").checked || !view.target_met || captured.has(view.plane)) {
+    metSince = null;
+    return;
+  }
   const now = performance.now();
   if (metSince === null) metSince = now;
   if (now - metSince >= AUTO_HOLD_MS && now - lastCapture >= AUTO_PAUSE_MS) {

@@ -47,6 +47,11 @@ def test_an_assignment_of_hers_sets_the_socket_and_the_targets(people, assignmen
 
 def test_only_an_instructor_of_her_cohort_opens_the_watch_page(people):
     url = f"/live/watch/{people['resident'].pk}/"
+    listed = page(people["instructor"], "/live/").content.decode()
+    assert (
+        f'href="{url}"' in listed and f'href="/live/watch/{people["other_resident"].pk}/"' in listed
+    )
+    assert 'id="watch-list"' not in page(people["resident"], "/live/").content.decode()
     response = page(people["instructor"], url)
     assert response.status_code == 200
     assert f'data-socket="/ws/live/watch/{people["resident"].pk}/"' in response.content.decode()
