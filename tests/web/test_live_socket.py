@@ -35,6 +35,17 @@ SIDE = 112
 PLANE = "GB"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def torch_threads_restored():
+    """The live scorer gives the web process one torch thread per frame (its pool's threads
+    share the cores); the tests after this module get the process's threads back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def frame(img: Image.Image, fmt: str = "PNG") -> bytes:
     """``img`` as the page sends it: its longer side at the model's side."""
     img = img.convert("RGB")
@@ -307,3 +318,19 @@ def test_an_instructor_of_her_cohort_watches_read_only_and_nobody_else(
     from abvlmq_web.competency.models import AuditLog
 
     assert AuditLog.objects.filter(action="live.watch", actor=instructor, subject=resident).exists()
+
+
+def test_a_model_without_a_live_head_says_so_and_closes(resident, settings, tmp_path):
+    """Last in this module: it makes the process's scorer the head-less model's."""
+    settings.ABVLMQ_MODEL_DIR = tmp_path  # a checkpoint folder with no live_head.npz
+    _cookies(resident)
+
+    async def run():
+        ws, connected = await _open(resident)
+        assert connected
+        message = json.loads(await ws.receive_from(timeout=10))
+        return message, await _close_code(ws)
+
+    message, code = async_to_sync(run)()
+    assert message["type"] == "unavailable" and "no live head" in message["message"]
+    assert code == 4503
