@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from abvlmq_web.curriculum.services import assignment_create
 from abvlmq_web.scans.models import Scan
-from tests.web.a11y import axe_violations
+from tests.web.a11y import axe_violations, horizontal_overflow
 from tests.web.conftest import api
 from tests.web.test_browser import browser, server, start_chromium  # noqa: F401  (fixtures)
 from trainer.phantoms import generate
@@ -249,3 +249,5 @@ def test_the_live_page_names_the_plane_keeps_the_marker_out_and_auto_captures(
     WebDriverWait(browser, 20, poll_frequency=0.05).until(
         lambda d: d.find_element(By.ID, "live-plane").get_attribute("data-plane") == "GB"
     )
+    browser.set_window_size(390, 860)  # and it fits a phone's width
+    assert horizontal_overflow(browser) == ""
