@@ -136,7 +136,8 @@ def fit_score(head: LiveHead, x: np.ndarray, score: np.ndarray, ridge: float) ->
     """``head`` with its score read-out fitted by ridge regression (closed form)."""
     z = (x - head.mean) / head.scale
     target = score - score.mean()
-    w = np.linalg.solve(z.T @ z + ridge * np.eye(z.shape[1]), z.T @ target)
+    # the dual form, the same weights: an N x N system, fewer phantoms than features
+    w = z.T @ np.linalg.solve(z @ z.T + ridge * np.eye(z.shape[0]), target)
     return LiveHead(**{**head.__dict__, "score_w": w, "score_b": float(score.mean())})
 
 
