@@ -23,7 +23,8 @@ sent. What the socket answers:
 At most one frame is scored per socket at a time and at most one waits (the newest): the socket
 never queues. Closed: the waiting frame is dropped and the one being scored is discarded when it
 comes back. Frames are never stored. Close codes as the scan socket's: 4401 not logged in, 4403
-a role without a live page (program admins), 4404 an assignment that is not hers.
+a role without a live page (program admins), 4404 an assignment that is not hers; 4429 a
+fourth live page of the same user in this process (each page costs the cores a share).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ from scoring.live import FrameRefused, Smoother
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
+MAX_SOCKETS_PER_USER = 3  # live pages of one user at once in one web process
+_open_sockets: dict[int, int] = {}  # user id -> live sockets open in this process
 RATE = 5  # frames a second the page sends
 # A token bucket: frames are taken at 6 a second on average, 3 at once at most (a late frame
 # and a prompt one are the page's jitter, not a flood); the rest are too fast.
@@ -98,6 +102,11 @@ class LiveConsumer(_Refusing, AsyncWebsocketConsumer):
         self.scorer = await loop.run_in_executor(
             live_scorer.executor(), live_scorer.scorer_for, run
         )
+        if _open_sockets.get(user.pk, 0) >= MAX_SOCKETS_PER_USER:
+            await self._refuse(CLOSE_TOO_MANY)  # each page takes the cores' time: a few suffice
+            return
+        _open_sockets[user.pk] = _open_sockets.get(user.pk, 0) + 1
+        self.counted = user.pk  # nothing below raises before disconnect() uncounts it
         await self.accept()
         if self.scorer is None:
             message = "The model in force has no live head: live practice is not available."
@@ -141,6 +150,13 @@ class LiveConsumer(_Refusing, AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "counted"):
+            left = _open_sockets.get(self.counted, 1) - 1
+            if left > 0:
+                _open_sockets[self.counted] = left
+            else:
+                _open_sockets.pop(self.counted, None)
+            del self.counted
         if not hasattr(self, "closed"):
             return
         self.closed = True

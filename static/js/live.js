@@ -208,6 +208,10 @@ function connect() {
     ready = null;
     if (timer) clearInterval(timer);
     timer = null;
+    if (event.code === 4429) {
+      say("Live practice is open in other tabs of yours: close one, then Start again.", "refused");
+      return;
+    }
     if (event.code === 4503 || event.code === 4401 || event.code === 4403 || event.code === 4404) {
       if (event.code !== 4503) say("Live practice is not open to you here.", "refused");
       return;

@@ -253,6 +253,28 @@ def test_a_non_image_an_oversized_frame_and_a_flood_are_dropped_and_the_session_
     assert sorted(times)[-2] < 0.6, times  # her p90 frame-to-result held during the flood
 
 
+def test_a_fourth_live_page_of_one_user_is_refused_until_one_closes(resident):
+    _cookies(resident)
+
+    async def run():
+        pages = []
+        for _ in range(3):
+            ws, _ = await _open(resident)
+            assert json.loads(await ws.receive_from(timeout=60))["type"] == "ready"
+            pages.append(ws)
+        fourth, _ = await _open(resident)
+        refused = await _close_code(fourth)
+        await pages.pop().disconnect()
+        again, _ = await _open(resident)
+        ready = json.loads(await again.receive_from(timeout=60))
+        for ws in [*pages, again]:
+            await ws.disconnect()
+        return refused, ready
+
+    refused, ready = async_to_sync(run)()
+    assert refused == 4429 and ready["type"] == "ready"
+
+
 def test_a_closed_socket_leaves_no_task_behind(resident):
     _cookies(resident)
 
