@@ -195,7 +195,14 @@ def air(rng: np.random.Generator, size: int) -> Image.Image:
 
 
 def run_fit(
-    model: str, *, train: int, calibrate: int, test: int, negatives: int = 40, log=None
+    model: str,
+    *,
+    train: int,
+    calibrate: int,
+    test: int,
+    negatives: int = 40,
+    log=None,
+    adapter: str | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -211,7 +218,8 @@ def run_fit(
 
     torch.manual_seed(0)
     started = time.process_time()
-    engine = Engine.load(model, device="cpu")
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU worker's run uses its GPU
+    engine = Engine.load(model, adapter, device=device)
     rubric = engine.rubric
     side = frame_side(engine)
     rng = np.random.default_rng(SEEDS["train"])
@@ -303,13 +311,15 @@ def run_fit(
         "cpu_seconds": round(time.process_time() - started, 1),
         "model_weights": engine.model_id,
     }
-    head.save(model, info)
-    log(f"wrote {Path(model) / 'live_head.npz'} and {INFO_FILE}")
+    folder = adapter or model  # the head lives beside the weights it reads: an adapter's own
+    head.save(folder, info)
+    log(f"wrote {Path(folder) / 'live_head.npz'} and {INFO_FILE}")
     return info
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="checkpoint folder (the head is written there)")
+    p.add_argument("--adapter", default=None, help="a LoRA adapter folder (the head goes there)")
     p.add_argument("--train", type=int, default=1200, help="training phantoms")
     p.add_argument("--calibrate", type=int, default=400, help="calibration phantoms")
     p.add_argument("--test", type=int, default=200, help="fresh phantoms measured")
@@ -323,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         test=args.test,
         negatives=args.negatives,
+        adapter=args.adapter,
     )
     print(json.dumps(info["fresh"], indent=2))
     return 0

@@ -414,11 +414,27 @@ def _evaluate_and_register(run: TrainingRun, log: Path) -> None:
     TrainingRun.objects.filter(pk=run.pk).update(registered_model=model)
 
 
-def _keep_abstention(run: TrainingRun, final: Path) -> None:
-    """With the vision tower frozen, the base's abstention statistics describe the new model's
-    tower too: copy them (and their description) beside it."""
+LIVE_HEAD_FILES = ("live_head.npz", "live_head.json")
+
+
+def _keep_tower_readouts(run: TrainingRun, final: Path, log: Path) -> None:
+    """What reads the vision tower beside the new model: the abstention statistics and the live
+    view's head (issue 34). With the tower frozen the base's describe the new model's tower too,
+    so they are copied (with their description); a recipe that trains the tower gets a live head
+    fitted on it (``trainer live-head``, as the demo's was)."""
     base = Path(run.base_model)
-    if run.config.get("vision") != "frozen" or not (base / "ood_stats.npz").is_file():
+    if run.config.get("vision") != "frozen":
+        if not (final / LIVE_HEAD_FILES[0]).is_file():
+            weights = ["--model", str(final)]
+            if run.config.get("mode") == "lora":  # the head goes beside the adapter
+                weights = ["--model", str(base), "--adapter", str(final)]
+            if _follow(run, _child(["live-head", *weights], log), log, None) != 0:
+                raise RuntimeError("trainer live-head failed (the run's log says why)")
+        return
+    if all((base / name).is_file() for name in LIVE_HEAD_FILES):
+        for name in LIVE_HEAD_FILES:
+            shutil.copyfile(base / name, final / name)
+    if not (base / "ood_stats.npz").is_file():
         return
     shutil.copyfile(base / "ood_stats.npz", final / "ood_stats.npz")
     info_path, base_info = final / "abvlmq.json", base / "abvlmq.json"
@@ -468,7 +484,7 @@ def run_execute(run_id: int) -> None:
             rc = _follow(run, proc, log, train_records)
             if rc != 0 or not final.is_dir():
                 raise RuntimeError(f"trainer fit ended with exit code {rc}")
-            _keep_abstention(run, final)
+            _keep_tower_readouts(run, final, log)
         _set(
             run.pk, model_dir=str(final), state=TrainingRun.State.EVALUATING, progress=1.0,
             seconds_left=0.0,

@@ -193,6 +193,9 @@ def test_a_run_trains_survives_a_worker_kill_is_evaluated_registered_and_assesse
     model = ModelVersion.objects.get(pk=run.registered_model_id)
     assert not model.is_active  # activation stays the admin's click
     assert model.base_path == run.model_dir and Path(model.base_path, "ood_stats.npz").is_file()
+    # the tower stayed frozen: the base's live head (issue 34) reads the new model's tower too
+    base_head = Path(run.base_model, "live_head.npz").read_bytes()
+    assert Path(model.base_path, "live_head.npz").read_bytes() == base_head
     assert model.evaluation_report["compared_with"]["verdict"] == comparison["verdict"]
     assert model.evaluation_report["training_run"]["dataset"] == "v1"
     assert Path(run.out_dir, "eval", "report.md").is_file()
