@@ -13,8 +13,8 @@ sent. What the socket answers:
   scored, smoothed over the last 1.5 s (``scoring.live.Smoother``);
 - ``{"type": "dropped", "seq", "reason", "message", "count"}`` for a frame not scored:
   ``too_large`` (over ``ABVLMQ_LIVE_MAX_FRAME_BYTES``, never decoded), ``not_an_image``,
-  ``bad_size``, ``too_fast`` (over 6 a second on average, or a burst over 3: 5 a second is
-  the page's rate, and a late frame followed by a prompt one is no flood), ``behind`` (a
+  ``bad_size``, ``too_fast`` (over 6 a second on average, or a burst over 12: 5 a second is
+  the page's rate, and frames held up on the way for up to 2 s are no flood), ``behind`` (a
   newer frame arrived while it waited: the latest frame wins). At most one message per
   reason in half a second, its ``count`` the total so far;
 - ``{"type": "unavailable", "message"}`` then close 4503 when the model in force has no live
@@ -52,10 +52,12 @@ CLOSE_UNAVAILABLE = 4503
 MAX_SOCKETS_PER_USER = 3  # live pages of one user at once in one web process
 _open_sockets: dict[int, int] = {}  # user id -> live sockets open in this process
 RATE = 5  # frames a second the page sends
-# A token bucket: frames are taken at 6 a second on average, 3 at once at most (a late frame
-# and a prompt one are the page's jitter, not a flood); the rest are too fast.
+# A token bucket: frames are taken at 6 a second on average, 12 at once at most: a page's
+# frames held up on the way (a busy server's loop, a stalled network: up to 2 s of them) arrive
+# together and are no flood; at most one is scored and one waits whatever arrives, so a burst
+# costs nothing. Over that, frames are too fast.
 TAKE_RATE = 6.0
-TAKE_BURST = 3.0
+TAKE_BURST = 2 * TAKE_RATE
 DROP_REPORT_EVERY = 0.5  # seconds between two "dropped" messages of one reason
 MAX_TEXT = 2000  # a control message is small; a longer one is ignored unread
 

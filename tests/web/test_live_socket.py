@@ -19,6 +19,7 @@ from channels.testing import WebsocketCommunicator
 from PIL import Image
 
 from abvlmq_web.curriculum.services import assignment_create
+from abvlmq_web.live.consumers import TAKE_BURST, TAKE_RATE
 from scoring.live import LiveHead
 from tests.web import images
 from tests.web.conftest import ORIGIN, session_cookie, upload
@@ -215,7 +216,7 @@ def test_a_non_image_an_oversized_frame_and_a_flood_are_dropped_and_the_session_
         await asyncio.sleep(0.2)
         await ws.send_to(bytes_data=huge)
         too_large = await _messages(ws, lambda m: m["type"] == "dropped")
-        await asyncio.sleep(1.0)  # the bucket is full again
+        await asyncio.sleep(TAKE_BURST / TAKE_RATE + 0.2)  # the bucket is full again
         # a flood: 40 frames at once, while the other resident scans at 5 a second
         other_times = asyncio.ensure_future(steady(other, 10))
         for n in range(40):
@@ -241,14 +242,16 @@ def test_a_non_image_an_oversized_frame_and_a_flood_are_dropped_and_the_session_
     }  # fmt: skip
     assert too_large[-1]["reason"] == "too_large" and too_large[-1]["seq"] == 2
     too_fast = [m for m in flood + after if m.get("reason") == "too_fast"]
-    # a burst of 3 of the flood's 40 is taken (seq 3-5), the fourth on is too fast
-    assert too_fast[0]["seq"] == 6 and "5 a second" in too_fast[0]["message"]
-    # of the six, the first is scored and the latest waiting one wins; those it replaced
+    # a burst of TAKE_BURST of the flood's 40 is taken (from seq 3), the next is too fast
+    burst = int(TAKE_BURST)
+    assert too_fast[0]["seq"] == 3 + burst and "5 a second" in too_fast[0]["message"]
+    # of those taken, the first is scored and the latest waiting one wins; those it replaced
     # while they waited are dropped as behind
+    taken = set(range(3, 3 + burst))
     scored = [m["seq"] for m in flood + after if m["type"] == "live"]
-    assert scored[0] == 3 and scored[-2] == 5 and set(scored[:-1]) <= {3, 4, 5}
+    assert scored[0] == 3 and scored[-2] == 2 + burst and set(scored[:-1]) <= taken
     behind = [m for m in flood + after if m.get("reason") == "behind"]
-    assert behind or len(scored) == 4, (scored, behind)  # none replaced: all three scored
+    assert behind or len(scored) == burst + 1, (scored, behind)  # none replaced: all scored
     assert scored[-1] == 43 and after[-1]["state"] == "scanning"
     assert sorted(times)[-2] < 0.6, times  # her p90 frame-to-result held during the flood
 
