@@ -58,6 +58,8 @@ for m in classifier detector; do
   cp artifacts/baselines/summary.json $BASE/
 done
 "$PY" -m trainer ood measure --model "$RUN/final" --out $DEMO/eval
+# the live view's head (issue 34) on the candidate's tower, so promote copies it with the model
+"$PY" -m trainer live-head --model "$RUN/final"
 "$PY" -m trainer evaluate --model "$RUN/final" --data $DEMO/test/annotations.jsonl \
   --out $DEMO/eval --fresh $DEMO/eval-fresh/report.json --curve vlm="$RUN/curve.jsonl" \
   --baseline classifier=$BASE/classifier/predictions.jsonl --curve classifier=$BASE/classifier/curve.jsonl \
