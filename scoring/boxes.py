@@ -70,3 +70,27 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = area((ix1, iy1, ix2, iy2))
     union = area(a) + area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def match_greedy(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], threshold: float = 0.0
+) -> list[tuple[int, int, float]]:
+    """One-to-one greedy matching of two lists of boxes, best IoU first (ties: the earlier
+    boxes first): ``(i, j, iou)`` for each pair at or above ``threshold``. The detector's
+    metrics (``trainer.metrics``) and the readers' agreement (``abvlmq_web.annotation``)."""
+    pairs = sorted(
+        (-v, i, j)
+        for i, x in enumerate(a)
+        for j, y in enumerate(b)
+        if (v := iou(x, y)) >= threshold
+    )
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    out = []
+    for neg, i, j in pairs:
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        out.append((i, j, -neg))
+    return out

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from scoring.boxes import iou
+from scoring.boxes import match_greedy
 
 DEFAULT_IOU_THRESHOLD = 0.5
 DEFAULT_N_BOOT = 1000
@@ -125,23 +125,7 @@ def match_boxes(
     pred: Sequence[Box], truth: Sequence[Box], threshold: float = DEFAULT_IOU_THRESHOLD
 ) -> list[tuple[int, int, float]]:
     """One-to-one greedy matching of boxes of one structure: ``(pred_i, truth_j, iou)`` pairs."""
-    pairs = []
-    for i, p in enumerate(pred):
-        for j, t in enumerate(truth):
-            v = iou(p, t)
-            if v >= threshold:
-                pairs.append((-v, i, j))
-    pairs.sort()
-    used_p: set[int] = set()
-    used_t: set[int] = set()
-    out = []
-    for neg, i, j in pairs:
-        if i in used_p or j in used_t:
-            continue
-        used_p.add(i)
-        used_t.add(j)
-        out.append((i, j, -neg))
-    return out
+    return match_greedy(pred, truth, threshold)
 
 
 def match_structures(

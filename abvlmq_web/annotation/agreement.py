@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scoring.boxes import iou
+from scoring.boxes import match_greedy
 
 MIN_IOU = 0.5
 MAX_SCORE_GAP = 1.0
@@ -54,19 +54,7 @@ def matched_boxes(a: dict, b: dict) -> tuple[dict[str, list[tuple]], list[str]]:
         left, right = list(boxes_a.get(sid, [])), list(boxes_b.get(sid, []))
         if len(left) != len(right):
             unmatched.append(sid)
-        scored = sorted(
-            ((iou(x, y), i, j) for i, x in enumerate(left) for j, y in enumerate(right)),
-            reverse=True,
-        )
-        used_i: set[int] = set()
-        used_j: set[int] = set()
-        found = []
-        for value, i, j in scored:
-            if i in used_i or j in used_j:
-                continue
-            used_i.add(i)
-            used_j.add(j)
-            found.append((left[i], right[j], value))
+        found = [(left[i], right[j], value) for i, j, value in match_greedy(left, right)]
         if found:
             pairs[sid] = found
     return pairs, unmatched
