@@ -31,6 +31,10 @@ else:
     # Concurrent test runs on one server must not drop each other's database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_abvlmq_{os.getpid()}"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A test database need not survive a crash of the server: commits do not wait for the
+    # write-ahead log's flush to disk (a transactional test's flush and every fixture commit)
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
+    DATABASES["default"]["ENGINE"] = "abvlmq_web.testdb"  # a flush by DELETE (see its base)
 
 # Unit tests talk to no Redis; the end-to-end tests (and the processes they start) use Redis.
 if os.environ.get("ABVLMQ_TEST_CHANNEL_LAYER") != "redis":
