@@ -34,7 +34,7 @@ MAX_PLANE_DROP = 0.10  # today -0.033 (intake's path is the better one)
 
 
 def _figures(engine: Engine, images, truths) -> tuple[float, float]:
-    results = engine.assess(images, batch_size=8)
+    results = engine.assess(images, batch_size=30)  # 60 in two batches: 0.66x the time of 8s
     declined = sum(r.abstained for r in results)
     right = sum(
         (not r.abstained) and bool(r.planes) and set(r.planes) <= truth
