@@ -113,7 +113,7 @@ def test_reads_at_once_each_have_an_engine_and_the_same_words():
 
     from scoring.imaging import ocr
 
-    images = _screens() * 3
+    images = _screens() * 2  # eight reads over three threads
     alone = [read_words(img) for img in images]
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(read_words, images))
