@@ -33,8 +33,9 @@ autostart=true
 autorestart=true
 ; a start that dies within startsecs is a failed start; after startretries of them (waiting
 ; 1, 2, 3, ... s between) the program is FATAL and stays down: \`make status\` says so
-startsecs=5
-startretries=5
+; (ABVLMQ_STARTSECS, ABVLMQ_STARTRETRIES: the tests of the supervision use shorter ones)
+startsecs=${ABVLMQ_STARTSECS:-5}
+startretries=${ABVLMQ_STARTRETRIES:-5}
 stopsignal=TERM
 stopwaitsecs=30
 stopasgroup=true
