@@ -1,6 +1,8 @@
 """Every page of each role in Chromium: no serious or critical axe-core violation (WCAG 2.1
 A and AA), and at 390 px wide no horizontal scroll. Issue 33's pages too: annotation campaigns
-(the reader's record, the adjudicator's side by side), dataset versions and a training run."""
+(the reader's record, the adjudicator's side by side), dataset versions and a training run.
+The browser tests' shared daphne and Chromium serve it (tests/web/conftest.py), the browser
+reset for each test."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import json
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from abvlmq_web.annotation.services import campaign_create, record_submit
 from abvlmq_web.competency.services import requirement_set_save
@@ -17,8 +18,9 @@ from abvlmq_web.datasets.models import TrainingRun
 from abvlmq_web.datasets.services import version_freeze
 from abvlmq_web.review.services import dispute_open
 from tests.teaching.conftest import correct, days, items_for, key_boxes, make_analysis
-from tests.teaching.test_browser_flows import log_in, server  # noqa: F401
+from tests.teaching.test_browser_flows import browser, log_in, server  # noqa: F401
 from tests.web.a11y import axe_violations, horizontal_overflow
+from tests.web.conftest import Wait
 from tests.web.live import ROOT
 
 # Chromium
@@ -107,7 +109,7 @@ def test_every_page_passes_axe_and_fits_a_phone(server, browser, annotated, who)
         for path in PAGES[who]:
             url = server + path.format(**world)
             browser.get(url)
-            WebDriverWait(browser, 20).until(
+            Wait(browser, 20).until(
                 lambda d: d.execute_script("return document.readyState") == "complete"
             )
             if browser.find_elements(By.ID, "not-found"):  # a 404 passes axe, and tests nothing
@@ -115,7 +117,7 @@ def test_every_page_passes_axe_and_fits_a_phone(server, browser, annotated, who)
                 continue
             if "/scans/" in path and path != "/scans/":  # the image drawn on the canvas
                 # (a scan's page, a reader's and the adjudicator's)
-                WebDriverWait(browser, 20).until(
+                Wait(browser, 20).until(
                     lambda d: d.execute_script("return document.getElementById('canvas').width")
                 )
             if width == 1280:
@@ -153,14 +155,12 @@ def test_keyboard_reaches_the_file_chooser_and_the_deductions(server, browser, w
     bad = tmp_path / "notes.txt"
     bad.write_text("not a scan")
     browser.find_element(By.ID, "files").send_keys(str(bad))
-    row = WebDriverWait(browser, 20).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#uploads li.refused")
-    )
+    row = Wait(browser, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, "#uploads li.refused"))
     assert not row.find_element(By.TAG_NAME, "progress").is_displayed()
     assert row.find_element(By.CSS_SELECTOR, ".state.failed").text
 
     browser.get(f"{server}/scans/{world['a']}/")
-    first = WebDriverWait(browser, 20).until(
+    first = Wait(browser, 20).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#deductions li[data-item]")
     )
     browser.execute_script("arguments[0].focus()", first)  # as Tab would: it is focusable

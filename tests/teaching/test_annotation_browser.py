@@ -17,7 +17,7 @@ import zipfile
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from abvlmq_web.accounts.services import user_create
 from abvlmq_web.annotation.models import Campaign, CampaignScan, ReaderRecord
@@ -25,8 +25,16 @@ from tests.teaching.conftest import PASSWORD, api, items_for, key_boxes
 from tests.teaching.test_browser_flows import log_in, server, shot  # noqa: F401
 from tests.web import images
 from tests.web.a11y import axe_violations, horizontal_overflow
+from tests.web.conftest import Wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture
+def browser(fresh_browser):
+    """The browser tests' shared Chromium, reset for the test (tests/web/conftest.py)."""
+    return fresh_browser
+
 
 N = 60
 PLANE_OFF = {0, 1, 2, 3}  # Olga names RKL where Ian names GB
@@ -104,7 +112,7 @@ def test_an_admin_imports_phantoms_readers_disagree_and_the_adjudicator_settles_
     team,
     tmp_path,
 ):
-    wait = WebDriverWait(browser, 60)
+    wait = Wait(browser, 60)
     archive = tmp_path / "phantoms.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for n in range(N):
@@ -122,7 +130,7 @@ def test_an_admin_imports_phantoms_readers_disagree_and_the_adjudicator_settles_
     browser.find_element(By.CSS_SELECTOR, "#id_source input[value=import]").click()
     browser.find_element(By.ID, "id_files").send_keys(str(archive))
     browser.find_element(By.ID, "campaign-save").click()
-    WebDriverWait(browser, 180).until(lambda d: d.find_elements(By.ID, "counts"))
+    Wait(browser, 180).until(lambda d: d.find_elements(By.ID, "counts"))
     assert browser.find_element(By.ID, "counts").text.startswith(f"{N} being read")
     campaign = Campaign.objects.get()
     assert (campaign.start_from, campaign.source, campaign.items.count()) == ("blank", "import", N)

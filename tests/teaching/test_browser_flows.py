@@ -8,6 +8,9 @@ the scripted engine beforehand, so its events replay over the websocket; no work
 - a resident who self-assesses first sees the AI's answer beside hers, and her trends as SVG;
 - a program admin uploads a rubric, reads its diff and activates it, then exports a resident's
   PDF packet: the test opens the PDF with pypdf and finds her counts.
+
+The browser tests' shared daphne and Chromium serve it (tests/web/conftest.py), the browser
+reset for each test; the modules that import ``server`` and ``browser`` from here too.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pytest
 from pypdf import PdfReader
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from abvlmq_web.administration.models import RubricVersion
 from abvlmq_web.competency.models import AuditLog
@@ -34,7 +37,8 @@ from abvlmq_web.scans.services import scan_upload
 from tests.teaching.conftest import PASSWORD
 from tests.teaching.test_administration import HARSHER
 from tests.web import images
-from tests.web.live import ROOT, free_port, start_server
+from tests.web.conftest import Wait
+from tests.web.live import ROOT
 
 ARTIFACTS = ROOT / "artifacts"
 
@@ -49,12 +53,16 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 
 
 @pytest.fixture
-def server(transactional_db, settings, log_dir):
+def server(shared_daphne, transactional_db, settings):
+    """The module's daphne (tests/web/conftest.py), the Redis channel layer here too."""
     settings.CHANNEL_LAYERS = {"default": settings.REDIS_CHANNEL_LAYER}
-    port = free_port()
-    process = start_server(log_dir, port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+    return shared_daphne
+
+
+@pytest.fixture
+def browser(fresh_browser):
+    """The module's Chromium, as new for each test (tests/web/conftest.py)."""
+    return fresh_browser
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def log_in(browser, server, username):
     browser.find_element(By.ID, "id_username").send_keys(username)
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login-submit").click()
-    WebDriverWait(browser, 20).until(lambda d: "/accounts/login/" not in d.current_url)
+    Wait(browser, 20).until(lambda d: "/accounts/login/" not in d.current_url)
 
 
 FINISHED = ("done", "confirmed by", "corrected by")
@@ -81,7 +89,7 @@ FINISHED = ("done", "confirmed by", "corrected by")
 
 def open_scan(browser, server, scan):
     browser.get(f"{server}/scans/{scan.pk}/")
-    WebDriverWait(browser, 30).until(
+    Wait(browser, 30).until(
         lambda d: any(w in d.find_element(By.ID, "status").text for w in FINISHED)
     )
 
@@ -89,7 +97,7 @@ def open_scan(browser, server, scan):
 def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
     server, browser, assessed, resident, instructor
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     # Rita disagrees with her score.
     log_in(browser, server, "rita")
     open_scan(browser, server, assessed)
@@ -168,7 +176,7 @@ def test_an_instructor_corrects_a_deduction_and_the_resident_sees_it(
 def test_a_resident_self_assesses_first_then_sees_the_ai_and_her_trends(
     server, browser, assessed, resident
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     preference_set(user=resident, self_assess_first=True)
     log_in(browser, server, "rita")
     browser.get(f"{server}/scans/{assessed.pk}/")
@@ -194,7 +202,7 @@ def test_a_resident_self_assesses_first_then_sees_the_ai_and_her_trends(
 def test_an_admin_activates_a_rubric_and_exports_a_pdf_packet(
     server, browser, assessed, resident, instructor, program_admin, cohort
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     requirement_set_save(
         user=program_admin, name="Core", cohorts=[cohort],
         requirements=[{"plane": "GB", "min_count": 1, "min_grade": "Good", "verified_count": 1}],

@@ -16,7 +16,7 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from abvlmq_web.competency.models import SignOff
 from abvlmq_web.competency.services import requirement_set_save
@@ -25,12 +25,19 @@ from abvlmq_web.scans.models import Scan
 from tests.teaching.test_browser_flows import log_in
 from tests.web import images
 from tests.web.a11y import horizontal_overflow
-from tests.web.live import ROOT, free_port, start_server
+from tests.web.conftest import Wait
+from tests.web.live import ROOT
 
 DOCS = ROOT / "docs" / "screenshots"
 
 # Chromium
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture
+def browser(fresh_browser):
+    """The browser tests' shared Chromium, reset for the test (tests/web/conftest.py)."""
+    return fresh_browser
 
 
 def shot(browser, name: str) -> None:
@@ -43,13 +50,11 @@ def no_horizontal_scroll(browser) -> bool:
 
 
 @pytest.fixture
-def live(settings, worker_factory, log_dir):
+def live(settings, worker_factory, shared_daphne):
+    """The browser tests' shared daphne (tests/web/conftest.py) and a worker of this test's."""
     # a short pause before each line of the scripted answer, so the result arrives live
     worker_factory(ABVLMQ_SCRIPTED_DELAY="0.15")
-    port = free_port()
-    process = start_server(log_dir, port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+    return shared_daphne
 
 
 def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
@@ -59,7 +64,7 @@ def test_upload_live_result_review_and_the_resident_sees_the_reviewed_answer(
     requirement_set_save(user=program_admin, name="Core", cohorts=[cohort], requirements=[rule])
     # a lookup that races a navigation can fail with a WebDriverException ("node does not
     # belong to the document"): the wait retries it like a stale element, until its timeout
-    wait = WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,))
+    wait = Wait(browser, 60, ignored_exceptions=(WebDriverException,))
     phantom = tmp_path / "phantom.png"
     phantom.write_bytes(images.phantom())
 

@@ -26,7 +26,6 @@ import math
 import pytest
 from django.utils import timezone
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from abvlmq_web.administration.services import model_register
 from abvlmq_web.datasets.events import push_run
@@ -36,11 +35,18 @@ from tests.teaching.test_browser_flows import log_in, server  # noqa: F401
 from tests.teaching.test_dataset_versions import add_finals, make_campaign
 from tests.teaching.test_training_runs import training_queue  # noqa: F401
 from tests.web.a11y import axe_violations, horizontal_overflow
+from tests.web.conftest import Wait
 from tests.web.live import ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 DOCS = ROOT / "docs" / "screenshots"
 DEMO_REPORT = ROOT / "models" / "demo" / "eval" / "report.json"
+
+
+@pytest.fixture
+def browser(fresh_browser):
+    """The browser tests' shared Chromium, reset for the test (tests/web/conftest.py)."""
+    return fresh_browser
 
 
 def check_page(browser, name: str, problems: dict) -> None:
@@ -59,7 +65,7 @@ def both_widths(browser, url: str, name: str, problems: dict, ready=None) -> Non
         browser.set_window_size(width, height)
         browser.get(url)
         if ready:
-            WebDriverWait(browser, 20).until(ready)
+            Wait(browser, 20).until(ready)
         check_page(browser, f"{name} ({width} px)", problems)
 
 
@@ -96,7 +102,7 @@ def test_versions_and_a_run_followed_live_cancelled_and_a_worse_model_said_plain
     people,
     training_queue,  # noqa: F811
 ):
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     pat = people["program_admin"]
     campaign = make_campaign(
         pat, people["instructor"], people["resident"], people["other_resident"]

@@ -3,17 +3,24 @@ the demo notice is one short line that can be hidden, the menu folds behind a bu
 tables read as cards with every column in view, and labels on the image and the charts stay
 readable; at 1280 px the admin's menu is one line and the brand does not wrap. At both, the
 scan page says in words how sure the AI is of the plane, and a declined scan shows as declined.
-The scans were assessed by the scripted engine beforehand (no worker needed)."""
+The scans were assessed by the scripted engine beforehand (no worker needed). The browser
+tests' shared daphne and Chromium serve it (tests/web/conftest.py), the browser reset for each
+test."""
 
 from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.teaching.test_browser_flows import assessed, log_in, open_scan, server  # noqa: F401
+from tests.teaching.test_browser_flows import (  # noqa: F401  (fixtures)
+    assessed,
+    browser,
+    log_in,
+    open_scan,
+    server,
+)
 from tests.web.a11y import horizontal_overflow
-from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+from tests.web.conftest import Wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
 
@@ -54,7 +61,7 @@ def test_a_phone_gets_a_short_notice_a_folded_menu_cards_and_readable_labels(
     # the image's box labels at about 13 px on screen
     open_scan(browser, server, assessed)
     canvas = browser.find_element(By.ID, "canvas")
-    WebDriverWait(browser, 20).until(lambda d: canvas.get_attribute("data-label-px"))
+    Wait(browser, 20).until(lambda d: canvas.get_attribute("data-label-px"))
     assert float(canvas.get_attribute("data-label-px")) >= 12
     # the progress charts' labels at 9 px or more
     browser.get(f"{server}/progress/")
@@ -98,7 +105,7 @@ def test_the_scan_page_says_how_sure_the_ai_is_and_a_declined_scan_reads_decline
     log_in(browser, server, "rita")
     open_scan(browser, server, assessed)
     sure = browser.find_element(By.ID, "plane-confidence")
-    WebDriverWait(browser, 20).until(lambda d: sure.is_displayed())
+    Wait(browser, 20).until(lambda d: sure.is_displayed())
     assert sure.text == "The AI is fairly sure of this plane (82 %)."
 
     declined = scan_upload(user=resident, file=BytesIO(images.phantom(index=2)), queue=False)
@@ -120,9 +127,7 @@ def test_the_scan_page_says_how_sure_the_ai_is_and_a_declined_scan_reads_decline
     )
     browser.get(f"{server}/scans/{declined.pk}/")
     status = browser.find_element(By.ID, "status")
-    WebDriverWait(browser, 20).until(
-        lambda d: "not assessed" in d.find_element(By.ID, "plane").text
-    )
+    Wait(browser, 20).until(lambda d: "not assessed" in d.find_element(By.ID, "plane").text)
     assert "status-abstained" in status.get_attribute("class")  # not the success colour
     assert "status-done" not in status.get_attribute("class")
     for empty in ("deductions-head", "deductions-hint", "no-deductions"):
@@ -156,10 +161,10 @@ def test_the_correction_editor_fits_a_phone_and_its_controls_can_be_touched(
     browser.set_window_size(390, 844)
     log_in(browser, server, "ian")
     open_scan(browser, server, assessed)
-    start = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "review-start"))
+    start = Wait(browser, 20).until(lambda d: d.find_element(By.ID, "review-start"))
     browser.execute_script("arguments[0].scrollIntoView()", start)
     start.click()
-    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "editor").is_displayed())
+    Wait(browser, 20).until(lambda d: d.find_element(By.ID, "editor").is_displayed())
     assert horizontal_overflow(browser) == ""
     small = browser.execute_script(SMALL_TARGETS, "#editor button, #editor select, #editor input")
     assert small == []

@@ -7,6 +7,7 @@ Rita's scans are seen by Rita, Ian and Pat; Rhys and Olga must see nothing of th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from io import BytesIO
@@ -17,6 +18,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.ui import WebDriverWait
 
 from abvlmq_web.accounts.services import cohort_create, user_create
 from abvlmq_web.curriculum.services import assignment_create
@@ -230,3 +233,83 @@ async def assert_nothing_before_a_sentinel(ws, scan_id: int, seq: int, worker=No
     message = {"type": "scan.event", "seq": seq, "event": SENTINEL}
     await get_channel_layer().group_send(scan_group(scan_id), message)
     assert await ws.receive_json_from(timeout=10) == {**SENTINEL, "seq": seq}
+
+
+# --------------------------------------------------------------------------- shared processes
+# Starting daphne and Chromium costs seconds a test; the browser tests share one of each (one
+# pair for tests/web, one for tests/teaching, whose conftest imports these). Each test still
+# gets its own rows (django_db(transaction=True) flushes the test database, which the server
+# reads as it is) and a browser as if new (``fresh_browser``).
+
+
+@pytest.fixture(scope="session")
+def shared_daphne(django_db_setup, tmp_path_factory):
+    """daphne (a subprocess, tests/web/live.py) on the test database, for every test that asks,
+    with the scripted engine (as the autouse ``scripted_engine`` has it for a per-test server);
+    stopped before the test database goes."""
+    from tests.web.live import free_port, start_server
+
+    port = free_port()
+    process = start_server(
+        tmp_path_factory.mktemp("logs"), port, ABVLMQ_ENGINE="tests.web.scripted:ScriptedEngine"
+    )
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_chromium(tmp_path_factory):
+    """One headless Chromium for the browser tests; ask for ``fresh_browser`` to use it."""
+    from tests.web.test_browser import start_chromium
+
+    driver = start_chromium(tmp_path_factory.mktemp("chromium") / "profile")
+    yield driver
+    driver.quit()
+
+
+def browser_reset(driver) -> None:
+    """A shared Chromium as a new one: no dialog left open, a new blank tab (the old ones
+    closed, with their sockets and session storage), no cookies, no local storage or cache,
+    1280 x 860."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with contextlib.suppress(NoAlertPresentException):
+        driver.switch_to.alert.dismiss()
+    driver.switch_to.new_window("tab")
+    new = driver.current_window_handle
+    for handle in driver.window_handles:
+        if handle != new:
+            driver.switch_to.window(handle)
+            driver.close()
+    driver.switch_to.window(new)
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+    driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+    driver.set_window_size(1280, 860)
+
+
+@pytest.fixture
+def fresh_browser(shared_chromium):
+    """The shared Chromium, reset before the test (``browser_reset``) and left on a blank page
+    after it, so nothing of the page runs on while the next test's rows are made."""
+    browser_reset(shared_chromium)
+    yield shared_chromium
+    shared_chromium.get("about:blank")
+
+
+# How often a browser test's waits look again (Selenium's default, 0.5 s, added up to half a
+# second to every wait on a condition not met at the first look).
+POLL = 0.05
+
+
+class Wait(WebDriverWait):
+    """Selenium's wait, looking every ``POLL`` s; a lookup that meets an element the page has
+    just replaced (stale) looks again, as one that finds none does."""
+
+    def __init__(self, driver, timeout: float, ignored_exceptions: tuple = ()):
+        super().__init__(
+            driver,
+            timeout,
+            poll_frequency=POLL,
+            ignored_exceptions=(StaleElementReferenceException, *ignored_exceptions),
+        )

@@ -13,11 +13,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from abvlmq_web.scans.models import Analysis
 from scoring.rubric import default_rubric
 from tests.web import images
+from tests.web.conftest import Wait
 from tests.web.live import ROOT, free_port, start_server
 
 # real processes (Celery worker, daphne, Chromium) and the demo model
@@ -66,11 +66,12 @@ def server(settings, worker_factory, log_dir):
 
 
 def test_a_resident_logs_in_uploads_a_phantom_and_sees_boxes_and_a_score(
-    server, browser, resident, assignment, tmp_path
+    server, fresh_browser, resident, assignment, tmp_path
 ):
+    browser = fresh_browser  # the browser tests' shared Chromium, as new (tests/web/conftest.py)
     phantom = tmp_path / "phantom.png"
     phantom.write_bytes(images.phantom(index=3, seed=7))  # a phantom with defects
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
 
     browser.get(f"{server}/")
     assert "/accounts/login/" in browser.current_url
@@ -85,7 +86,8 @@ def test_a_resident_logs_in_uploads_a_phantom_and_sees_boxes_and_a_score(
     wait.until(lambda d: "/scans/" in d.current_url)  # one file alone opens its scan page
 
     canvas = browser.find_element(By.ID, "canvas")
-    wait = WebDriverWait(browser, 120)  # the model runs on two shared CPU cores
+    # the model runs on two shared CPU cores
+    wait = Wait(browser, 120)
     wait.until(lambda d: int(canvas.get_attribute("data-boxes")) >= 1)  # boxes arrive first
     badge = browser.find_element(By.ID, "score-badge")
     wait.until(lambda d: badge.get_attribute("data-score"))

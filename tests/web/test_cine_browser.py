@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.web.live import ROOT, free_port, start_server
-from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+from tests.web.conftest import Wait
+from tests.web.live import ROOT
 from tests.web.test_cine_clips import mp4
 
 pytestmark = [
@@ -20,23 +19,26 @@ pytestmark = [
 ]  # real processes: daphne, a Celery worker, Chromium
 
 
+# The browser tests' shared daphne and Chromium (tests/web/conftest.py; the browser is reset for
+# each test); each test starts its own worker (the engine's delay is the worker's).
+
+
 @pytest.fixture
-def scripted_server(worker_factory, log_dir):
+def browser(fresh_browser):
+    return fresh_browser
+
+
+@pytest.fixture
+def scripted_server(shared_daphne, worker_factory, log_dir):
     worker_factory()
-    port = free_port()
-    process = start_server(log_dir, port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+    return shared_daphne
 
 
 @pytest.fixture
-def slow_batches_server(worker_factory, log_dir):
+def slow_batches_server(shared_daphne, worker_factory, log_dir):
     """The scripted engine taking 1.5 s a batch of 4 frames, so the counts can be seen."""
     worker_factory(ABVLMQ_SCRIPTED_DELAY="1.5", ABVLMQ_CLIP_BATCH="4")
-    port = free_port()
-    process = start_server(log_dir, port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+    return shared_daphne
 
 
 # what the upload row says, kept across the page change a single upload makes
@@ -55,14 +57,14 @@ new MutationObserver(() => {
 
 def test_a_clip_upload_counts_its_frames_then_shows_the_timeline_and_the_chosen_frame(
     slow_batches_server,
-    browser,  # noqa: F811
+    browser,
     resident,
     tmp_path,
 ):
     scripted_server = slow_batches_server
     clip = tmp_path / "loop.mp4"
     clip.write_bytes(mp4())
-    wait = WebDriverWait(browser, 60)
+    wait = Wait(browser, 60)
     browser.get(f"{scripted_server}/accounts/login/")
     browser.find_element(By.ID, "id_username").send_keys("rita")
     browser.find_element(By.ID, "id_password").send_keys("correct horse battery")
@@ -81,9 +83,7 @@ def test_a_clip_upload_counts_its_frames_then_shows_the_timeline_and_the_chosen_
     assert "all 12 frames read and de-identified · storing the clip" in states, states
     # then the scan page counts the frames assessed, a batch at a time, until the answer
     progress = browser.find_element(By.ID, "frames-progress")
-    WebDriverWait(browser, 30, poll_frequency=0.1).until(
-        lambda d: progress.text == "Frames assessed: 4 of 8"
-    )
+    Wait(browser, 30).until(lambda d: progress.text == "Frames assessed: 4 of 8")
     wait.until(lambda d: not progress.is_displayed())  # the answer came: the count is gone
 
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#clip-timeline .mark")) == 8)
@@ -124,7 +124,7 @@ def test_a_clip_upload_counts_its_frames_then_shows_the_timeline_and_the_chosen_
 @pytest.mark.parametrize("width", [1280, 390])
 def test_several_files_stay_listed_each_following_its_analysis_scripted_engine(
     scripted_server,
-    browser,  # noqa: F811
+    browser,
     resident,
     tmp_path,
     width,
@@ -139,7 +139,7 @@ def test_several_files_stay_listed_each_following_its_analysis_scripted_engine(
         f.write_bytes(images.phantom(index=n))
         files.append(str(f))
     browser.set_window_size(width, 844)
-    wait = WebDriverWait(browser, 90)
+    wait = Wait(browser, 90)
     browser.get(f"{scripted_server}/accounts/login/")
     browser.find_element(By.ID, "id_username").send_keys("rita")
     browser.find_element(By.ID, "id_password").send_keys("correct horse battery")

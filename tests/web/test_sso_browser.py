@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 from allauth.socialaccount.models import SocialApp
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from abvlmq_web.accounts.services import cohort_create
 from abvlmq_web.sso.models import ClaimRule
-from tests.web.conftest import PASSWORD
-from tests.web.live import ROOT, free_port, start_server
-from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture)
+from tests.web.conftest import PASSWORD, Wait
+from tests.web.live import ROOT
 
 DOCS = ROOT / "docs" / "screenshots"
 
@@ -23,11 +22,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 
 
 @pytest.fixture
-def server(transactional_db, log_dir):
-    port = free_port()
-    process = start_server(log_dir, port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+def server(shared_daphne, transactional_db):
+    """The browser tests' shared daphne (tests/web/conftest.py); each test's rows are its own."""
+    return shared_daphne
+
+
+@pytest.fixture
+def browser(fresh_browser):
+    """The browser tests' shared Chromium, reset for each test (tests/web/conftest.py)."""
+    return fresh_browser
 
 
 def sign_in_as_pat(driver, server: str, wait) -> None:
@@ -41,11 +44,11 @@ def sign_in_as_pat(driver, server: str, wait) -> None:
 
 def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button_shows(
     server,
-    browser,  # noqa: F811
+    browser,
     program_admin,
 ):
     cohort_create(name="Residents 2026")
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     sign_in_as_pat(browser, server, wait)
 
     # the provider: Social applications -> add
@@ -99,13 +102,13 @@ def test_a_program_admin_registers_the_provider_and_a_group_rule_then_the_button
 
 def test_a_program_admin_registers_an_lms_for_lti_launches(
     server,
-    browser,  # noqa: F811
+    browser,
     program_admin,
 ):
     """The LMS's registration and its deployment (docs/lti.md's screenshot)."""
     from lti_tool.models import LtiRegistration
 
-    wait = WebDriverWait(browser, 30)
+    wait = Wait(browser, 30)
     sign_in_as_pat(browser, server, wait)
     browser.get(f"{server}/admin/lti_tool/ltiregistration/add/")
     values = {
