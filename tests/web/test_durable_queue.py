@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -29,28 +31,37 @@ from tests.web import images, scripted
 from tests.web.conftest import token_for, upload, wait_until
 from tests.web.live import Process, child_env, free_port, start_server
 
-# The sweeper, quickened for the tests: beat every second, a sweep every 2 s, a worker that has
-# not beaten for 4 s is dead. The broker's own redelivery stays at its production 6 minutes,
+# The sweeper, quickened for the tests: beat every second, a sweep every second, a worker that
+# has not beaten for 4 s is dead. The broker's own redelivery stays at its production 6 minutes,
 # so only the sweeper can bring a killed worker's analysis back within the minute.
 FAST_SWEEP = {
     "ABVLMQ_HEARTBEAT_INTERVAL": "1",
     "ABVLMQ_HEARTBEAT_STALE_AFTER": "4",
-    "ABVLMQ_SWEEP_INTERVAL": "2",
+    "ABVLMQ_SWEEP_INTERVAL": "1",
     "ABVLMQ_RESEND_QUEUED_AFTER": "30",
     "ABVLMQ_BROKER_VISIBILITY_TIMEOUT": "360",
 }
 
 
-def _worker(log_dir, *queues: str, **env: str) -> Process:
+def _worker(log_dir, *queues: str, wait: bool = True, **env: str) -> Process:
+    """A worker of ``queues``; ``wait=False``: started, not waited for (``_ready``)."""
     argv = [
         sys.executable, "-m", "celery", "-A", "abvlmq_web", "worker", "-Q", ",".join(queues),
         "--concurrency=1", "--pool=prefork", "--without-gossip", "--without-mingle",
         "--without-heartbeat", "--loglevel=INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip
-    return Process("worker", argv, child_env(**env), ready="ready.", log_dir=log_dir)
+    return Process(
+        "worker", argv, child_env(**env), ready="ready." if wait else "", log_dir=log_dir
+    )
 
 
-def _sweeper(log_dir, tmp_path, **env: str) -> Process:
+def _ready(*processes: Process) -> None:
+    """Wait for processes started side by side (``wait=False``) to say they are ready."""
+    for process in processes:
+        process.wait_for("ready.", timeout=60)
+
+
+def _sweeper(log_dir, tmp_path, wait: bool = True, **env: str) -> Process:
     """As `make run` and compose start it: beat embedded in a worker of the maintenance queue."""
     argv = [
         sys.executable, "-m", "celery", "-A", "abvlmq_web", "worker", "-B",
@@ -59,15 +70,29 @@ def _sweeper(log_dir, tmp_path, **env: str) -> Process:
         "-n", f"sweeper-{uuid.uuid4().hex[:8]}@%h",
         "--schedule", str(tmp_path / f"beat-{uuid.uuid4().hex[:6]}"),
     ]  # fmt: skip
-    return Process("sweeper", argv, child_env(**env), ready="ready.", log_dir=log_dir)
+    return Process(
+        "sweeper", argv, child_env(**env), ready="ready." if wait else "", log_dir=log_dir
+    )
+
+
+def _stop_all(processes: list[Process]) -> None:
+    """Stop them side by side: each Celery worker's warm shutdown takes a second or two."""
+    for process in processes:
+        if process.proc.poll() is None:
+            os.killpg(process.proc.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.stop()  # closes its log
 
 
 @pytest.fixture
 def processes():
     started: list[Process] = []
     yield started
-    for process in started:
-        process.stop()
+    _stop_all(started)
 
 
 @pytest.fixture
@@ -156,17 +181,22 @@ def private_broker(tmp_path):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_killed_workers_analysis_finishes_within_a_minute_of_a_live_worker(
-    transactional_db, redis_layer, log_dir, tmp_path, processes, resident, private_broker
+    transactional_db, redis_layer, log_dir, tmp_path, private_broker, processes, resident
 ):
     env = {"CELERY_BROKER_URL": private_broker, **FAST_SWEEP}
     inference = settings.ABVLMQ_INFERENCE_QUEUE
     scan = scan_upload(user=resident, file=BytesIO(images.phantom()), queue=False)
     analysis_id = scan.analysis.pk
-    processes.append(_worker(log_dir, inference, ABVLMQ_SCRIPTED_DELAY="3", **env))
-    processes.append(_sweeper(log_dir, tmp_path, **env))  # it sends the waiting analysis
-    wait_until(lambda: Analysis.objects.get(pk=analysis_id).events.count() >= 2, timeout=30)
-    # A live worker is there before the other dies (as with `make run`'s two workers).
+    # 1.5 s a line: the analysis takes 12 s, its second event comes at 4.5 s
+    processes.append(_worker(log_dir, inference, ABVLMQ_SCRIPTED_DELAY="1.5", wait=False, **env))
+    # the sweeper sends the waiting analysis
+    processes.append(_sweeper(log_dir, tmp_path, wait=False, **env))
+    _ready(*processes)
+    wait_until(lambda: Analysis.objects.get(pk=analysis_id).status == "running", timeout=30)
+    # A live worker is there before the other dies (as with `make run`'s two workers); it
+    # starts once the first one has taken the analysis (the queue is empty then).
     processes.append(_worker(log_dir, inference, ABVLMQ_SCRIPTED_DELAY="0.05", **env))
+    wait_until(lambda: Analysis.objects.get(pk=analysis_id).events.count() >= 2, timeout=30)
     processes[0].kill()  # SIGKILL, worker and pool: the message stays unacked for 6 minutes
     assert Analysis.objects.get(pk=analysis_id).status == "running"
 
@@ -240,12 +270,14 @@ def test_an_upload_while_the_broker_is_down_is_accepted_and_assessed_once_it_is_
 
     server = _redis_server(port, tmp_path)
     try:
-        processes.append(_worker(log_dir, settings.ABVLMQ_INFERENCE_QUEUE, **broker))
-        processes.append(_sweeper(log_dir, tmp_path, **broker))
+        processes.append(_worker(log_dir, settings.ABVLMQ_INFERENCE_QUEUE, wait=False, **broker))
+        processes.append(_sweeper(log_dir, tmp_path, wait=False, **broker))
+        _ready(*processes[1:])
         done = wait_until(
             lambda: Analysis.objects.filter(pk=analysis.pk, status="done").first(), timeout=60
         )
     finally:
+        _stop_all(processes)  # before their broker goes
         server.terminate()
         server.wait(timeout=10)
     assert done.attempts == 1 and done.score == scripted.EXPECTED_SCORE

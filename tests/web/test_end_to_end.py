@@ -6,6 +6,9 @@ score events arrive over the websocket in that order, live; the same events are 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -23,8 +26,48 @@ from tests.web.conftest import (
     token_for,
     wait_until,
 )
+from tests.web.live import Process, start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # real processes (Celery worker, Redis)
+
+_stopping: list[Process] = []  # told to stop by a test's teardown, not yet waited for
+
+
+def _reap() -> None:
+    """Wait for the workers told to stop (killed where a warm shutdown hangs)."""
+    while _stopping:
+        process = _stopping.pop()
+        try:
+            process.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.stop()  # closes its log
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reap_at_the_end():
+    yield
+    _reap()
+
+
+@pytest.fixture
+def worker_factory(transactional_db, redis_layer, log_dir):
+    """tests/web/conftest.py's, except for the stop: a Celery worker's warm shutdown takes a
+    second or two, so a test's workers are told to stop (SIGTERM) at its teardown and waited
+    for once the next test's first worker is ready: that shutdown and that start overlap, and
+    the old workers are gone before the new test sends anything."""
+    started: list[Process] = []
+
+    def start(**env: str) -> Process:
+        started.append(start_worker(log_dir, **env))
+        _reap()
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            os.killpg(process.proc.pid, signal.SIGTERM)
+        _stopping.append(process)
 
 
 def test_a_phantom_uploaded_through_the_api_streams_its_assessment_live(
