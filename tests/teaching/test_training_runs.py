@@ -53,6 +53,15 @@ def training_queue():
 
 
 @pytest.fixture
+def processes():
+    """The workers a test starts, stopped after it (those still running)."""
+    started = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
 def version(program_admin, instructor, resident, other_resident):
     campaign = make_campaign(program_admin, instructor, resident, other_resident)
     add_finals(campaign, resident, 30)
@@ -140,7 +149,7 @@ def _wait(predicate, timeout: float, what: str, run_id: int):
         run = TrainingRun.objects.get(pk=run_id)
         if predicate(run):
             return run
-        time.sleep(0.5)
+        time.sleep(0.1)
     raise AssertionError(f"{what}: {TrainingRun.objects.filter(pk=run_id).values().first()}")
 
 
@@ -148,21 +157,28 @@ def _wait(predicate, timeout: float, what: str, run_id: int):
 @pytest.mark.slow
 def test_a_run_trains_survives_a_worker_kill_is_evaluated_registered_and_assesses_uploads(
     transactional_db, redis_layer, log_dir, settings, program_admin, resident, version,
-    training_queue,
+    training_queue, processes,
 ):  # fmt: skip
     # The real engine everywhere (the registration's probe in the training worker, then the
     # inference worker), not the web tests' scripted one.
     settings.ABVLMQ_ENGINE = "scoring.engine:Engine"
-    # 30 phantoms: 21 train. A CPU budget of 0.3 min; epochs raised so the budget ends it.
+    # 30 phantoms: 21 train. A CPU budget of 0.12 min (about 25 steps of the demo recipe; the
+    # worker is killed at step 8, a third of the way); epochs raised so the budget ends it.
     response = _start(
-        program_admin, version, recipe="demo", budget_min=0.3,
+        program_admin, version, recipe="demo", budget_min=0.12,
         overrides="epochs=1000\nsave_every=5\ntorch_threads=1",
     )  # fmt: skip
     assert response.status_code == 201, response.content
     run_id = response.json()["id"]
     assert training_queue() == 1  # on its own queue, nothing on the inference queue
     worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    processes.append(worker)
     try:
+        _wait(lambda r: r.state == "running", 120, "the run was not taken", run_id)
+        # The worker that takes the run over after the kill starts while this one trains: this
+        # one has the run's message, the queue is empty, the spare waits.
+        spare = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+        processes.append(spare)
         run = _wait(lambda r: r.step >= 8, 240, "no steps", run_id)
         assert run.state == "running" and run.loss_history and run.seconds_left is not None
         page = api(program_admin).get(f"/api/training-runs/{run_id}/").json()
@@ -173,12 +189,16 @@ def test_a_run_trains_survives_a_worker_kill_is_evaluated_registered_and_assesse
     killed_at = TrainingRun.objects.get(pk=run_id).step
     assert training_sweep() == []  # its heartbeat is fresh yet
     later = timezone.now() + dt.timedelta(seconds=settings.ABVLMQ_TRAINING_STALE_AFTER + 1)
-    assert training_sweep(now=later) == [run_id]
-    worker = start_worker(log_dir, queue=settings.ABVLMQ_TRAINING_QUEUE)
+    assert training_sweep(now=later) == [run_id]  # sent again: the spare takes it
+    # The inference worker starts beside the training (the trainer runs on one thread): it
+    # loads the model in force now, and the new one at its first task after the activation
+    # below (workers compare the active model with theirs at each task).
+    inference = start_worker(log_dir)
+    processes.append(inference)
     try:
         run = _wait(lambda r: r.finished, 420, "the run did not end", run_id)
     finally:
-        worker.stop()
+        spare.stop()
     assert run.state == "done", (run.failure_reason, run.log_tail)
     assert run.attempts == 2
     log = Path(run.out_dir, "worker.log").read_text()
@@ -218,20 +238,17 @@ def test_a_run_trains_survives_a_worker_kill_is_evaluated_registered_and_assesse
     assert model.is_active and worker_runtime().model_version_id == model.pk
     trained = model_identity(model.base_path)
     assert model.probe["model_id"] == trained != model_identity(settings.ABVLMQ_MODEL_DIR)
-    inference = start_worker(log_dir)
-    try:
-        upload = api(resident).post(
-            "/api/scans/", {"file": images.file("next.png", images.phantom(index=3, seed=33))},
-            format="multipart",
-        )  # fmt: skip
-        assert upload.status_code == 201, upload.content
-        scan_id = upload.json()["id"]
-        deadline = time.monotonic() + 120
-        while Analysis.objects.get(scan_id=scan_id).status not in ("done", "failed"):
-            assert time.monotonic() < deadline, inference.text()[-3000:]
-            time.sleep(0.2)
-    finally:
-        inference.stop()
+    upload = api(resident).post(
+        "/api/scans/", {"file": images.file("next.png", images.phantom(index=3, seed=33))},
+        format="multipart",
+    )  # fmt: skip
+    assert upload.status_code == 201, upload.content
+    scan_id = upload.json()["id"]
+    deadline = time.monotonic() + 120
+    while Analysis.objects.get(scan_id=scan_id).status not in ("done", "failed"):
+        assert time.monotonic() < deadline, inference.text()[-3000:]
+        time.sleep(0.1)
+    inference.stop()
     analysis = api(resident).get(f"/api/scans/{scan_id}/").json()["analysis"]
     assert analysis["status"] == "done", analysis["failure_reason"]
     assert (analysis["model_id"], analysis["model_name"]) == (trained, model.name)
