@@ -5,6 +5,7 @@ plausible-looking shapes (hypothesis). The LTI launch has its own file (test_lti
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abvlmq_web.scans.models import Scan
-from tests.web.conftest import ORIGIN, api, session_cookie
+from tests.web.conftest import ORIGIN, api, assert_nothing_before_a_sentinel, session_cookie
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -136,24 +137,37 @@ frames = st.one_of(
 )  # fmt: skip
 
 
+@pytest.fixture
+def cookie(resident) -> bytes:
+    """Rita's session, logged in once for all the examples (the socket reads it each time)."""
+    return session_cookie(resident)
+
+
 @pytest.mark.django_db(transaction=True)  # channels closes the test's connection
 @FUZZ
 @given(sent=st.lists(frames, min_size=1, max_size=5))
-def test_the_scan_websocket_ignores_whatever_the_page_sends(scan, resident, sent):
+def test_the_scan_websocket_ignores_whatever_the_page_sends(scan, cookie, sent):
     from abvlmq_web.asgi import application
+    from abvlmq_web.scans.selectors import scan_events
 
-    headers = [ORIGIN, (b"cookie", session_cookie(resident))]
+    headers = [ORIGIN, (b"cookie", cookie)]
+    saved = [e["seq"] for e in scan_events(scan_id=scan.pk)]
 
     async def run():
         ws = WebsocketCommunicator(application, f"/ws/scans/{scan.pk}/", headers=headers)
         connected, _ = await ws.connect(timeout=5)
         assert connected
-        while not await ws.receive_nothing(timeout=0.1):  # the saved events
-            await ws.receive_output(timeout=5)
+        assert [(await ws.receive_json_from(timeout=5))["seq"] for _ in saved] == saved
         for frame in sent:
             await ws.send_to(text_data=frame.get("text"), bytes_data=frame.get("bytes"))
-        still_open = await ws.receive_nothing(timeout=0.3)  # no close, no error
-        await ws.disconnect()
-        return still_open
+        for _ in range(2500):  # until the consumer has taken every frame (or has died)
+            if ws.input_queue.empty() or ws.future.done():
+                break
+            await asyncio.sleep(0.002)
+        # no close, no error: the consumer handles its frames before a later group message,
+        # so a sentinel pushed now must be the very next thing out of a socket still open
+        await assert_nothing_before_a_sentinel(ws, scan.pk, seq=max(saved, default=0) + 1)
+        await ws.disconnect()  # re-raises whatever the consumer raised
+        return True
 
     assert async_to_sync(run)()
