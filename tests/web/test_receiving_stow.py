@@ -18,7 +18,8 @@ from tests.web import dicoms
 from tests.web.conftest import token_for
 from tests.web.live import free_port, start_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # real processes: daphne
+# real processes: daphne; transactional: the server reads what each test writes
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 class Server:
@@ -26,10 +27,12 @@ class Server:
         self.url = url
 
 
-@pytest.fixture
-def web(transactional_db, log_dir):
+@pytest.fixture(scope="module")
+def web(django_db_setup, tmp_path_factory):
+    """One daphne for the module, on the test database (each test's rows are flushed after
+    it; the server keeps no state of its own between requests)."""
     port = free_port()
-    process = start_server(log_dir, port)
+    process = start_server(tmp_path_factory.mktemp("logs"), port)
     yield Server(f"http://127.0.0.1:{port}")
     process.stop()
 
