@@ -26,13 +26,16 @@ from tests.web.scu import echo, send
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),  # the listener reads what each test writes
 ]  # real processes: the DICOM listener, a Celery worker, Orthanc
 
 
-@pytest.fixture
-def listener(transactional_db, log_dir):
+@pytest.fixture(scope="module")
+def listener(django_db_setup, tmp_path_factory):
+    """One listener for the module, on the test database (each test's rows are flushed after
+    it; the listener looks the scanner names up at each association)."""
     port = free_port()
-    process = start_listener(log_dir, port)
+    process = start_listener(tmp_path_factory.mktemp("logs"), port)
     process.port = port
     yield process
     process.stop()
