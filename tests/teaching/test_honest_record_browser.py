@@ -16,7 +16,7 @@ violation, and on a phone the controls are touch targets (24 x 24 CSS px, primar
 7. the correction editor on a phone, and the cohort heatmap: planes with scans first, the
    resident column pinned while the planes scroll.
 
-One daphne and one Chromium serve the whole module (each test makes its own people and
+The run's shared daphne and Chromium serve it (tests/web/conftest.py; each test makes its own people and
 scans); the analyses are stored directly (tests/teaching/conftest.py), so no worker runs.
 """
 
@@ -40,8 +40,6 @@ from tests.teaching.conftest import correct, days, make_analysis
 from tests.teaching.test_browser_flows import log_in
 from tests.teaching.test_small_screens import SMALL_TARGETS
 from tests.web.a11y import axe_violations, horizontal_overflow
-from tests.web.live import free_port, start_server
-from tests.web.test_browser import start_chromium
 
 # Chromium and daphne
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.e2e]
@@ -51,20 +49,15 @@ RUBRIC = default_rubric()
 CONTROLS = "main button, main select, main input:not([type=hidden]), main textarea"
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    """daphne on the test database for the module (each test's rows are its own)."""
-    port = free_port()
-    process = start_server(tmp_path_factory.mktemp("logs"), port)
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+@pytest.fixture
+def server(shared_daphne):
+    """The run's daphne on the test database (each test's rows are its own)."""
+    return shared_daphne
 
 
-@pytest.fixture(scope="module")
-def chrome(tmp_path_factory):
-    driver = start_chromium(tmp_path_factory.mktemp("chromium") / "profile")
-    yield driver
-    driver.quit()
+@pytest.fixture
+def chrome(fresh_browser):
+    return fresh_browser
 
 
 def visit(browser, url: str, ready=None) -> None:
