@@ -16,8 +16,8 @@ violation, and on a phone the controls are touch targets (24 x 24 CSS px, primar
 7. the correction editor on a phone, and the cohort heatmap: planes with scans first, the
    resident column pinned while the planes scroll.
 
-The run's shared daphne and Chromium serve it (tests/web/conftest.py; each test makes its own people and
-scans); the analyses are stored directly (tests/teaching/conftest.py), so no worker runs.
+The run's shared daphne and Chromium serve it (tests/web/conftest.py; each test makes its own
+people and scans); the analyses are stored directly (tests/teaching/conftest.py), so no worker runs.
 """
 
 from __future__ import annotations
