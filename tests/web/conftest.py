@@ -184,7 +184,7 @@ def log_dir(tmp_path_factory):
 @pytest.fixture
 def worker_factory(transactional_db, redis_layer, log_dir):
     """Start Celery workers (subprocesses) on this run's inference queue; stopped after."""
-    from tests.web.live import start_worker
+    from tests.web.live import start_worker, stop_all
 
     started = []
 
@@ -193,8 +193,7 @@ def worker_factory(transactional_db, redis_layer, log_dir):
         return started[-1]
 
     yield start
-    for process in started:
-        process.stop()
+    stop_all(started)  # side by side
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05):

@@ -91,14 +91,30 @@ class Process:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM to the process group, not waited for (``reap``)."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def reap(self) -> None:
+        """Wait for a terminated process (killed where its shutdown hangs); close its log."""
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._fh.close()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.reap()
+
+
+def stop_all(processes: list[Process]) -> None:
+    """Stop them side by side: each Celery worker's warm shutdown takes a second or two."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.reap()
 
 
 def start_worker(log_dir: Path, queue: str | None = None, **env: str) -> Process:

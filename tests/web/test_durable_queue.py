@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -29,7 +27,7 @@ from abvlmq_web.scans.models import Analysis
 from abvlmq_web.scans.services import scan_upload
 from tests.web import images, scripted
 from tests.web.conftest import token_for, upload, wait_until
-from tests.web.live import Process, child_env, free_port, start_server
+from tests.web.live import Process, child_env, free_port, start_server, stop_all
 
 # The sweeper, quickened for the tests: beat every second, a sweep every second, a worker that
 # has not beaten for 4 s is dead. The broker's own redelivery stays at its production 6 minutes,
@@ -75,24 +73,11 @@ def _sweeper(log_dir, tmp_path, wait: bool = True, **env: str) -> Process:
     )
 
 
-def _stop_all(processes: list[Process]) -> None:
-    """Stop them side by side: each Celery worker's warm shutdown takes a second or two."""
-    for process in processes:
-        if process.proc.poll() is None:
-            os.killpg(process.proc.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        process.stop()  # closes its log
-
-
 @pytest.fixture
 def processes():
     started: list[Process] = []
     yield started
-    _stop_all(started)
+    stop_all(started)
 
 
 @pytest.fixture
@@ -277,7 +262,7 @@ def test_an_upload_while_the_broker_is_down_is_accepted_and_assessed_once_it_is_
             lambda: Analysis.objects.filter(pk=analysis.pk, status="done").first(), timeout=60
         )
     finally:
-        _stop_all(processes)  # before their broker goes
+        stop_all(processes)  # before their broker goes
         server.terminate()
         server.wait(timeout=10)
     assert done.attempts == 1 and done.score == scripted.EXPECTED_SCORE

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -36,12 +35,7 @@ _stopping: list[Process] = []  # told to stop by a test's teardown, not yet wait
 def _reap() -> None:
     """Wait for the workers told to stop (killed where a warm shutdown hangs)."""
     while _stopping:
-        process = _stopping.pop()
-        try:
-            process.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        process.stop()  # closes its log
+        _stopping.pop().reap()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,8 +59,7 @@ def worker_factory(transactional_db, redis_layer, log_dir):
 
     yield start
     for process in started:
-        if process.proc.poll() is None:
-            os.killpg(process.proc.pid, signal.SIGTERM)
+        process.terminate()
         _stopping.append(process)
 
 
@@ -157,8 +150,6 @@ def test_a_pool_process_killed_mid_analysis_is_retried_by_its_worker(worker_fact
     )
     analysis_id = Analysis.objects.get(scan_id=scan.json()["id"]).pk
     wait_until(_analysis_with_events(analysis_id, 2), timeout=20)
-    import os
-    import signal
 
     (child,) = worker.children()
     os.kill(child, signal.SIGKILL)  # reject_on_worker_lost: requeued at once
